@@ -1,0 +1,82 @@
+import os from 'node:os';
+import path from 'node:path';
+
+/**
+ * Every setting the project reads from the environment, read once, validated and frozen.
+ * A bad value stops the process at start-up with a message naming the variable, instead of
+ * surfacing later as a confusing runtime failure.
+ */
+export interface Config {
+  readonly port: number;
+  readonly workers: number;
+  /** Unset means "start the embedded PostgreSQL under dataDir". */
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly embeddedPgPort: number;
+  readonly seedScale: number;
+  readonly poolSize: number;
+  readonly pgConnectTimeoutMs: number;
+  readonly pgStatementTimeoutMs: number;
+  readonly pgIdleTimeoutMs: number;
+  readonly cacheMaxBytes: number;
+  readonly cacheTtlMs: number;
+  readonly drainTimeoutMs: number;
+  readonly retryAfterSeconds: number;
+}
+
+export class ConfigError extends Error {}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!/^\d+$/.test(raw.trim())) throw new ConfigError(`${name} must be a whole number, got "${raw}"`);
+  const value = Number(raw.trim());
+  if (value < min || value > max) throw new ConfigError(`${name} must be between ${min} and ${max}, got ${value}`);
+  return value;
+}
+
+function decimal(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw.trim());
+  if (!Number.isFinite(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be a number between ${min} and ${max}, got "${raw}"`);
+  }
+  return value;
+}
+
+function databaseUrl(env: Env): string | undefined {
+  const raw = env.DATABASE_URL;
+  if (raw === undefined || raw.trim() === '') return undefined;
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new ConfigError('DATABASE_URL must be a URL like postgres://user:pass@host:5432/db');
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(`DATABASE_URL must use postgres:// or postgresql://, got ${url.protocol}//`);
+  }
+  return raw.trim();
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  return Object.freeze({
+    port: integer(env, 'PORT', 3000, 0, 65535),
+    workers: integer(env, 'WORKERS', os.availableParallelism(), 1, 256),
+    databaseUrl: databaseUrl(env),
+    dataDir: path.resolve(env.DATA_DIR || '.data'),
+    embeddedPgPort: integer(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535),
+    seedScale: decimal(env, 'SEED_SCALE', 0.01, 0, 10),
+    poolSize: integer(env, 'PG_POOL_SIZE', 8, 1, 1000),
+    pgConnectTimeoutMs: integer(env, 'PG_CONNECT_TIMEOUT_MS', 3000, 100, 600_000),
+    pgStatementTimeoutMs: integer(env, 'PG_STATEMENT_TIMEOUT_MS', 5000, 100, 3_600_000),
+    pgIdleTimeoutMs: integer(env, 'PG_IDLE_TIMEOUT_MS', 30_000, 1000, 3_600_000),
+    cacheMaxBytes: integer(env, 'CACHE_MAX_BYTES', 64 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
+    cacheTtlMs: integer(env, 'CACHE_TTL_MS', 60_000, 0, 86_400_000),
+    drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_MS', 10_000, 100, 600_000),
+    retryAfterSeconds: integer(env, 'RETRY_AFTER_SECONDS', 1, 1, 3600),
+  });
+}

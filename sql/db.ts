@@ -1,0 +1,131 @@
+/**
+ * The only module that imports `pg` and `pg-copy-streams`. Everything else talks to PostgreSQL
+ * through the pool, session and admin helpers below, so connection policy (timeouts, error
+ * handling, application names) is decided in one place.
+ */
+import pg from 'pg';
+import copyStreams from 'pg-copy-streams';
+import type { Writable } from 'node:stream';
+
+export type Pool = pg.Pool;
+export type PoolClient = pg.PoolClient;
+export type QueryConfig = pg.QueryConfig;
+
+/** SQLSTATE codes and connection errors that mean "the database is not there right now". */
+const UNAVAILABLE_CODES = new Set([
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up / shutting down)
+  '53300', // too_many_connections
+  '08000', '08001', '08003', '08004', '08006', // connection exceptions
+]);
+const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH']);
+
+export function isDatabaseUnavailable(err: unknown): boolean {
+  if (!(err instanceof Error)) return false;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_ERRNOS.has(code))) return true;
+  // pg reports its own timeouts and dropped connections as plain Errors without a code.
+  return /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error/i
+    .test(err.message);
+}
+
+/** 57014 is query_canceled, which is how statement_timeout surfaces. */
+export function isStatementTimeout(err: unknown): boolean {
+  return err instanceof Error && (err as { code?: unknown }).code === '57014';
+}
+
+export interface PoolOptions {
+  readonly connectionString: string;
+  readonly max: number;
+  readonly connectionTimeoutMillis: number;
+  readonly statementTimeoutMillis: number;
+  readonly idleTimeoutMillis: number;
+  readonly applicationName: string;
+  /** Called for errors on idle clients (a restarted server, a dropped socket). */
+  readonly onIdleError: (err: Error) => void;
+}
+
+export function createPool(options: PoolOptions): Pool {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max,
+    connectionTimeoutMillis: options.connectionTimeoutMillis,
+    idleTimeoutMillis: options.idleTimeoutMillis,
+    statement_timeout: options.statementTimeoutMillis,
+    query_timeout: options.statementTimeoutMillis + 1000,
+    application_name: options.applicationName,
+    keepAlive: true,
+  });
+  // Without this listener an error on an idle client is an uncaught exception that kills the
+  // process; with it, the broken client is discarded and the next checkout reconnects.
+  pool.on('error', options.onIdleError);
+  return pool;
+}
+
+/** A single dedicated connection for scripts (ingest, migrations, admin): queries and COPY. */
+export interface Session {
+  query<Row = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<Row[]>;
+  /** Opens `COPY … FROM STDIN`; the returned stream finishes when the server has accepted it. */
+  copyFrom(copySql: string): Writable;
+  end(): Promise<void>;
+}
+
+export async function openSession(connectionString: string, applicationName: string): Promise<Session> {
+  const client = new pg.Client({ connectionString, application_name: applicationName });
+  let lastError: Error | undefined;
+  client.on('error', (err) => { lastError = err; });
+  await client.connect();
+  return {
+    async query<Row>(text: string, params?: readonly unknown[]): Promise<Row[]> {
+      if (lastError) throw lastError;
+      const result = await client.query(text, params as unknown[] | undefined);
+      return result.rows as Row[];
+    },
+    copyFrom(copySql: string): Writable {
+      return client.query(copyStreams.from(copySql));
+    },
+    async end(): Promise<void> {
+      await client.end();
+    },
+  };
+}
+
+/** Quote an SQL identifier (database names in CREATE/DROP DATABASE cannot be parameters). */
+export function quoteIdent(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+/** The same server URL with another database name. */
+export function withDatabase(connectionString: string, database: string): string {
+  const url = new URL(connectionString);
+  url.pathname = `/${encodeURIComponent(database)}`;
+  return url.toString();
+}
+
+export function databaseName(connectionString: string): string {
+  return decodeURIComponent(new URL(connectionString).pathname.replace(/^\//, '')) || 'postgres';
+}
+
+/** Creates `database` on the server of `adminUrl` unless it exists. Returns true if created. */
+export async function ensureDatabase(adminUrl: string, database: string, template?: string): Promise<boolean> {
+  const admin = await openSession(adminUrl, 'atelier-admin');
+  try {
+    const existing = await admin.query('SELECT 1 FROM pg_database WHERE datname = $1', [database]);
+    if (existing.length > 0) return false;
+    const templateClause = template ? ` TEMPLATE ${quoteIdent(template)}` : '';
+    await admin.query(`CREATE DATABASE ${quoteIdent(database)}${templateClause}`);
+    return true;
+  } finally {
+    await admin.end();
+  }
+}
+
+export async function dropDatabase(adminUrl: string, database: string): Promise<void> {
+  const admin = await openSession(adminUrl, 'atelier-admin');
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${quoteIdent(database)} WITH (FORCE)`);
+  } finally {
+    await admin.end();
+  }
+}

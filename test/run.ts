@@ -1,0 +1,104 @@
+/**
+ * `npm test`: gives the suite its own PostgreSQL for the run, then runs tap.
+ * With DATABASE_URL set, that server is used (the role needs CREATEDB); otherwise an embedded
+ * server is started in a temporary directory. A template database is migrated once; each test
+ * file clones it (test/helpers/database.ts). Every database of the run is dropped at the end.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { dropDatabase, ensureDatabase, openSession, withDatabase } from '../sql/db.js';
+import { startEmbedded, type EmbeddedServer } from '../sql/embedded.js';
+import { migrate } from '../sql/migrate.js';
+import { freePort } from './helpers/net.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+async function dropRunDatabases(adminUrl: string, prefix: string): Promise<void> {
+  const admin = await openSession(adminUrl, 'atelier-test-cleanup');
+  let names: string[];
+  try {
+    names = (await admin.query<{ datname: string }>(
+      "SELECT datname FROM pg_database WHERE datname LIKE $1 || '%'", [prefix],
+    )).map((row) => row.datname);
+  } finally {
+    await admin.end();
+  }
+  for (const name of names) await dropDatabase(adminUrl, name);
+}
+
+const tapBin = path.join(root, 'node_modules/tap/dist/esm/run.mjs');
+
+/**
+ * package.json removes tap's TypeScript plugin (the suite runs compiled JS, and the plugin's
+ * ts-node cannot read TypeScript 7's config). tap only notices a plugin change by rebuilding
+ * mid-run, which fails that run, so rebuild up front on a fresh install.
+ */
+function ensureTapPlugins(): void {
+  const built = readFileSync(path.join(root, 'node_modules/@tapjs/test/test-built/dist/esm/index.js'), 'utf8');
+  if (!built.includes('@tapjs/typescript')) return;
+  const result = spawnSync(process.execPath, [tapBin, 'build'], { cwd: root, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error('`tap build` failed');
+}
+
+async function main(): Promise<number> {
+  ensureTapPlugins();
+  const runId = `${process.pid}_${Date.now().toString(36)}`;
+  const prefix = `atelier_test_${runId}_`;
+  let embedded: EmbeddedServer | undefined;
+  let adminUrl = process.env.DATABASE_URL?.trim();
+  if (!adminUrl) {
+    embedded = await startEmbedded({
+      dir: path.join(os.tmpdir(), `atelier-test-${runId}`),
+      port: await freePort(),
+      ephemeral: true,
+    });
+    adminUrl = embedded.adminUrl;
+  }
+  try {
+    const template = `${prefix}template`;
+    await ensureDatabase(adminUrl, template);
+    await migrate(withDatabase(adminUrl, template));
+    const tapArgs = process.argv.slice(2);
+    const child = spawn(
+      process.execPath,
+      [tapBin, ...tapArgs],
+      {
+        cwd: root,
+        stdio: ['inherit', 'pipe', 'inherit'],
+        env: {
+          ...process.env,
+          ATELIER_TEST_ADMIN_URL: adminUrl,
+          ATELIER_TEST_TEMPLATE: template,
+          ATELIER_TEST_PREFIX: prefix,
+        },
+      },
+    );
+    // Echo tap's report and remember its closing counts line, `# { total: 19, pass: 18, fail: 1 }`.
+    let tail = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      process.stdout.write(chunk);
+      tail = (tail + chunk.toString('utf8')).slice(-4096);
+    });
+    const code = await new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+    const summary = /# \{ total: (\d+)(?:, pass: (\d+))?(?:, fail: (\d+))?(?:, skip: (\d+))?/.exec(tail);
+    if (summary) {
+      // The plain closing line CI tools read, whatever the reporter printed above it.
+      console.log(`${summary[2] ?? 0} passed, ${summary[3] ?? 0} failed, ${summary[4] ?? 0} skipped`);
+    }
+    return code;
+  } finally {
+    await dropRunDatabases(adminUrl, prefix).catch((err) => console.error('cleanup failed:', err));
+    await embedded?.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);
