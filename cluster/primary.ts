@@ -1,0 +1,249 @@
+/**
+ * Keeps `workers` serving processes up: forks them, respawns the ones that die (with backoff),
+ * gives up on a crash loop, drains them all on stop and replaces them one by one on reload.
+ *
+ * Workers do not share a listening handle through node:cluster: each uWS app binds the port
+ * itself with SO_REUSEPORT (uSockets sets it on every listening socket on Linux), and the kernel
+ * spreads new connections over the sockets of the group.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { EventEmitter, once } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import { Backoff, type BackoffOptions } from './backoff.js';
+import type { Log } from './log.js';
+import type { PrimaryMessage, WorkerMessage } from './messages.js';
+
+const WORKER_SCRIPT = fileURLToPath(new URL('./worker.js', import.meta.url));
+
+export interface SupervisorPolicy {
+  /** A worker that has not reported ready by then is killed; with no worker ready at all, we give up. */
+  readonly readyTimeoutMs: number;
+  /** More than maxDeathsInWindow unexpected deaths within crashWindowMs, none ready since: give up. */
+  readonly crashWindowMs: number;
+  readonly maxDeathsInWindow: number;
+  /** A worker that dies after serving this long was healthy: its death restarts the backoff. */
+  readonly stableAfterMs: number;
+  readonly backoff: BackoffOptions;
+  /** Added to the drain timeout for the worker to end its pool and exit before it is killed. */
+  readonly exitMarginMs: number;
+}
+
+export const DEFAULT_POLICY: SupervisorPolicy = {
+  readyTimeoutMs: 30_000,
+  crashWindowMs: 30_000,
+  maxDeathsInWindow: 5,
+  stableAfterMs: 30_000,
+  backoff: { initialMs: 100, maxMs: 10_000, jitter: 0.2 },
+  exitMarginMs: 2_000,
+};
+
+export interface SupervisorOptions {
+  readonly workers: number;
+  /** Added to each worker's environment (the resolved DATABASE_URL). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly drainTimeoutMs: number;
+  readonly log: Log;
+  readonly policy?: SupervisorPolicy;
+}
+
+export class CrashLoopError extends Error {}
+
+interface Member {
+  readonly worker: Worker;
+  readonly pid: number;
+  state: 'starting' | 'ready' | 'draining';
+  readyAt?: number;
+  /** Settles when the worker reports ready; rejects if it exits or is killed first. */
+  readonly ready: Promise<void>;
+  readonly exited: Promise<unknown>;
+}
+
+export class Supervisor {
+  private readonly members = new Map<Worker, Member>();
+  private readonly respawnTimers = new Set<NodeJS.Timeout>();
+  private readonly events = new EventEmitter();
+  private readonly backoff: Backoff;
+  private readonly policy: SupervisorPolicy;
+  private deathsSinceReady: number[] = [];
+  private stopping: Promise<void> | undefined;
+  private reloading: Promise<void> | undefined;
+  private reloadRequested = false;
+  private fail: (err: Error) => void = () => undefined;
+  /** Rejects with a CrashLoopError when the cluster cannot be kept up; never resolves. */
+  readonly failed: Promise<never>;
+
+  constructor(private readonly options: SupervisorOptions) {
+    this.policy = options.policy ?? DEFAULT_POLICY;
+    this.backoff = new Backoff(this.policy.backoff);
+    this.failed = new Promise<never>((_, reject) => { this.fail = reject; });
+    this.failed.catch(() => undefined);
+    cluster.setupPrimary({ exec: WORKER_SCRIPT });
+  }
+
+  /** Forks the workers; resolves once all of them are ready, rejects on a crash loop. */
+  async start(): Promise<void> {
+    for (let i = 0; i < this.options.workers; i++) this.fork();
+    const allReady = new Promise<void>((resolve) => {
+      const check = (): void => {
+        if (this.count('ready') < this.options.workers) return;
+        this.events.off('worker_ready', check);
+        resolve();
+      };
+      this.events.on('worker_ready', check);
+    });
+    await Promise.race([allReady, this.failed]);
+  }
+
+  /** Replaces every worker, one at a time, each only after its replacement is ready. */
+  reload(): void {
+    if (this.stopping) return;
+    if (this.reloading) {
+      this.reloadRequested = true;
+      this.options.log.info('reload_queued');
+      return;
+    }
+    this.reloading = this.replaceAll().finally(() => {
+      this.reloading = undefined;
+      if (this.reloadRequested) {
+        this.reloadRequested = false;
+        this.reload();
+      }
+    });
+  }
+
+  /** Drains every worker (killing those that overrun the deadline) and resolves when all exited. */
+  stop(): Promise<void> {
+    this.stopping ??= (async () => {
+      for (const timer of this.respawnTimers) clearTimeout(timer);
+      this.respawnTimers.clear();
+      await Promise.all([...this.members.values()].map((member) => this.drain(member)));
+    })();
+    return this.stopping;
+  }
+
+  /** Pids of the workers currently serving, for logs and tests. */
+  readyPids(): number[] {
+    return [...this.members.values()].filter((m) => m.state === 'ready').map((m) => m.pid);
+  }
+
+  private count(state: Member['state']): number {
+    return [...this.members.values()].filter((m) => m.state === state).length;
+  }
+
+  private fork(): Member {
+    const { log } = this.options;
+    const worker = cluster.fork(this.options.env);
+    const pid = worker.process.pid ?? 0;
+    let markReady = (): void => undefined;
+    let markFailed = (_err: Error): void => undefined;
+    const member: Member = {
+      worker,
+      pid,
+      state: 'starting',
+      ready: new Promise<void>((resolve, reject) => { markReady = resolve; markFailed = reject; }),
+      exited: once(worker, 'exit'),
+    };
+    member.ready.catch(() => undefined);
+    this.members.set(worker, member);
+    log.info('worker_forked', { worker: pid });
+
+    const readyTimer = setTimeout(() => {
+      const error = `worker ${pid} did not become ready within ${this.policy.readyTimeoutMs} ms`;
+      if (this.count('ready') === 0) this.fail(new CrashLoopError(error));
+      else log.error('worker_ready_timeout', { worker: pid, error });
+      worker.process.kill('SIGKILL');
+    }, this.policy.readyTimeoutMs);
+
+    worker.on('message', (message: WorkerMessage) => {
+      if (message.type !== 'ready' || member.state !== 'starting') return;
+      clearTimeout(readyTimer);
+      member.state = 'ready';
+      member.readyAt = Date.now();
+      this.deathsSinceReady = [];
+      log.info('worker_ready', { worker: pid, port: message.port });
+      markReady();
+      this.events.emit('worker_ready');
+    });
+    worker.on('exit', (code: number | null, signal: string | null) => {
+      clearTimeout(readyTimer);
+      markFailed(new Error(`worker ${pid} exited before it was ready (code ${code}, signal ${signal})`));
+      this.onExit(member, code, signal);
+    });
+    return member;
+  }
+
+  private onExit(member: Member, code: number | null, signal: string | null): void {
+    const { log } = this.options;
+    this.members.delete(member.worker);
+    if (this.stopping || member.state === 'draining') {
+      log.info('worker_exited', { worker: member.pid, code, signal });
+    } else {
+      const now = Date.now();
+      log.error('worker_died', { worker: member.pid, code, signal, error: 'exited without being asked to' });
+      if (member.readyAt !== undefined && now - member.readyAt >= this.policy.stableAfterMs) this.backoff.reset();
+      this.deathsSinceReady = [...this.deathsSinceReady.filter((t) => now - t < this.policy.crashWindowMs), now];
+      if (this.deathsSinceReady.length > this.policy.maxDeathsInWindow) {
+        this.fail(new CrashLoopError(
+          `${this.deathsSinceReady.length} workers died within ${this.policy.crashWindowMs} ms without one ` +
+            `becoming ready (last: code ${code}, signal ${signal})`,
+        ));
+        return;
+      }
+    }
+    if (!this.stopping) this.replenish();
+  }
+
+  /** Schedules respawns until the workers alive or on their way make up the configured number. */
+  private replenish(): void {
+    const serving = this.members.size - this.count('draining');
+    for (let missing = this.options.workers - serving - this.respawnTimers.size; missing > 0; missing--) {
+      const delayMs = this.backoff.next();
+      this.options.log.info('worker_respawn_scheduled', { in_ms: delayMs });
+      const timer = setTimeout(() => {
+        this.respawnTimers.delete(timer);
+        if (!this.stopping) this.fork();
+      }, delayMs);
+      this.respawnTimers.add(timer);
+    }
+  }
+
+  private async drain(member: Member): Promise<void> {
+    const { log } = this.options;
+    member.state = 'draining';
+    if (!member.worker.isDead()) {
+      log.info('worker_drain', { worker: member.pid });
+      const drain: PrimaryMessage = { type: 'drain' };
+      // A worker whose IPC channel is already gone cannot be asked; the deadline below kills it.
+      if (member.worker.isConnected()) member.worker.send(drain, (err: Error | null) => {
+        if (err) log.error('worker_drain_unsent', { worker: member.pid, error: err.message });
+      });
+    }
+    const deadlineMs = this.options.drainTimeoutMs + this.policy.exitMarginMs;
+    const deadline = setTimeout(() => {
+      log.error('worker_killed', { worker: member.pid, error: `still running ${deadlineMs} ms after drain` });
+      member.worker.process.kill('SIGKILL');
+    }, deadlineMs);
+    await member.exited;
+    clearTimeout(deadline);
+  }
+
+  private async replaceAll(): Promise<void> {
+    const { log } = this.options;
+    const old = [...this.members.values()].filter((m) => m.state !== 'draining');
+    log.info('reload_start', { workers: old.length });
+    for (const member of old) {
+      // One that died meanwhile was replaced by a respawn, which already runs the new code.
+      if (this.stopping || !this.members.has(member.worker)) continue;
+      const replacement = this.fork();
+      try {
+        await replacement.ready;
+      } catch (err) {
+        log.error('reload_failed', { error: (err as Error).message, kept: member.pid });
+        return;
+      }
+      if (this.stopping) return;
+      await this.drain(member);
+    }
+    log.info('reload_done', { workers: this.readyPids().join(',') });
+  }
+}
