@@ -1,0 +1,124 @@
+/**
+ * The Products API's statements. Each route is one round trip: PostgreSQL assembles the whole
+ * response body and returns it as text, so the worker neither parses rows nor builds objects.
+ *
+ * The bodies are built with row_to_json/array_to_json, which print compact JSON
+ * (`{"a":1,"b":[2,3]}`) and keep column order as key order; json_build_object, json_agg and
+ * json_object_agg would add spaces (`{"a" : 1}`) to every key and element. Where a nested
+ * object must not carry the column it is sorted by, a `CROSS JOIN LATERAL (SELECT …)` names the
+ * exported columns; the planner flattens it into the projection.
+ *
+ * Every per-product statement selects from `products pr WHERE pr.id = $1`, so an unknown product
+ * yields no row (→ 404) within the same round trip.
+ */
+import type { Pool } from '../db.js';
+
+const LIST = {
+  name: 'products_list',
+  text: `
+SELECT coalesce(array_to_json(array_agg(row_to_json(p) ORDER BY p.id)), '[]')::text AS body
+FROM (
+  SELECT id, name, slogan, description, category, default_price::text AS default_price
+  FROM products
+  ORDER BY id
+  LIMIT $1 OFFSET $2
+) p`,
+};
+
+const DETAIL = {
+  name: 'products_detail',
+  text: `
+SELECT row_to_json(p)::text AS body
+FROM (
+  SELECT pr.id, pr.name, pr.slogan, pr.description, pr.category,
+         pr.default_price::text AS default_price,
+         coalesce((
+           SELECT array_to_json(array_agg(row_to_json(fv) ORDER BY f.id))
+           FROM features f CROSS JOIN LATERAL (SELECT f.feature, f.value) fv
+           WHERE f.product_id = pr.id
+         ), '[]') AS features
+  FROM products pr
+  WHERE pr.id = $1
+) p`,
+};
+
+// Legacy front ends read photos[0] and iterate skus without guards, hence the placeholders.
+const STYLES = {
+  name: 'products_styles',
+  text: `
+SELECT row_to_json(r)::text AS body
+FROM (
+  SELECT pr.id::text AS product_id,
+         coalesce((
+           SELECT array_to_json(array_agg(row_to_json(sv) ORDER BY s.id))
+           FROM styles s
+           CROSS JOIN LATERAL (
+             SELECT s.id AS style_id, s.name,
+                    s.original_price::text AS original_price,
+                    s.sale_price::text AS sale_price,
+                    s.default_style AS "default?",
+                    coalesce((
+                      SELECT array_to_json(array_agg(row_to_json(phv) ORDER BY ph.id))
+                      FROM photos ph CROSS JOIN LATERAL (SELECT ph.thumbnail_url, ph.url) phv
+                      WHERE ph.style_id = s.id
+                    ), '[{"thumbnail_url":null,"url":null}]') AS photos,
+                    coalesce((
+                      SELECT ('{' || string_agg('"' || k.id || '":' || row_to_json(kv)::text, ',' ORDER BY k.id) || '}')::json
+                      FROM skus k CROSS JOIN LATERAL (SELECT k.quantity, k.size) kv
+                      WHERE k.style_id = s.id
+                    ), '{"null":{"quantity":null,"size":null}}') AS skus
+           ) sv
+           WHERE s.product_id = pr.id
+         ), '[]') AS results
+  FROM products pr
+  WHERE pr.id = $1
+) r`,
+};
+
+// The ingest rejects related ids that are 0, unknown or the product itself, and the schema's
+// foreign keys and CHECK forbid them, but the ingest drops those constraints while it loads;
+// both filters cost a few index probes per product. Repeats are allowed: the first one counts.
+const RELATED = {
+  name: 'products_related',
+  text: `
+SELECT coalesce((
+  SELECT array_to_json(array_agg(rel.related_product_id ORDER BY rel.first_id))
+  FROM (
+    SELECT r.related_product_id, min(r.id) AS first_id
+    FROM related r
+    WHERE r.current_product_id = pr.id
+      AND r.related_product_id <> pr.id
+      AND EXISTS (SELECT FROM products q WHERE q.id = r.related_product_id)
+    GROUP BY r.related_product_id
+  ) rel
+), '[]')::text AS body
+FROM products pr
+WHERE pr.id = $1`,
+};
+
+type Body = { body: string };
+
+async function body(pool: Pool, statement: { name: string; text: string }, values: unknown[]): Promise<string | undefined> {
+  const result = await pool.query<Body>({ ...statement, values });
+  return result.rows[0]?.body;
+}
+
+/** A page of products ordered by id, as a JSON array (`[]` past the end). */
+export async function productList(pool: Pool, page: number, count: number): Promise<string> {
+  return (await body(pool, LIST, [count, (page - 1) * count])) ?? '[]';
+}
+
+/** The product with its features, or undefined when no product has this id. */
+export function productDetail(pool: Pool, productId: number): Promise<string | undefined> {
+  return body(pool, DETAIL, [productId]);
+}
+
+/** `{"product_id":"…","results":[…]}`, or undefined when no product has this id. */
+export function productStyles(pool: Pool, productId: number): Promise<string | undefined> {
+  return body(pool, STYLES, [productId]);
+}
+
+/** The bare array of related product ids, or undefined when no product has this id. */
+export function productRelated(pool: Pool, productId: number): Promise<string | undefined> {
+  return body(pool, RELATED, [productId]);
+}
