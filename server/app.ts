@@ -1,5 +1,13 @@
+import { createLog, errorMessage } from '../cluster/log.js';
+import { createPool } from '../sql/db.js';
+import { ping } from '../sql/queries/ping.js';
+import { ResponseCache, type CacheStats } from './cache.js';
 import type { Config } from './config.js';
-import { uws, type HttpResponse, type us_listen_socket } from './uws.js';
+import { ERRORS } from './errors.js';
+import { Exchanges } from './http.js';
+import { mountOperationalRoutes } from './routes/operational.js';
+import { mountProductRoutes } from './routes/products.js';
+import { uws, type us_listen_socket } from './uws.js';
 
 export interface RunningServer {
   /** The port actually bound (useful when the config asked for port 0). */
@@ -9,6 +17,8 @@ export interface RunningServer {
    * releases the database pool. Resolves when nothing is left running.
    */
   close(): Promise<void>;
+  /** This worker's response cache counters (for tests and metrics). */
+  cacheStats(): CacheStats;
 }
 
 export interface StartOptions {
@@ -17,45 +27,54 @@ export interface StartOptions {
 }
 
 /**
- * Starts one uWebSockets.js app. Resolves once it listens and the database answers, which is
- * what a worker reports to the primary as "ready".
+ * Starts one uWebSockets.js app with its own database pool and response cache. Resolves once the
+ * database has answered and the app listens, which is what a worker reports to the primary as
+ * "ready"; rejects (having released everything) if either fails.
  */
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
-  const app = uws.App();
-  let inFlight = 0;
-  let draining = false;
-  let idle: (() => void) | undefined;
+  if (!config.databaseUrl) {
+    throw new Error('startServer needs config.databaseUrl (the primary sets DATABASE_URL for its workers)');
+  }
+  const log = createLog('worker');
+  const pool = createPool({
+    connectionString: config.databaseUrl,
+    max: config.poolSize,
+    connectionTimeoutMillis: config.pgConnectTimeoutMs,
+    statementTimeoutMillis: config.pgStatementTimeoutMs,
+    idleTimeoutMillis: config.pgIdleTimeoutMs,
+    applicationName: `atelier-api-${process.pid}`,
+    onIdleError: (err) => log.error('database_idle_client_error', { error: errorMessage(err) }),
+  });
 
-  const finished = (): void => {
-    inFlight -= 1;
-    if (inFlight === 0 && idle) idle();
-  };
-
-  app.get('/health', (res: HttpResponse) => {
-    inFlight += 1;
-    res.cork(() => {
-      res.writeStatus('200 OK').writeHeader('Content-Type', 'application/json; charset=utf-8');
-      res.end('{"status":"ok"}', draining);
+  let listenSocket: us_listen_socket;
+  const exchanges = new Exchanges(config.retryAfterSeconds, log);
+  const cache = new ResponseCache({ maxBytes: config.cacheMaxBytes, ttlMs: config.cacheTtlMs });
+  try {
+    await ping(pool);
+    const app = uws.App();
+    mountOperationalRoutes(app, exchanges, pool);
+    mountProductRoutes(app, exchanges, pool, cache);
+    app.any('/*', exchanges.handle(() => ERRORS.unknownRoute));
+    const port = options.port ?? config.port;
+    listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
+      app.listen('0.0.0.0', port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on port ${port}`))));
     });
-    finished();
-  });
+  } catch (err) {
+    await pool.end();
+    throw err;
+  }
 
-  const port = options.port ?? config.port;
-  const listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-    app.listen('0.0.0.0', port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on port ${port}`))));
-  });
-
+  let closing: Promise<void> | undefined;
   return {
     port: uws.us_socket_local_port(listenSocket as never),
-    async close() {
-      draining = true;
-      uws.us_listen_socket_close(listenSocket);
-      if (inFlight > 0) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, config.drainTimeoutMs);
-          idle = () => { clearTimeout(timer); resolve(); };
-        });
-      }
+    close() {
+      closing ??= (async () => {
+        uws.us_listen_socket_close(listenSocket);
+        await exchanges.drain(config.drainTimeoutMs);
+        await pool.end();
+      })();
+      return closing;
     },
+    cacheStats: () => cache.stats(),
   };
 }

@@ -1,0 +1,138 @@
+/**
+ * The per-worker response cache: serialised bodies keyed by route and parameters, bounded by
+ * bytes and by age (config.cacheMaxBytes, config.cacheTtlMs), with concurrent misses for one
+ * key coalesced into a single load. Only successful bodies are stored: a load that fails or
+ * finds nothing is answered to every waiter and forgotten.
+ *
+ * Per-product keys carry the product's version (`<productId>.<version>:<variant>`), so a write
+ * can drop every cached body of a product, whatever its page/count/sort variants, in O(1) by
+ * bumping the version. Bodies under the old version are unreachable from then on and leave
+ * through LRU eviction or their TTL.
+ */
+import { LRUCache } from 'lru-cache';
+import { ok, type Reply } from './reply.js';
+
+export interface CacheOptions {
+  /** 0 disables storing (loads are still coalesced). */
+  readonly maxBytes: number;
+  /** 0 means bodies never expire by age. */
+  readonly ttlMs: number;
+}
+
+export interface CacheStats {
+  readonly hits: number;
+  readonly misses: number;
+  /** Misses that joined a load already running for the same key. */
+  readonly coalesced: number;
+  /** Loads actually started (database round trips). */
+  readonly loads: number;
+  readonly evictions: number;
+  readonly entries: number;
+  readonly bytes: number;
+}
+
+export type Loader = () => Promise<Buffer | undefined>;
+
+export class ResponseCache {
+  private readonly entries: LRUCache<string, Buffer> | undefined;
+  private readonly inFlight = new Map<string, Promise<Buffer | undefined>>();
+  /** Only invalidated products, ordered by invalidation time (re-inserted on every bump). */
+  private readonly versions = new Map<number, { readonly version: number; readonly at: number }>();
+  private lastVersion = 0;
+  private readonly ttlMs: number;
+  private counters = { hits: 0, misses: 0, coalesced: 0, loads: 0, evictions: 0 };
+
+  constructor(options: CacheOptions) {
+    this.ttlMs = options.ttlMs;
+    this.entries = options.maxBytes > 0
+      ? new LRUCache<string, Buffer>({
+        maxSize: options.maxBytes,
+        sizeCalculation: (body) => body.length,
+        ...(options.ttlMs > 0 ? { ttl: options.ttlMs } : {}),
+        dispose: (_body, _key, reason) => {
+          if (reason === 'evict') this.counters.evictions += 1;
+        },
+      })
+      : undefined;
+  }
+
+  /** The key of one cached variant (e.g. "styles", "reviews:relevant:1:5") of a product. */
+  productKey(productId: number, variant: string): string {
+    return `${productId}.${this.versions.get(productId)?.version ?? 0}:${variant}`;
+  }
+
+  /** The stored body, synchronously, so that a hit is answered within the request callback. */
+  get(key: string): Buffer | undefined {
+    const body = this.entries?.get(key);
+    if (body === undefined) this.counters.misses += 1;
+    else this.counters.hits += 1;
+    return body;
+  }
+
+  /** Runs `load` unless a load of `key` is already running, and stores a found body. */
+  load(key: string, load: Loader): Promise<Buffer | undefined> {
+    const running = this.inFlight.get(key);
+    if (running) {
+      this.counters.coalesced += 1;
+      return running;
+    }
+    this.counters.loads += 1;
+    const versionAtStart = this.lastVersion;
+    const loading = load().then(
+      (body) => {
+        this.inFlight.delete(key);
+        // A body read before an invalidation may predate the write; storing it under its (now
+        // old) key is harmless until that key's version is forgotten, so it is not stored at all.
+        if (body !== undefined && versionAtStart === this.lastVersion) this.entries?.set(key, body);
+        return body;
+      },
+      (err: unknown) => {
+        this.inFlight.delete(key);
+        throw err;
+      },
+    );
+    this.inFlight.set(key, loading);
+    return loading;
+  }
+
+  /** Makes every cached body of the product unreachable (see the module comment). */
+  invalidateProduct(productId: number): void {
+    const now = performance.now();
+    this.versions.delete(productId);
+    this.versions.set(productId, { version: ++this.lastVersion, at: now });
+    this.forgetExpiredVersions(now);
+  }
+
+  stats(): CacheStats {
+    return {
+      ...this.counters,
+      entries: this.entries?.size ?? 0,
+      bytes: this.entries?.calculatedSize ?? 0,
+    };
+  }
+
+  /**
+   * A version older than the TTL guards nothing: every body stored under an earlier version was
+   * stored before that bump (load() does not store across one) and has expired. Dropping it
+   * sends the product back to version 0, which is safe because versions are never reused.
+   * Twice the TTL leaves room for lru-cache's coarse clock. Without a TTL the map keeps one
+   * small entry per invalidated product.
+   */
+  private forgetExpiredVersions(now: number): void {
+    if (this.ttlMs === 0) return;
+    for (const [productId, { at }] of this.versions) {
+      if (now - at <= 2 * this.ttlMs) return;
+      this.versions.delete(productId);
+    }
+  }
+}
+
+/**
+ * The reply for a cacheable route: a hit is answered synchronously from the stored bytes; a miss
+ * loads (coalesced with concurrent misses) and answers `whenMissing` if the load found nothing.
+ */
+export function cachedReply(cache: ResponseCache, key: string, load: Loader, whenMissing: Reply): Reply | Promise<Reply> {
+  const hit = cache.get(key);
+  if (hit !== undefined) return ok(hit);
+  return cache.load(key, load).then((body) => (body === undefined ? whenMissing : ok(body)));
+}

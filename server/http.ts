@@ -1,0 +1,186 @@
+/**
+ * The request/response discipline every route goes through, following uWebSockets.js's rules:
+ * a route reads everything it needs from `req` synchronously (uWS invalidates `req` when the
+ * callback returns); a reply known at once is written within the callback; otherwise onAborted
+ * is attached before the callback returns and the later write is corked. No exception escapes a
+ * uWS callback: an unexpected one becomes a logged 500 whose body says nothing about it.
+ */
+import { createLog, errorMessage, type Log } from '../cluster/log.js';
+import { isDatabaseUnavailable, isStatementTimeout } from '../sql/db.js';
+import { ApiError, ERRORS, methodNotAllowed, unavailable } from './errors.js';
+import { JSON_CONTENT_TYPE, type Reply } from './reply.js';
+import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
+
+/**
+ * A route: reads `req` synchronously, then returns the reply, or a promise of it when it must
+ * wait (for the database or the request body). Throwing ApiError answers with its reply.
+ */
+export type Respond = (req: HttpRequest, res: HttpResponse) => Reply | Promise<Reply>;
+
+export type UwsHandler = (res: HttpResponse, req: HttpRequest) => void;
+
+/** A database failure is logged at most this often while it lasts (it hits every request). */
+const UNAVAILABLE_LOG_INTERVAL_MS = 1000;
+
+export class Exchanges {
+  private inFlight = 0;
+  private draining = false;
+  private onIdle: (() => void) | undefined;
+  private readonly unavailable: Reply;
+  private unavailableLoggedAt = -Infinity;
+  private unavailableSuppressed = 0;
+
+  constructor(retryAfterSeconds: number, private readonly log: Log = createLog('worker')) {
+    this.unavailable = unavailable(retryAfterSeconds);
+  }
+
+  /** Wraps a route into a uWS handler that always answers exactly once and never throws. */
+  handle(respond: Respond): UwsHandler {
+    return (res, req) => {
+      try {
+        const outcome = respond(req, res);
+        if (outcome instanceof Promise) this.answerLater(res, outcome);
+        else this.write(res, outcome);
+      } catch (err) {
+        this.writeOrLog(res, this.replyFor(err));
+      }
+    };
+  }
+
+  /** The reply for a failed route: its ApiError, 503 for database trouble, else a logged 500. */
+  replyFor(err: unknown): Reply {
+    if (err instanceof ApiError) return err.reply;
+    if (isDatabaseUnavailable(err) || isStatementTimeout(err)) {
+      this.logUnavailable(err);
+      return this.unavailable;
+    }
+    this.log.error('request_failed', { error: errorMessage(err), stack: err instanceof Error ? err.stack : undefined });
+    return ERRORS.internal;
+  }
+
+  /** The 503 reply (with Retry-After) for routes that report database trouble themselves. */
+  get unavailableReply(): Reply {
+    return this.unavailable;
+  }
+
+  /**
+   * From now on every response carries `Connection: close`. Resolves once no request is waiting
+   * for its reply, or after `timeoutMs`.
+   */
+  drain(timeoutMs: number): Promise<void> {
+    this.draining = true;
+    if (this.inFlight === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.onIdle = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  private answerLater(res: HttpResponse, outcome: Promise<Reply>): void {
+    let aborted = false;
+    res.onAborted(() => {
+      aborted = true;
+    });
+    this.inFlight += 1;
+    outcome
+      .catch((err: unknown) => this.replyFor(err))
+      .then((reply) => {
+        if (!aborted) res.cork(() => this.writeOrLog(res, reply));
+      })
+      .finally(() => {
+        this.inFlight -= 1;
+        if (this.inFlight === 0) this.onIdle?.();
+      });
+  }
+
+  private write(res: HttpResponse, reply: Reply): void {
+    res.writeStatus(reply.status).writeHeader('Content-Type', JSON_CONTENT_TYPE);
+    if (reply.headers) for (const [name, value] of reply.headers) res.writeHeader(name, value);
+    res.end(reply.body, this.draining || reply.closeConnection === true);
+  }
+
+  private writeOrLog(res: HttpResponse, reply: Reply): void {
+    try {
+      this.write(res, reply);
+    } catch (err) {
+      this.log.error('reply_failed', { error: errorMessage(err) });
+    }
+  }
+
+  private logUnavailable(err: unknown): void {
+    const now = performance.now();
+    if (now - this.unavailableLoggedAt < UNAVAILABLE_LOG_INTERVAL_MS) {
+      this.unavailableSuppressed += 1;
+      return;
+    }
+    this.log.error('database_unavailable', { error: errorMessage(err), suppressed: this.unavailableSuppressed });
+    this.unavailableLoggedAt = now;
+    this.unavailableSuppressed = 0;
+  }
+}
+
+export type Method = 'get' | 'post' | 'put';
+
+/** Mounts a path's routes, and a 405 naming them (Allow) for every other method on the path. */
+export function mount(
+  app: TemplatedApp,
+  exchanges: Exchanges,
+  pattern: string,
+  routes: Partial<Record<Method, Respond>>,
+): void {
+  const methods = Object.keys(routes) as Method[];
+  for (const method of methods) app[method](pattern, exchanges.handle(routes[method] as Respond));
+  const notAllowed = methodNotAllowed(methods.map((method) => method.toUpperCase()));
+  // uWS prefers a method's own handler to `any`, whatever the registration order.
+  app.any(pattern, exchanges.handle(() => notAllowed));
+}
+
+export const MAX_BODY_BYTES = 64 * 1024;
+
+// Decoding rejects invalid UTF-8 instead of replacing it, so bad bytes are a 400 too.
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+function isJsonMediaType(contentType: string): boolean {
+  const semicolon = contentType.indexOf(';');
+  const mediaType = semicolon === -1 ? contentType : contentType.slice(0, semicolon);
+  return mediaType.trim().toLowerCase() === 'application/json';
+}
+
+/**
+ * Reads a JSON request body: 415 unless Content-Type is application/json, 413 past 64 KiB
+ * (declared or streamed), 400 when it is not UTF-8 JSON. Call it synchronously from a route,
+ * since it reads headers from `req` and must attach onData before the callback returns.
+ */
+export function readJsonBody(req: HttpRequest, res: HttpResponse): Promise<unknown> {
+  if (!isJsonMediaType(req.getHeader('content-type'))) return Promise.reject(new ApiError(ERRORS.unsupportedMediaType));
+  const declaredLength = req.getHeader('content-length');
+  if (declaredLength !== '' && Number(declaredLength) > MAX_BODY_BYTES) {
+    return Promise.reject(new ApiError(ERRORS.bodyTooLarge));
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    res.onData((chunk, isLast) => {
+      if (done) return;
+      size += chunk.byteLength;
+      if (size > MAX_BODY_BYTES) {
+        done = true;
+        reject(new ApiError(ERRORS.bodyTooLarge));
+        return;
+      }
+      // uWS reuses the chunk's memory once this callback returns, so keep a copy.
+      chunks.push(Buffer.from(new Uint8Array(chunk)));
+      if (!isLast) return;
+      done = true;
+      try {
+        resolve(JSON.parse(utf8.decode(Buffer.concat(chunks, size))));
+      } catch {
+        reject(new ApiError(ERRORS.malformedJson));
+      }
+    });
+  });
+}

@@ -1,0 +1,43 @@
+/** GET /products, /products/:product_id, /products/:product_id/styles, /products/:product_id/related. */
+import type { Pool } from '../../sql/db.js';
+import { productDetail, productList, productRelated, productStyles } from '../../sql/queries/products.js';
+import { cachedReply, type ResponseCache } from '../cache.js';
+import { ERRORS } from '../errors.js';
+import { mount, type Exchanges } from '../http.js';
+import { paging, pathId, queryParams } from '../params.js';
+import { encodeBody } from '../reply.js';
+import type { HttpRequest, TemplatedApp } from '../uws.js';
+
+type ProductQuery = (pool: Pool, productId: number) => Promise<string | undefined>;
+
+export function mountProductRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Pool, cache: ResponseCache): void {
+  const perProduct = (variant: string, query: ProductQuery) => ({
+    get: (req: HttpRequest) => {
+      const productId = pathId(req.getParameter(0));
+      return cachedReply(
+        cache,
+        cache.productKey(productId, variant),
+        async () => {
+          const body = await query(pool, productId);
+          return body === undefined ? undefined : encodeBody(body);
+        },
+        ERRORS.unknownId,
+      );
+    },
+  });
+
+  mount(app, exchanges, '/products', {
+    get: (req) => {
+      const { page, count } = paging(queryParams(req.getQuery()));
+      return cachedReply(
+        cache,
+        `products:${page}:${count}`,
+        async () => encodeBody(await productList(pool, page, count)),
+        ERRORS.unknownId,
+      );
+    },
+  });
+  mount(app, exchanges, '/products/:product_id', perProduct('detail', productDetail));
+  mount(app, exchanges, '/products/:product_id/styles', perProduct('styles', productStyles));
+  mount(app, exchanges, '/products/:product_id/related', perProduct('related', productRelated));
+}
