@@ -1,0 +1,143 @@
+import t, { type Test } from 'tap';
+import { openSession, type Session } from '../sql/db.js';
+import { startServer, type RunningServer } from '../server/app.js';
+import { ResponseCache } from '../server/cache.js';
+import { loadConfig } from '../server/config.js';
+import { freshDatabase } from './helpers/database.js';
+
+function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(err: Error): void } {
+  let resolve!: (value: T) => void;
+  let reject!: (err: Error) => void;
+  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
+  return { promise, resolve, reject };
+}
+
+t.test('concurrent loads of one key run the loader once and share its body', async (t) => {
+  const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 60_000 });
+  const pending = deferred<Buffer | undefined>();
+  let calls = 0;
+  const loader = () => { calls += 1; return pending.promise; };
+  const waiting = Array.from({ length: 5 }, () => cache.load('1.0:styles', loader));
+  pending.resolve(Buffer.from('{"a":1}'));
+  const bodies = await Promise.all(waiting);
+  t.equal(calls, 1);
+  t.ok(bodies.every((body) => body === bodies[0]), 'every waiter gets the same bytes');
+  t.equal(cache.get('1.0:styles'), bodies[0], 'and the body is stored');
+  t.match(cache.stats(), { loads: 1, coalesced: 4, hits: 1, entries: 1, bytes: 7 });
+});
+
+t.test('failed and empty loads reach every waiter and are not stored', async (t) => {
+  const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 60_000 });
+  const failing = deferred<Buffer | undefined>();
+  const waiting = [cache.load('k', () => failing.promise), cache.load('k', () => failing.promise)];
+  failing.reject(new Error('database down'));
+  for (const result of waiting) await t.rejects(result, /database down/);
+  t.equal(await cache.load('k', async () => undefined), undefined);
+  t.equal(cache.get('k'), undefined);
+  t.equal((await cache.load('k', async () => Buffer.from('ok')))?.toString(), 'ok', 'the next load runs again');
+  t.equal(cache.stats().loads, 3);
+});
+
+t.test('the cache is bounded by body bytes, and 0 bytes stores nothing', async (t) => {
+  const cache = new ResponseCache({ maxBytes: 10, ttlMs: 0 });
+  for (const key of ['a', 'b', 'c']) await cache.load(key, async () => Buffer.from('1234'));
+  t.match(cache.stats(), { entries: 2, bytes: 8, evictions: 1 });
+  t.equal(cache.get('a'), undefined, 'the least recently used body left');
+
+  const disabled = new ResponseCache({ maxBytes: 0, ttlMs: 60_000 });
+  await disabled.load('a', async () => Buffer.from('1234'));
+  t.equal(disabled.get('a'), undefined);
+});
+
+t.test('invalidating a product makes all its keys miss, including a load that spanned it', async (t) => {
+  const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 60_000 });
+  const stylesKey = cache.productKey(7, 'styles');
+  const reviewsKey = cache.productKey(7, 'reviews:relevant:1:5');
+  await cache.load(stylesKey, async () => Buffer.from('old styles'));
+  await cache.load(reviewsKey, async () => Buffer.from('old reviews'));
+  await cache.load(cache.productKey(8, 'styles'), async () => Buffer.from('other product'));
+  const slow = deferred<Buffer | undefined>();
+  const spanning = cache.load(cache.productKey(7, 'related'), () => slow.promise);
+
+  cache.invalidateProduct(7);
+  slow.resolve(Buffer.from('read before the write'));
+  await spanning;
+  t.equal(cache.get(cache.productKey(7, 'styles')), undefined);
+  t.equal(cache.get(cache.productKey(7, 'reviews:relevant:1:5')), undefined);
+  t.equal(cache.get(cache.productKey(7, 'related')), undefined, 'a body read before the invalidation is not stored');
+  t.equal(cache.get(cache.productKey(8, 'styles'))?.toString(), 'other product', 'other products keep theirs');
+});
+
+async function serve(t: Test, url: string, env: Record<string, string> = {}): Promise<RunningServer> {
+  const server = await startServer(loadConfig({ DATABASE_URL: url, ...env }), { port: 0 });
+  t.teardown(() => server.close());
+  return server;
+}
+
+async function fixture(t: Test): Promise<{ url: string; db: Session }> {
+  const url = await freshDatabase(t);
+  const db = await openSession(url, 'test-fixture');
+  t.teardown(() => db.end());
+  await db.query(`
+    INSERT INTO products VALUES (1, 'Camo Onesie', 'Blend in', 'Fatigues', 'Jackets', 140), (2, 'Joggers', 'Run', 'Soft', 'Pants', 40);
+    INSERT INTO styles VALUES (1, 1, 'Forest Green & Black', NULL, 140, true);
+    INSERT INTO skus VALUES (1, 1, 'XS', 8);`);
+  return { url, db };
+}
+
+const bytes = async (response: Response): Promise<Buffer> => Buffer.from(await response.arrayBuffer());
+
+t.test('a cache hit answers the same bytes without asking the database', async (t) => {
+  const { url, db } = await fixture(t);
+  const server = await serve(t, url);
+  const get = (path: string) => fetch(`http://127.0.0.1:${server.port}${path}`);
+  const first = await get('/products/2');
+  const firstBody = await bytes(first);
+  const firstList = await bytes(await get('/products?count=10'));
+  await db.query('DELETE FROM products WHERE id = 2');
+
+  const second = await get('/products/2');
+  t.equal(second.status, 200);
+  t.same(await bytes(second), firstBody, 'identical bytes after the row is gone');
+  const withoutDate = (response: Response) => [...response.headers].filter(([name]) => name !== 'date');
+  t.same(withoutDate(second), withoutDate(first), 'identical headers');
+  t.same(await bytes(await get('/products?count=10')), firstList);
+  t.match(server.cacheStats(), { hits: 2, loads: 2 });
+  t.equal((await get('/products?count=11')).status, 200, 'another page is another key');
+  t.match(server.cacheStats(), { loads: 3 });
+});
+
+t.test('CACHE_MAX_BYTES=0 serves every request from the database', async (t) => {
+  const { url, db } = await fixture(t);
+  const server = await serve(t, url, { CACHE_MAX_BYTES: '0' });
+  const get = (path: string) => fetch(`http://127.0.0.1:${server.port}${path}`);
+  t.equal((await get('/products/2')).status, 200);
+  await db.query('DELETE FROM products WHERE id = 2');
+  t.equal((await get('/products/2')).status, 404);
+});
+
+t.test('404s are not cached', async (t) => {
+  const { url, db } = await fixture(t);
+  const server = await serve(t, url);
+  const get = (path: string) => fetch(`http://127.0.0.1:${server.port}${path}`);
+  t.equal((await get('/products/3')).status, 404);
+  await db.query("INSERT INTO products VALUES (3, 'New', 'New', 'New', 'New', 1)");
+  t.equal((await get('/products/3')).status, 200);
+});
+
+t.test('concurrent misses on one product are answered by a single query', async (t) => {
+  const { url, db } = await fixture(t);
+  const server = await serve(t, url);
+  const requests = 5;
+  // Holding the table makes the first query wait, so all requests arrive while it runs.
+  await db.query('BEGIN');
+  await db.query('LOCK TABLE styles IN ACCESS EXCLUSIVE MODE');
+  const responses = Array.from({ length: requests }, () => fetch(`http://127.0.0.1:${server.port}/products/1/styles`));
+  while (server.cacheStats().misses < requests) await new Promise((resolve) => setTimeout(resolve, 10));
+  await db.query('ROLLBACK');
+
+  const bodies = await Promise.all(responses.map(async (response) => (await response).text()));
+  t.ok(bodies.every((body) => body === bodies[0]));
+  t.match(bodies[0], /^\{"product_id":"1","results":\[\{"style_id":1,/);
+  t.match(server.cacheStats(), { misses: requests, loads: 1, coalesced: requests - 1 });
+});
