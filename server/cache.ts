@@ -10,6 +10,7 @@
  * through LRU eviction or their TTL.
  */
 import { LRUCache } from 'lru-cache';
+import { ERRORS } from './errors.js';
 import { ok, type Reply } from './reply.js';
 
 export interface CacheOptions {
@@ -40,7 +41,7 @@ export class ResponseCache {
   private readonly versions = new Map<number, { readonly version: number; readonly at: number }>();
   private lastVersion = 0;
   private readonly ttlMs: number;
-  private counters = { hits: 0, misses: 0, coalesced: 0, loads: 0, evictions: 0 };
+  private readonly counters = { hits: 0, misses: 0, coalesced: 0, loads: 0, evictions: 0 };
 
   constructor(options: CacheOptions) {
     this.ttlMs = options.ttlMs;
@@ -131,7 +132,12 @@ export class ResponseCache {
  * The reply for a cacheable route: a hit is answered synchronously from the stored bytes; a miss
  * loads (coalesced with concurrent misses) and answers `whenMissing` if the load found nothing.
  */
-export function cachedReply(cache: ResponseCache, key: string, load: Loader, whenMissing: Reply): Reply | Promise<Reply> {
+export function cachedReply(
+  cache: ResponseCache,
+  key: string,
+  load: Loader,
+  whenMissing: Reply = ERRORS.unknownId,
+): Reply | Promise<Reply> {
   const hit = cache.get(key);
   if (hit !== undefined) return ok(hit);
   return cache.load(key, load).then((body) => (body === undefined ? whenMissing : ok(body)));

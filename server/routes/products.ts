@@ -2,7 +2,6 @@
 import type { Pool } from '../../sql/db.js';
 import { productDetail, productList, productRelated, productStyles } from '../../sql/queries/products.js';
 import { cachedReply, type ResponseCache } from '../cache.js';
-import { ERRORS } from '../errors.js';
 import { mount, type Exchanges } from '../http.js';
 import { paging, pathId, queryParams } from '../params.js';
 import { encodeBody } from '../reply.js';
@@ -21,7 +20,6 @@ export function mountProductRoutes(app: TemplatedApp, exchanges: Exchanges, pool
           const body = await query(pool, productId);
           return body === undefined ? undefined : encodeBody(body);
         },
-        ERRORS.unknownId,
       );
     },
   });
@@ -29,12 +27,7 @@ export function mountProductRoutes(app: TemplatedApp, exchanges: Exchanges, pool
   mount(app, exchanges, '/products', {
     get: (req) => {
       const { page, count } = paging(queryParams(req.getQuery()));
-      return cachedReply(
-        cache,
-        `products:${page}:${count}`,
-        async () => encodeBody(await productList(pool, page, count)),
-        ERRORS.unknownId,
-      );
+      return cachedReply(cache, `products:${page}:${count}`, async () => encodeBody(await productList(pool, page, count)));
     },
   });
   mount(app, exchanges, '/products/:product_id', perProduct('detail', productDetail));
