@@ -17,6 +17,7 @@ const UNAVAILABLE_CODES = new Set([
   '57P02', // crash_shutdown
   '57P03', // cannot_connect_now (starting up / shutting down)
   '53300', // too_many_connections
+  '3D000', // invalid_catalog_name: the database is gone (dropped, or not yet created)
   '08000', '08001', '08003', '08004', '08006', // connection exceptions
 ]);
 const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH']);
@@ -26,7 +27,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_ERRNOS.has(code))) return true;
   // pg reports its own timeouts and dropped connections as plain Errors without a code.
-  return /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error/i
+  return /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error|Query read timeout/i
     .test(err.message);
 }
 
