@@ -3,19 +3,20 @@
  * the real formats, a realistic shape and the real dirt at small, counted rates. Scale 1 is the
  * size of the real dataset (~70 M rows). Same seed and scale give byte-identical files.
  *
+ * Files are written in parallel by worker threads (one per core), biggest first; each file's
+ * content depends only on (seed, scale), never on which worker wrote it or when.
+ *
  * DIR/manifest.json, written last, lists every file's rows and dirt counts plus {scale, seed}:
  * what an ingest of DIR must load, repair and reject.
  */
-import { createWriteStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
-import { Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { FILES } from './generator-files.js';
+import { Worker } from 'node:worker_threads';
+import { emptyStats, FILE_NAMES, FILES, type Generation } from './generator-files.js';
 import { startProgress } from './generator-progress.js';
-import { Rng } from './generator-random.js';
-import { REAL_ROWS, Shape, type FileName } from './generator-shape.js';
-import { TextSource } from './generator-text.js';
+import { REAL_ROWS, type FileName } from './generator-shape.js';
+import type { WorkerMessage } from './generator-worker.js';
 
 export interface GenerateOptions {
   scale: number;
@@ -43,11 +44,7 @@ export interface Manifest {
 
 export const DEFAULT_SEED = 20_180_101;
 export const MANIFEST_FILE = 'manifest.json';
-export const FILE_NAMES = Object.keys(FILES) as FileName[];
-
-/** Salts of the sequential streams: one for the vocabulary, then one per file. */
-const TEXT_SALT = 1000;
-const FILE_SALT = 2000;
+export { FILE_NAMES };
 
 export async function generate(options: GenerateOptions): Promise<GenerateResult> {
   const { scale, out, seed = DEFAULT_SEED, progress = false } = options;
@@ -58,26 +55,30 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   // A manifest left by an earlier run must not vouch for files this run is about to replace.
   await rm(path.join(out, MANIFEST_FILE), { force: true });
 
-  const shape = new Shape(seed, scale);
-  const text = new TextSource(seed, TEXT_SALT);
-  const files: Record<string, FileStats> = {};
-  for (const name of FILE_NAMES) {
-    files[name] = { rows: 0, dirt: Object.fromEntries(FILES[name].dirt.map((kind) => [kind, 0])) };
-  }
-  const expectedRows = FILE_NAMES.reduce((sum, name) => sum + REAL_ROWS[name] * scale, 0);
-  const reporter = progress ? startProgress(expectedRows) : undefined;
+  // In FILE_NAMES order whatever order the workers finish in, so the manifest is deterministic.
+  const files: Record<string, FileStats> = Object.fromEntries(FILE_NAMES.map((name) => [name, emptyStats(name)]));
+  const rowsSoFar = new Map<FileName, number>();
+  const writing = new Set<FileName>();
+  const reporter = progress
+    ? startProgress(FILE_NAMES.reduce((sum, name) => sum + REAL_ROWS[name] * scale, 0), () => ({
+      rows: [...rowsSoFar.values()].reduce((sum, rows) => sum + rows, 0),
+      label: [...writing].join(', '),
+    }))
+    : undefined;
   try {
-    for (const [index, name] of FILE_NAMES.entries()) {
-      reporter?.file(name, files[name]!);
-      const spec = FILES[name];
-      const context = { shape, text, rng: new Rng(seed, FILE_SALT + index) };
-      const stats = files[name]!;
-      function* chunks(): Generator<string> {
-        yield spec.header + '\n';
-        yield* spec.rows(context, stats);
-      }
-      await pipeline(Readable.from(chunks()), createWriteStream(path.join(out, name), { highWaterMark: 1 << 20 }));
-    }
+    await writeInParallel({ seed, scale, out }, {
+      start(file) {
+        writing.add(file);
+      },
+      rows(file, rows) {
+        rowsSoFar.set(file, rows);
+      },
+      done(file, stats) {
+        writing.delete(file);
+        files[file] = stats;
+        rowsSoFar.set(file, stats.rows);
+      },
+    });
   } finally {
     reporter?.stop();
   }
@@ -85,4 +86,50 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   const manifest: Manifest = { scale, seed, files };
   await writeFile(path.join(out, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
   return { files, seconds: (performance.now() - started) / 1000 };
+}
+
+interface WorkerEvents {
+  start(file: FileName): void;
+  rows(file: FileName, rows: number): void;
+  done(file: FileName, stats: FileStats): void;
+}
+
+/** Hands the files out to one worker per core, biggest first; the first failure stops them all. */
+function writeInParallel(generation: Generation, events: WorkerEvents): Promise<void> {
+  const queue = [...FILE_NAMES].sort((a, b) => REAL_ROWS[b] * FILES[b].bytesPerRow - REAL_ROWS[a] * FILES[a].bytesPerRow);
+  const workers: Worker[] = [];
+  return new Promise<void>((resolve, reject) => {
+    let running = 0;
+    let failed = false;
+    const fail = (error: Error): void => {
+      if (failed) return;
+      failed = true;
+      for (const worker of workers) void worker.terminate();
+      reject(error);
+    };
+    for (let n = Math.min(os.availableParallelism(), queue.length); n > 0; n--) {
+      const worker = new Worker(new URL('./generator-worker.js', import.meta.url), { workerData: generation });
+      workers.push(worker);
+      running++;
+      const sendNext = (): void => {
+        const file = queue.shift();
+        if (file) events.start(file);
+        worker.postMessage(file ?? null);
+      };
+      worker.on('message', (message: WorkerMessage) => {
+        if ('stats' in message) {
+          events.done(message.file, message.stats);
+          sendNext();
+        } else {
+          events.rows(message.file, message.rows);
+        }
+      });
+      worker.once('error', fail);
+      worker.once('exit', (code) => {
+        if (code !== 0) fail(new Error(`a generator worker stopped with exit code ${code}`));
+        else if (--running === 0 && !failed) resolve();
+      });
+      sendNext();
+    }
+  });
 }

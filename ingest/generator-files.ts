@@ -6,14 +6,17 @@
  * Formats follow the real files (atelier-data.md, atelier-sample/): text double-quoted with
  * quotes doubled, integers bare, `null` bare, dates in epoch milliseconds, LF line ends.
  */
+import { createWriteStream } from 'node:fs';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import type { FileStats } from './generate.js';
-import type { Rng } from './generator-random.js';
+import { Rng } from './generator-random.js';
 import {
   answerWalk, CHARACTERISTIC_NAMES, CharacteristicsWalk, END_DATE_MS, FIRST_DATE_MS, MAX_RELATED_PER_PRODUCT,
-  questionWalk, reviewWalk, styleWalk, type Category, type FileName, type Shape,
+  questionWalk, reviewWalk, Shape, styleWalk, type Category, type FileName,
 } from './generator-shape.js';
-import { photoWidth, SIZE_LABELS, type TextSource } from './generator-text.js';
-
+import { photoWidth, SIZE_LABELS, TextSource } from './generator-text.js';
 
 /** Dirt the real files contain, written at these rates and counted in the manifest. */
 export const DIRT_RATES = {
@@ -46,6 +49,8 @@ export interface FileContext {
 
 interface FileSpec {
   readonly header: string;
+  /** Rough size of a row, to start the biggest files first when writing in parallel. */
+  readonly bytesPerRow: number;
   /** Dirt kinds counted for this file (always present in the stats, zero or not). */
   readonly dirt: readonly string[];
   rows(context: FileContext, stats: FileStats): Generator<string, void, undefined>;
@@ -408,36 +413,76 @@ function* cart({ shape, rng }: FileContext, stats: FileStats): Generator<string,
 
 /** Every file of the export, parents before children, with its exact header. */
 export const FILES: Record<FileName, FileSpec> = {
-  'product.csv': { header: 'id,name,slogan,description,category,default_price', dirt: [], rows: products },
-  'features.csv': { header: 'id,product_id,feature,value', dirt: ['null_value'], rows: features },
+  'product.csv': { bytesPerRow: 250, header: 'id,name,slogan,description,category,default_price', dirt: [], rows: products },
+  'features.csv': { bytesPerRow: 35, header: 'id,product_id,feature,value', dirt: ['null_value'], rows: features },
   'styles.csv': {
-    header: 'id,productId,name,sale_price,original_price,default_style', dirt: ['null_sale_price'], rows: styles,
+    bytesPerRow: 38, header: 'id,productId,name,sale_price,original_price,default_style', dirt: ['null_sale_price'], rows: styles,
   },
   'photos.csv': {
-    header: 'id,styleId,url,thumbnail_url', dirt: ['unterminated_quote', 'out_of_order'], rows: photos,
+    bytesPerRow: 280, header: 'id,styleId,url,thumbnail_url', dirt: ['unterminated_quote', 'out_of_order'], rows: photos,
   },
-  'skus.csv': { header: 'id,styleId,size,quantity', dirt: ['out_of_order'], rows: skus },
+  'skus.csv': { bytesPerRow: 23, header: 'id,styleId,size,quantity', dirt: ['out_of_order'], rows: skus },
   'related.csv': {
-    header: 'id,current_product_id,related_product_id',
+    bytesPerRow: 19, header: 'id,current_product_id,related_product_id',
     dirt: ['related_zero', 'related_unknown', 'related_self', 'related_duplicate'],
     rows: related,
   },
   'reviews.csv': {
-    header: 'id,product_id,rating,date,summary,body,recommend,reported,reviewer_name,reviewer_email,response,helpfulness',
+    bytesPerRow: 480, header: 'id,product_id,rating,date,summary,body,recommend,reported,reviewer_name,reviewer_email,response,helpfulness',
     dirt: ['null_response'],
     rows: reviews,
   },
-  'reviews_photos.csv': { header: 'id,review_id,url', dirt: ['out_of_order'], rows: reviewsPhotos },
-  'characteristics.csv': { header: 'id,product_id,name', dirt: [], rows: characteristics },
+  'reviews_photos.csv': { bytesPerRow: 146, header: 'id,review_id,url', dirt: ['out_of_order'], rows: reviewsPhotos },
+  'characteristics.csv': { bytesPerRow: 21, header: 'id,product_id,name', dirt: [], rows: characteristics },
   'characteristic_reviews.csv': {
-    header: 'id,characteristic_id,review_id,value', dirt: [], rows: characteristicReviews,
+    bytesPerRow: 23, header: 'id,characteristic_id,review_id,value', dirt: [], rows: characteristicReviews,
   },
   'questions.csv': {
-    header: 'id,product_id,body,date_written,asker_name,asker_email,reported,helpful', dirt: [], rows: questions,
+    bytesPerRow: 102, header: 'id,product_id,body,date_written,asker_name,asker_email,reported,helpful', dirt: [], rows: questions,
   },
   'answers.csv': {
-    header: 'id,question_id,body,date_written,answerer_name,answerer_email,reported,helpful', dirt: [], rows: answers,
+    bytesPerRow: 141, header: 'id,question_id,body,date_written,answerer_name,answerer_email,reported,helpful', dirt: [], rows: answers,
   },
-  'answers_photos.csv': { header: 'id,answer_id,url', dirt: [], rows: answersPhotos },
-  'cart.csv': { header: 'id,user_session,product_id,active', dirt: [], rows: cart },
+  'answers_photos.csv': { bytesPerRow: 146, header: 'id,answer_id,url', dirt: [], rows: answersPhotos },
+  'cart.csv': { bytesPerRow: 18, header: 'id,user_session,product_id,active', dirt: [], rows: cart },
 };
+
+export const FILE_NAMES = Object.keys(FILES) as FileName[];
+
+/** What identifies a generated dataset: the same three give the same bytes. */
+export interface Generation {
+  readonly seed: number;
+  readonly scale: number;
+  readonly out: string;
+}
+
+/** Salts of the sequential streams: one for the vocabulary, then one per file. */
+const TEXT_SALT = 1000;
+const FILE_SALT = 2000;
+
+export function emptyStats(name: FileName): FileStats {
+  return { rows: 0, dirt: Object.fromEntries(FILES[name].dirt.map((kind) => [kind, 0])) };
+}
+
+/** Writes files of one generation; the catalogue shape and vocabulary are built once. */
+export class CsvWriter {
+  private readonly shape: Shape;
+  private readonly text: TextSource;
+
+  constructor(private readonly generation: Generation) {
+    this.shape = new Shape(generation.seed, generation.scale);
+    this.text = new TextSource(generation.seed, TEXT_SALT);
+  }
+
+  /** Writes `name` into the output directory, counting rows and dirt into `stats` as it goes. */
+  async write(name: FileName, stats: FileStats): Promise<void> {
+    const spec = FILES[name];
+    const context = { shape: this.shape, text: this.text, rng: new Rng(this.generation.seed, FILE_SALT + FILE_NAMES.indexOf(name)) };
+    function* chunks(): Generator<string, void, undefined> {
+      yield spec.header + '\n';
+      yield* spec.rows(context, stats);
+    }
+    // Readable.from pulls a chunk only when the file stream has room: memory stays bounded.
+    await pipeline(Readable.from(chunks()), createWriteStream(path.join(this.generation.out, name), { highWaterMark: 4 << 20 }));
+  }
+}
