@@ -6,7 +6,8 @@ export type LogFields = Readonly<Record<string, string | number | boolean | null
 
 export interface Log {
   info(event: string, fields?: LogFields): void;
-  /** Goes to stderr, so that a supervisor showing only stderr still shows why we stopped. */
+  /** warn and error go to stderr, so that a supervisor showing only stderr still shows trouble. */
+  warn(event: string, fields?: LogFields): void;
   error(event: string, fields?: LogFields): void;
 }
 
@@ -16,6 +17,7 @@ export function createLog(role: 'primary' | 'worker'): Log {
   };
   return {
     info: (event, fields) => write(process.stdout, 'info', event, fields),
+    warn: (event, fields) => write(process.stderr, 'warn', event, fields),
     error: (event, fields) => write(process.stderr, 'error', event, fields),
   };
 }

@@ -45,7 +45,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => vo
 starting.then(
   (server) => {
     if (draining) return;
-    log.info('worker_ready', { port: server.port });
+    log.info('worker_listening', { port: server.port });
     const ready: WorkerMessage = { type: 'ready', port: server.port };
     process.send?.(ready);
   },
