@@ -282,6 +282,12 @@ function isAmong(value: number, items: Int32Array, count: number): boolean {
   return false;
 }
 
+/**
+ * Passage lengths count escaped UTF-16 units; the minimum leaves room for a doubled quote pair
+ * and an emoji, so a parsed body still has at least 50 characters.
+ */
+const REVIEW_BODY_MIN = 60;
+
 function* reviews({ shape, text, rng }: FileContext, stats: FileStats): Generator<string, void, undefined> {
   const chunk = new Chunk();
   const walk = reviewWalk(shape);
@@ -296,7 +302,7 @@ function* reviews({ shape, text, rng }: FileContext, stats: FileStats): Generato
       stats.dirt.null_response++;
     }
     if (chunk.add(walk.id + ',' + walk.parent.id + ',' + rating + ',' + randomDate(rng) + ',"' + text.summary(rng)
-      + '","' + text.passage(rng, 50, 1000) + '",' + recommend + ',' + rng.chance(REPORTED) + ','
+      + '","' + text.passage(rng, REVIEW_BODY_MIN, 1000) + '",' + recommend + ',' + rng.chance(REPORTED) + ','
       + text.person(rng) + ',' + response + ',' + votes(rng, 6) + '\n')) {
       yield chunk.take();
     }
