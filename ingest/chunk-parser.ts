@@ -1,0 +1,185 @@
+/**
+ * Turns a run of whole CSV lines into COPY text: repairs lines with an unclosed quote, parses
+ * with csv-parser, checks and encodes each row. Runs in the parse workers; everything here
+ * depends only on the chunk, so chunks of one file can be parsed in parallel.
+ */
+import csv from 'csv-parser';
+import { RowEncoder, type CsvRow } from './row-encoder.js';
+
+/** Per-line outcome in ChunkResult.status. */
+export const LINE_ENCODED = 0;
+export const LINE_REFUSED = 1;
+export const LINE_BLANK = 2;
+
+export interface ChunkResult {
+  readonly lines: number;
+  /** Byte offset of each line in the input chunk, plus one past the last line's newline. */
+  readonly lineStarts: Int32Array;
+  readonly status: Uint8Array;
+  /** 1 where the line lacked a closing quote and got one. */
+  readonly repaired: Uint8Array;
+  /** `keyCount` slots per line (id, then refs), valid where status is LINE_ENCODED. */
+  readonly keys: Int32Array;
+  /** The reason of each LINE_REFUSED line, in line order. */
+  readonly reasons: string[];
+  /** COPY text of the LINE_ENCODED lines, in line order, one `\n`-terminated line each. */
+  readonly copy: Uint8Array;
+}
+
+const NEWLINE = 0x0a;
+const CARRIAGE_RETURN = 0x0d;
+const QUOTE = 0x22;
+const CLOSING_QUOTE = Buffer.from('"');
+const utf8 = new TextEncoder();
+/**
+ * csv-parser queues every row of a write before emitting them; slices of a few thousand rows
+ * keep those rows young enough for the scavenger instead of promoting them to the old space.
+ */
+const PARSER_SLICE = 64 * 1024;
+const PENDING_CHARS = 16 * 1024;
+
+/**
+ * COPY text as UTF-8 bytes, appended a row at a time. Rows are batched into short strings and
+ * encoded into one growing buffer: one long concatenated string would keep every row's pieces
+ * alive until the end of the chunk, which the garbage collector pays for.
+ */
+class CopyText {
+  private buffer: Uint8Array;
+  private length = 0;
+  private pending = '';
+
+  constructor(expectedBytes: number) {
+    this.buffer = new Uint8Array(Math.max(1024, expectedBytes));
+  }
+
+  append(text: string): void {
+    this.pending += text;
+    if (this.pending.length >= PENDING_CHARS) this.flush();
+  }
+
+  bytes(): Uint8Array {
+    this.flush();
+    return this.buffer.subarray(0, this.length);
+  }
+
+  private flush(): void {
+    // A UTF-16 unit never takes more than 3 bytes of UTF-8.
+    const needed = this.length + this.pending.length * 3;
+    if (needed > this.buffer.length) {
+      const grown = new Uint8Array(Math.max(needed, this.buffer.length * 2));
+      grown.set(this.buffer.subarray(0, this.length));
+      this.buffer = grown;
+    }
+    this.length += utf8.encodeInto(this.pending, this.buffer.subarray(this.length)).written;
+    this.pending = '';
+  }
+}
+
+interface Lines {
+  count: number;
+  starts: Int32Array;
+  repaired: Uint8Array;
+  anyRepaired: boolean;
+}
+
+/**
+ * Splits on newlines and flags lines with an odd number of quotes. The legacy export writes one
+ * record per physical line, so an odd count means a field left open at the end of the line
+ * (photos.csv's known dirt), never a newline inside a field: closing it at the end of the line
+ * keeps the parser from swallowing the lines that follow.
+ */
+function scanLines(chunk: Uint8Array): Lines {
+  let starts = new Int32Array(Math.max(64, chunk.length >>> 5));
+  let repaired = new Uint8Array(starts.length);
+  let count = 0;
+  let quotes = 0;
+  let anyRepaired = false;
+  starts[0] = 0;
+  for (let i = 0; i < chunk.length; i++) {
+    const byte = chunk[i]!;
+    if (byte === QUOTE) {
+      quotes++;
+    } else if (byte === NEWLINE) {
+      if ((quotes & 1) === 1) {
+        repaired[count] = 1;
+        anyRepaired = true;
+      }
+      quotes = 0;
+      count++;
+      if (count + 1 >= starts.length) {
+        const grownStarts = new Int32Array(starts.length * 2);
+        grownStarts.set(starts);
+        starts = grownStarts;
+        const grownRepaired = new Uint8Array(starts.length);
+        grownRepaired.set(repaired);
+        repaired = grownRepaired;
+      }
+      starts[count] = i + 1;
+    }
+  }
+  if (starts[count] !== chunk.length) throw new Error('a parse chunk must end with a newline');
+  return { count, starts: starts.slice(0, count + 1), repaired: repaired.slice(0, count), anyRepaired };
+}
+
+/** The chunk with a closing quote inserted before the line end of every repaired line. */
+function repairLines(chunk: Uint8Array, lines: Lines): Uint8Array {
+  const pieces: Uint8Array[] = [];
+  let from = 0;
+  for (let line = 0; line < lines.count; line++) {
+    if (lines.repaired[line] === 0) continue;
+    let end = lines.starts[line + 1]! - 1;
+    if (end > lines.starts[line]! && chunk[end - 1] === CARRIAGE_RETURN) end--;
+    pieces.push(chunk.subarray(from, end), CLOSING_QUOTE);
+    from = end;
+  }
+  pieces.push(chunk.subarray(from));
+  return Buffer.concat(pieces);
+}
+
+function isBlank(chunk: Uint8Array, start: number, next: number): boolean {
+  const length = next - start - 1;
+  return length === 0 || (length === 1 && chunk[start] === CARRIAGE_RETURN);
+}
+
+export async function parseChunk(bytes: Uint8Array, encoder: RowEncoder, headers: readonly string[]): Promise<ChunkResult> {
+  // Worker messages deliver plain Uint8Arrays; csv-parser decodes cells with Buffer#toString.
+  const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const lines = scanLines(chunk);
+  const input = lines.anyRepaired ? repairLines(chunk, lines) : chunk;
+  const status = new Uint8Array(lines.count);
+  const keys = new Int32Array(lines.count * encoder.keyCount);
+  const reasons: string[] = [];
+  const copy = new CopyText(input.length + (input.length >>> 2));
+  let line = 0;
+
+  const parser = csv({ headers: [...headers] });
+  parser.on('data', (row: CsvRow) => {
+    if (isBlank(chunk, lines.starts[line]!, lines.starts[line + 1]!)) {
+      status[line] = LINE_BLANK;
+    } else {
+      const encoded = encoder.encode(row, keys, line * encoder.keyCount);
+      if (encoded === undefined) {
+        status[line] = LINE_REFUSED;
+        reasons.push(encoder.reason);
+      } else {
+        copy.append(encoded);
+      }
+    }
+    line++;
+  });
+  const done = new Promise<void>((resolve, reject) => {
+    parser.once('end', resolve);
+    parser.once('error', reject);
+  });
+  for (let from = 0; from < input.length;) {
+    const to = Math.min(input.length, input.indexOf(NEWLINE, from + PARSER_SLICE) + 1 || input.length);
+    parser.write(input.subarray(from, to));
+    from = to;
+  }
+  parser.end();
+  await done;
+  // Every line ends balanced, so csv-parser must see exactly one row per line; if it did not,
+  // line numbers and raw lines in the rejects file would be wrong.
+  if (line !== lines.count) throw new Error(`csv-parser returned ${line} rows for ${lines.count} lines`);
+  return { lines: lines.count, lineStarts: lines.starts, status, repaired: lines.repaired, keys, reasons, copy: copy.bytes() };
+}

@@ -1,0 +1,77 @@
+/**
+ * `npm run ingest -- --dir DIR [--rejects FILE]`: loads the legacy CSV files found in DIR into
+ * the database named by DATABASE_URL, or into the embedded one `npm start` uses when it is unset.
+ *
+ * Rejected rows go to FILE (default: rejects-<time>.csv in the current directory).
+ * Exit codes: 0 loaded (rejects or not), 1 failed and rolled back, 2 bad usage.
+ */
+import { stat } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from '../server/config.js';
+import { resolveDatabase } from './database-url.js';
+import { defaultRejectsPath, ingest, type IngestReport } from './ingest.js';
+
+const USAGE = 'usage: npm run ingest -- --dir DIR [--rejects FILE]';
+
+class UsageError extends Error {}
+
+async function parseCommandLine(argv: string[]): Promise<{ dir: string; rejectsPath: string }> {
+  let values: { dir?: string; rejects?: string };
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: { dir: { type: 'string' }, rejects: { type: 'string' } },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  if (!values.dir) throw new UsageError('--dir is required');
+  const info = await stat(values.dir).catch(() => undefined);
+  if (!info?.isDirectory()) throw new UsageError(`--dir ${values.dir} is not a directory`);
+  return { dir: values.dir, rejectsPath: values.rejects ?? defaultRejectsPath() };
+}
+
+function formatReport(report: IngestReport): string {
+  const header = ['file', 'read', 'loaded', 'repaired', 'rejected', 'seconds'];
+  const rows = report.files.map((file) => [
+    file.file, String(file.read), String(file.loaded), String(file.repaired), String(file.rejected), file.seconds.toFixed(1),
+  ]);
+  const total = (key: 'read' | 'loaded' | 'repaired' | 'rejected'): string =>
+    String(report.files.reduce((sum, file) => sum + file[key], 0));
+  rows.push(['total', total('read'), total('loaded'), total('repaired'), total('rejected'), report.seconds.toFixed(1)]);
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
+  const format = (row: string[]): string =>
+    row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+  return [format(header), ...rows.map(format), '', `rejected rows: ${report.rejectsPath}`].join('\n');
+}
+
+async function main(): Promise<number> {
+  let args: { dir: string; rejectsPath: string };
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    args = await parseCommandLine(process.argv.slice(2));
+    config = loadConfig();
+  } catch (err) {
+    if (!(err instanceof UsageError || err instanceof ConfigError)) throw err;
+    console.error(`${err.message}\n${USAGE}`);
+    return 2;
+  }
+  const database = await resolveDatabase(config);
+  try {
+    const report = await ingest({ databaseUrl: database.url, dir: args.dir, rejectsPath: args.rejectsPath, progress: true });
+    console.log(formatReport(report));
+    return 0;
+  } finally {
+    await database.stop();
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`ingest failed: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,49 @@
+/**
+ * Reads a file as chunks of whole lines, for the parse workers: each chunk ends with a newline
+ * (one is added after a last line that lacks it), and only a partial last line is carried over
+ * to the next read, so memory stays at a chunk or two whatever the file size.
+ */
+import type { FileHandle } from 'node:fs/promises';
+
+const NEWLINE = 0x0a;
+/** Big enough to amortise a worker round trip, small enough to keep a few in flight. */
+export const CHUNK_BYTES = 1 << 20;
+/** A "line" this long is not CSV: refuse it instead of buffering the file. */
+export const MAX_LINE_BYTES = 64 << 20;
+
+export interface LineChunk {
+  readonly bytes: Uint8Array;
+  /** Offset in the file just past this chunk (without the added newline). */
+  readonly endOffset: number;
+}
+
+export class LineTooLongError extends Error {}
+
+export async function* lineChunks(file: FileHandle, startOffset: number): AsyncGenerator<LineChunk> {
+  let carry: Uint8Array = new Uint8Array(0);
+  let position = startOffset;
+  for (;;) {
+    const buffer = Buffer.allocUnsafe(carry.length + CHUNK_BYTES);
+    buffer.set(carry, 0);
+    const { bytesRead } = await file.read(buffer, carry.length, CHUNK_BYTES, position);
+    position += bytesRead;
+    const filled = carry.length + bytesRead;
+    if (bytesRead === 0) {
+      if (carry.length > 0) {
+        buffer[carry.length] = NEWLINE;
+        yield { bytes: buffer.subarray(0, carry.length + 1), endOffset: position };
+      }
+      return;
+    }
+    const lastNewline = buffer.subarray(0, filled).lastIndexOf(NEWLINE);
+    if (lastNewline < 0) {
+      if (filled > MAX_LINE_BYTES) {
+        throw new LineTooLongError(`a line starting at byte ${position - filled} is longer than ${MAX_LINE_BYTES} bytes`);
+      }
+      carry = buffer.subarray(0, filled);
+      continue;
+    }
+    carry = buffer.subarray(lastNewline + 1, filled);
+    yield { bytes: buffer.subarray(0, lastNewline + 1), endOffset: position - carry.length };
+  }
+}
