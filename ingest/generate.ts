@@ -96,7 +96,8 @@ interface WorkerEvents {
 
 /** Hands the files out to one worker per core, biggest first; the first failure stops them all. */
 function writeInParallel(generation: Generation, events: WorkerEvents): Promise<void> {
-  const queue = [...FILE_NAMES].sort((a, b) => REAL_ROWS[b] * FILES[b].bytesPerRow - REAL_ROWS[a] * FILES[a].bytesPerRow);
+  const bytes = (name: FileName): number => REAL_ROWS[name] * FILES[name].bytesPerRow;
+  const queue = [...FILE_NAMES].sort((a, b) => bytes(b) - bytes(a));
   const workers: Worker[] = [];
   return new Promise<void>((resolve, reject) => {
     let running = 0;

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { FileStats } from './generate.js';
-import { Rng } from './generator-random.js';
+import { exponentialWeight, Rng } from './generator-random.js';
 import {
   answerWalk, CHARACTERISTIC_NAMES, CharacteristicsWalk, END_DATE_MS, FIRST_DATE_MS, MAX_RELATED_PER_PRODUCT,
   questionWalk, reviewWalk, Shape, styleWalk, type Category, type FileName,
@@ -30,7 +30,7 @@ export const DIRT_RATES = {
   relatedDuplicate: 0.005,
 } as const;
 
-/** Share of null values that are simply how the legacy data says "none" (also counted). */
+/** Features that have values still leave some unset (features without values always are). */
 const NULL_FEATURE_VALUE = 0.03;
 const STYLES_ON_SALE = 0.2;
 const REVIEWS_WITH_RESPONSE = 0.12;
@@ -40,6 +40,8 @@ const STYLES_WITH_OWN_PRICE = 0.05;
 const DATE_SPAN_MS = END_DATE_MS - FIRST_DATE_MS;
 const DAY_MS = 86_400_000;
 const CHUNK_CHARS = 64 * 1024;
+/** Lets the disk absorb a few MiB while the generator keeps its core busy. */
+const WRITE_BUFFER_BYTES = 4 << 20;
 
 export interface FileContext {
   readonly shape: Shape;
@@ -106,7 +108,7 @@ function randomDate(rng: Rng): number {
 
 /** A non-negative count with the given mean and a long tail (helpfulness votes). */
 function votes(rng: Rng, mean: number): number {
-  return Math.floor(-Math.log(1 - rng.next()) * mean);
+  return Math.floor(exponentialWeight(rng.next()) * mean);
 }
 
 function* products({ shape, text, rng }: FileContext, stats: FileStats): Generator<string, void, undefined> {
@@ -377,7 +379,7 @@ function* answers({ shape, text, rng }: FileContext, stats: FileStats): Generato
   while (walk.next()) {
     const asked = shape.questionDate(walk.parent.id);
     // Answered some days after the question, within the dataset's span.
-    const answered = Math.min(END_DATE_MS - 1, asked + Math.floor(-Math.log(1 - rng.next()) * 30 * DAY_MS));
+    const answered = Math.min(END_DATE_MS - 1, asked + Math.floor(exponentialWeight(rng.next()) * 30 * DAY_MS));
     const body = rng.chance(0.5) ? text.shortAnswer(rng) : text.passage(rng, 20, 300);
     if (chunk.add(walk.id + ',' + walk.parent.id + ',"' + body + '",' + answered + ',' + text.person(rng) + ','
       + (rng.chance(REPORTED) ? 1 : 0) + ',' + votes(rng, 4) + '\n')) {
@@ -419,38 +421,55 @@ function* cart({ shape, rng }: FileContext, stats: FileStats): Generator<string,
 
 /** Every file of the export, parents before children, with its exact header. */
 export const FILES: Record<FileName, FileSpec> = {
-  'product.csv': { bytesPerRow: 250, header: 'id,name,slogan,description,category,default_price', dirt: [], rows: products },
-  'features.csv': { bytesPerRow: 35, header: 'id,product_id,feature,value', dirt: ['null_value'], rows: features },
+  'product.csv': {
+    header: 'id,name,slogan,description,category,default_price', dirt: [], rows: products, bytesPerRow: 250,
+  },
+  'features.csv': {
+    header: 'id,product_id,feature,value', dirt: ['null_value'], rows: features, bytesPerRow: 35,
+  },
   'styles.csv': {
-    bytesPerRow: 38, header: 'id,productId,name,sale_price,original_price,default_style', dirt: ['null_sale_price'], rows: styles,
+    header: 'id,productId,name,sale_price,original_price,default_style',
+    dirt: ['null_sale_price'], rows: styles, bytesPerRow: 38,
   },
   'photos.csv': {
-    bytesPerRow: 280, header: 'id,styleId,url,thumbnail_url', dirt: ['unterminated_quote', 'out_of_order'], rows: photos,
+    header: 'id,styleId,url,thumbnail_url',
+    dirt: ['unterminated_quote', 'out_of_order'], rows: photos, bytesPerRow: 280,
   },
-  'skus.csv': { bytesPerRow: 23, header: 'id,styleId,size,quantity', dirt: ['out_of_order'], rows: skus },
+  'skus.csv': {
+    header: 'id,styleId,size,quantity', dirt: ['out_of_order'], rows: skus, bytesPerRow: 23,
+  },
   'related.csv': {
-    bytesPerRow: 19, header: 'id,current_product_id,related_product_id',
-    dirt: ['related_zero', 'related_unknown', 'related_self', 'related_duplicate'],
-    rows: related,
+    header: 'id,current_product_id,related_product_id',
+    dirt: ['related_zero', 'related_unknown', 'related_self', 'related_duplicate'], rows: related, bytesPerRow: 19,
   },
   'reviews.csv': {
-    bytesPerRow: 480, header: 'id,product_id,rating,date,summary,body,recommend,reported,reviewer_name,reviewer_email,response,helpfulness',
-    dirt: ['null_response'],
-    rows: reviews,
+    header: 'id,product_id,rating,date,summary,body,recommend,reported,reviewer_name,reviewer_email,response,'
+      + 'helpfulness',
+    dirt: ['null_response'], rows: reviews, bytesPerRow: 480,
   },
-  'reviews_photos.csv': { bytesPerRow: 146, header: 'id,review_id,url', dirt: ['out_of_order'], rows: reviewsPhotos },
-  'characteristics.csv': { bytesPerRow: 21, header: 'id,product_id,name', dirt: [], rows: characteristics },
+  'reviews_photos.csv': {
+    header: 'id,review_id,url', dirt: ['out_of_order'], rows: reviewsPhotos, bytesPerRow: 146,
+  },
+  'characteristics.csv': {
+    header: 'id,product_id,name', dirt: [], rows: characteristics, bytesPerRow: 21,
+  },
   'characteristic_reviews.csv': {
-    bytesPerRow: 23, header: 'id,characteristic_id,review_id,value', dirt: [], rows: characteristicReviews,
+    header: 'id,characteristic_id,review_id,value', dirt: [], rows: characteristicReviews, bytesPerRow: 23,
   },
   'questions.csv': {
-    bytesPerRow: 102, header: 'id,product_id,body,date_written,asker_name,asker_email,reported,helpful', dirt: [], rows: questions,
+    header: 'id,product_id,body,date_written,asker_name,asker_email,reported,helpful',
+    dirt: [], rows: questions, bytesPerRow: 102,
   },
   'answers.csv': {
-    bytesPerRow: 141, header: 'id,question_id,body,date_written,answerer_name,answerer_email,reported,helpful', dirt: [], rows: answers,
+    header: 'id,question_id,body,date_written,answerer_name,answerer_email,reported,helpful',
+    dirt: [], rows: answers, bytesPerRow: 141,
   },
-  'answers_photos.csv': { bytesPerRow: 146, header: 'id,answer_id,url', dirt: [], rows: answersPhotos },
-  'cart.csv': { bytesPerRow: 18, header: 'id,user_session,product_id,active', dirt: [], rows: cart },
+  'answers_photos.csv': {
+    header: 'id,answer_id,url', dirt: [], rows: answersPhotos, bytesPerRow: 146,
+  },
+  'cart.csv': {
+    header: 'id,user_session,product_id,active', dirt: [], rows: cart, bytesPerRow: 18,
+  },
 };
 
 export const FILE_NAMES = Object.keys(FILES) as FileName[];
@@ -483,12 +502,14 @@ export class CsvWriter {
   /** Writes `name` into the output directory, counting rows and dirt into `stats` as it goes. */
   async write(name: FileName, stats: FileStats): Promise<void> {
     const spec = FILES[name];
-    const context = { shape: this.shape, text: this.text, rng: new Rng(this.generation.seed, FILE_SALT + FILE_NAMES.indexOf(name)) };
+    const rng = new Rng(this.generation.seed, FILE_SALT + FILE_NAMES.indexOf(name));
+    const context = { shape: this.shape, text: this.text, rng };
     function* chunks(): Generator<string, void, undefined> {
       yield spec.header + '\n';
       yield* spec.rows(context, stats);
     }
     // Readable.from pulls a chunk only when the file stream has room: memory stays bounded.
-    await pipeline(Readable.from(chunks()), createWriteStream(path.join(this.generation.out, name), { highWaterMark: 4 << 20 }));
+    const file = createWriteStream(path.join(this.generation.out, name), { highWaterMark: WRITE_BUFFER_BYTES });
+    await pipeline(Readable.from(chunks()), file);
   }
 }

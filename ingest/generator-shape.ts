@@ -60,6 +60,8 @@ const REVIEW_COUNT_SIGMA = 1.0;
 const REVIEWS_WITH_PHOTOS = 0.44;
 const ANSWERS_WITH_PHOTOS = 0.2;
 const PRODUCTS_WITH_DEFAULT_STYLE = 0.9;
+/** A few products are not for sale in any style yet. */
+const PRODUCTS_WITHOUT_STYLES = 0.03;
 
 /** An even count never exceeds twice its mean, rounded up. */
 export const MAX_RELATED_PER_PRODUCT = Math.ceil(2 * MEAN.relatedPerProduct) + 1;
@@ -93,21 +95,36 @@ export interface Category {
 }
 
 export const CATEGORIES: readonly Category[] = [
-  { name: 'Jackets', sizes: 'apparel', nouns: ['Jacket', 'Parka', 'Bomber', 'Windbreaker', 'Blazer', 'Onesie'], minPrice: 60, maxPrice: 400, weight: 8 },
-  { name: 'Pants', sizes: 'apparel', nouns: ['Joggers', 'Slacks', 'Chinos', 'Jeans', 'Trousers'], minPrice: 30, maxPrice: 180, weight: 10 },
-  { name: 'Shirts', sizes: 'apparel', nouns: ['Tee', 'Oxford', 'Henley', 'Polo', 'Flannel'], minPrice: 15, maxPrice: 120, weight: 12 },
-  { name: 'Shorts', sizes: 'apparel', nouns: ['Shorts', 'Cargo Shorts', 'Board Shorts'], minPrice: 15, maxPrice: 90, weight: 7 },
-  { name: 'Sweatpants', sizes: 'apparel', nouns: ['Sweatpants', 'Trackpants'], minPrice: 25, maxPrice: 110, weight: 6 },
-  { name: 'Tank Tops', sizes: 'apparel', nouns: ['Tank', 'Muscle Tee'], minPrice: 10, maxPrice: 60, weight: 5 },
-  { name: 'Dresses', sizes: 'apparel', nouns: ['Dress', 'Maxi Dress', 'Sundress'], minPrice: 30, maxPrice: 300, weight: 6 },
-  { name: 'Kicks', sizes: 'shoes', nouns: ['Sneakers', 'Runners', 'High-Tops', 'Trainers', 'Ones', 'Kicks'], minPrice: 40, maxPrice: 450, weight: 10 },
-  { name: 'Dress Shoes', sizes: 'shoes', nouns: ['Oxfords', 'Loafers', 'Brogues', 'Suede Shoes'], minPrice: 60, maxPrice: 350, weight: 5 },
-  { name: 'Boots', sizes: 'shoes', nouns: ['Boots', 'Chelsea Boots', 'Hikers'], minPrice: 60, maxPrice: 400, weight: 5 },
-  { name: 'Heels', sizes: 'shoes', nouns: ['Heels', 'Pumps', 'Stilettos'], minPrice: 40, maxPrice: 500, weight: 4 },
-  { name: 'Accessories', sizes: 'one size', nouns: ['Sunglasses', 'Watch', 'Belt', 'Scarf', 'Wallet', 'Stone'], minPrice: 5, maxPrice: 600, weight: 8 },
-  { name: 'Hats', sizes: 'one size', nouns: ['Cap', 'Beanie', 'Fedora', 'Bucket Hat'], minPrice: 10, maxPrice: 80, weight: 5 },
-  { name: 'Bags', sizes: 'one size', nouns: ['Tote', 'Backpack', 'Duffel'], minPrice: 20, maxPrice: 900, weight: 4 },
-  { name: 'Socks', sizes: 'one size', nouns: ['Socks', 'Crew Socks', 'Ankle Socks'], minPrice: 5, maxPrice: 30, weight: 5 },
+  { name: 'Jackets', sizes: 'apparel', minPrice: 60, maxPrice: 400, weight: 8,
+    nouns: ['Jacket', 'Parka', 'Bomber', 'Windbreaker', 'Blazer', 'Onesie'] },
+  { name: 'Pants', sizes: 'apparel', minPrice: 30, maxPrice: 180, weight: 10,
+    nouns: ['Joggers', 'Slacks', 'Chinos', 'Jeans', 'Trousers'] },
+  { name: 'Shirts', sizes: 'apparel', minPrice: 15, maxPrice: 120, weight: 12,
+    nouns: ['Tee', 'Oxford', 'Henley', 'Polo', 'Flannel'] },
+  { name: 'Shorts', sizes: 'apparel', minPrice: 15, maxPrice: 90, weight: 7,
+    nouns: ['Shorts', 'Cargo Shorts', 'Board Shorts'] },
+  { name: 'Sweatpants', sizes: 'apparel', minPrice: 25, maxPrice: 110, weight: 6,
+    nouns: ['Sweatpants', 'Trackpants'] },
+  { name: 'Tank Tops', sizes: 'apparel', minPrice: 10, maxPrice: 60, weight: 5,
+    nouns: ['Tank', 'Muscle Tee'] },
+  { name: 'Dresses', sizes: 'apparel', minPrice: 30, maxPrice: 300, weight: 6,
+    nouns: ['Dress', 'Maxi Dress', 'Sundress'] },
+  { name: 'Kicks', sizes: 'shoes', minPrice: 40, maxPrice: 450, weight: 10,
+    nouns: ['Sneakers', 'Runners', 'High-Tops', 'Trainers', 'Ones', 'Kicks'] },
+  { name: 'Dress Shoes', sizes: 'shoes', minPrice: 60, maxPrice: 350, weight: 5,
+    nouns: ['Oxfords', 'Loafers', 'Brogues', 'Suede Shoes'] },
+  { name: 'Boots', sizes: 'shoes', minPrice: 60, maxPrice: 400, weight: 5,
+    nouns: ['Boots', 'Chelsea Boots', 'Hikers'] },
+  { name: 'Heels', sizes: 'shoes', minPrice: 40, maxPrice: 500, weight: 4,
+    nouns: ['Heels', 'Pumps', 'Stilettos'] },
+  { name: 'Accessories', sizes: 'one size', minPrice: 5, maxPrice: 600, weight: 8,
+    nouns: ['Sunglasses', 'Watch', 'Belt', 'Scarf', 'Wallet', 'Stone'] },
+  { name: 'Hats', sizes: 'one size', minPrice: 10, maxPrice: 80, weight: 5,
+    nouns: ['Cap', 'Beanie', 'Fedora', 'Bucket Hat'] },
+  { name: 'Bags', sizes: 'one size', minPrice: 20, maxPrice: 900, weight: 4,
+    nouns: ['Tote', 'Backpack', 'Duffel'] },
+  { name: 'Socks', sizes: 'one size', minPrice: 5, maxPrice: 30, weight: 5,
+    nouns: ['Socks', 'Crew Socks', 'Ankle Socks'] },
 ];
 
 const CATEGORY_CUMULATIVE: number[] = [];
@@ -160,10 +177,12 @@ export class Shape {
   }
 
   styleCount(productId: number): number {
-    // Gamma(2) weight: fewer products without styles than an exponential, still a tail.
-    const weight = (exponentialWeight(this.unit(Salt.Styles, productId, 0))
-      + exponentialWeight(this.unit(Salt.Styles, productId, 1))) / 2;
-    return stochasticCount(MEAN.stylesPerProduct, weight, this.unit(Salt.Styles, productId, 2));
+    if (this.unit(Salt.Styles, productId, 0) < PRODUCTS_WITHOUT_STYLES) return 0;
+    // At least one style, then a Gamma(2)-weighted number more: mostly 1-4, a tail to a dozen.
+    const weight = (exponentialWeight(this.unit(Salt.Styles, productId, 1))
+      + exponentialWeight(this.unit(Salt.Styles, productId, 2))) / 2;
+    return 1 + stochasticCount(MEAN.stylesPerProduct / (1 - PRODUCTS_WITHOUT_STYLES) - 1, weight,
+      this.unit(Salt.Styles, productId, 3));
   }
 
   /** Index of the product's default style among its styles, or -1 when it has none. */

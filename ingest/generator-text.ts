@@ -205,11 +205,12 @@ export class TextSource {
     this.people = Array.from({ length: POOL_SIZE }, () => {
       const name = rng.pick(NAME_PARTS_A) + rng.pick(NAME_PARTS_B) + (rng.chance(0.4) ? rng.below(1000) : '');
       const local = name.normalize('NFD').replace(/[^a-z0-9]/g, '') || 'user';
-      return `"${escapeQuotes(name)}","${local}${rng.chance(0.5) ? '.' + rng.pick(NAME_PARTS_B) : ''}@${rng.pick(EMAIL_DOMAINS)}"`;
+      const email = local + (rng.chance(0.5) ? '.' + rng.pick(NAME_PARTS_B) : '') + '@' + rng.pick(EMAIL_DOMAINS);
+      return `"${escapeQuotes(name)}","${email}"`;
     });
     this.photoUrlPrefixes = Array.from({ length: POOL_SIZE }, () => {
       const stamp = 1_400_000_000_000 + rng.below(170_000_000_000);
-      const hash = rng.below(0xffffffff).toString(16).padStart(8, '0') + rng.below(0xffff).toString(16).padStart(4, '0');
+      const hash = rng.below(2 ** 32).toString(16).padStart(8, '0') + rng.below(2 ** 16).toString(16).padStart(4, '0');
       const ixid = rng.chance(0.85) ? '&ixid=eyJhcHBfaWQiOjEyMDd9' : '';
       return `https://images.unsplash.com/photo-${stamp}-${hash}?ixlib=rb-1.2.1${ixid}&auto=format&fit=crop&w=`;
     });

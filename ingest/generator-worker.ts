@@ -22,7 +22,8 @@ port.on('message', async (file: FileName | null) => {
     return;
   }
   const stats = emptyStats(file);
-  const report = setInterval(() => port.postMessage({ file, rows: stats.rows } satisfies WorkerMessage), ROWS_REPORT_MS);
+  const reportRows = (): void => port.postMessage({ file, rows: stats.rows } satisfies WorkerMessage);
+  const report = setInterval(reportRows, ROWS_REPORT_MS);
   try {
     await writer.write(file, stats);
   } finally {
