@@ -53,13 +53,17 @@ async function until(condition: () => boolean | Promise<boolean>): Promise<void>
   while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
-/** A migrated database holding one product, so the primary finds a catalogue and does not seed. */
+const PRODUCTS = 6;
+
+/** A migrated database holding a few products, so the primary finds a catalogue and does not seed. */
 async function catalogueDatabase(t: Test): Promise<string> {
   const url = await freshDatabase(t);
   const db = await openSession(url, 'cluster-test');
   try {
     await db.query(
-      "INSERT INTO products (id, name, slogan, description, category, default_price) VALUES (1, 'Camo Onesie', 'Blend in', 'A onesie', 'Jackets', 140)",
+      `INSERT INTO products (id, name, slogan, description, category, default_price)
+       SELECT id, 'Camo Onesie ' || id, 'Blend in', 'A onesie', 'Jackets', 140 FROM generate_series(1, $1::int) AS id`,
+      [PRODUCTS],
     );
   } finally {
     await db.end();
@@ -114,22 +118,23 @@ t.test('SIGTERM lets in-flight requests finish, then exits 0', async (t) => {
   t.teardown(() => locker.end());
   await locker.query('BEGIN');
   await locker.query('LOCK TABLE products IN ACCESS EXCLUSIVE MODE');
-  const inFlight = Array.from({ length: 6 }, () => get(port, '/products/1', false));
+  // Distinct products, so that the response cache cannot fold the requests into one query.
+  const inFlight = Array.from({ length: PRODUCTS }, (_, i) => get(port, `/products/${i + 1}`, false));
   const admin = await openSession(databaseUrl, 'cluster-test-watch');
   t.teardown(() => admin.end());
-  // Wait until the requests are really blocked inside the database before asking to stop.
+  // Wait until every request is blocked inside the database (so a worker holds it) before asking to stop.
   await until(async () => {
     const [row] = await admin.query<{ waiting: number }>(
       "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
     );
-    return row!.waiting >= 1;
+    return row!.waiting === PRODUCTS;
   });
   cluster.primary.kill('SIGTERM');
   await cluster.waitFor(isEvent('worker_draining'), 'a worker started draining');
   await locker.query('COMMIT');
   const replies = await Promise.all(inFlight);
   t.same(replies.map((r) => r.status), replies.map(() => 200), 'every in-flight request got its 200');
-  t.ok(replies.every((r) => JSON.parse(r.body).id === 1), 'with the product');
+  t.same(replies.map((r) => JSON.parse(r.body).id), inFlight.map((_, i) => i + 1), 'each with its product');
   t.same(await cluster.exited, { code: 0, signal: null }, 'the primary exited 0');
 });
 
