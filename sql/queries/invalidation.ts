@@ -1,6 +1,44 @@
 /**
  * Every write that changes what a product's cached bodies would say sends the product id on this
  * channel from inside its own statement, so the notification leaves exactly when the write
- * commits; every worker of every instance LISTENs and drops that product's cached bodies.
+ * commits (and not at all if it rolls back); every worker of every instance LISTENs and drops
+ * that product's cached bodies.
+ *
+ * The payload is "<product id> <transaction id>". The transaction id is also returned to the
+ * writer as its write token, so the writing worker can recognise its own notification among
+ * everyone else's and answer only once it has arrived (server/invalidation.ts).
  */
 export const INVALIDATION_CHANNEL = 'atelier_invalidate';
+
+/**
+ * The body of a write's `notified` CTE: notifies the `product_id` of every row of `source` and
+ * yields the write token as `token`. The CTE must be read by the main query (a SELECT in WITH
+ * runs only as far as it is read); pg_notify being volatile keeps it from being inlined away.
+ */
+export function notifyProducts(source: string): string {
+  return `SELECT pg_notify('${INVALIDATION_CHANNEL}', product_id::text || ' ' || pg_current_xact_id()::text),
+       pg_current_xact_id()::text AS token
+FROM ${source}`;
+}
+
+/** What a committed write changed: the product whose bodies it invalidated, and its write token. */
+export interface Written {
+  readonly productId: number;
+  /** The transaction id its notification carries; null when it changed (and notified) nothing. */
+  readonly token: string | null;
+}
+
+export interface Invalidation {
+  readonly productId: number;
+  /** The writing transaction's id, as the writer's statement returned it. */
+  readonly token: string;
+}
+
+const PAYLOAD = /^([1-9][0-9]*) ([0-9]+)$/;
+
+/** The notification's product and write token, or undefined for a payload of another format. */
+export function parseInvalidation(payload: string): Invalidation | undefined {
+  const match = PAYLOAD.exec(payload);
+  if (!match) return undefined;
+  return { productId: Number(match[1]), token: match[2]! };
+}

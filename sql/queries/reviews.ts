@@ -6,7 +6,7 @@
  * by that same commit.
  */
 import type { Pool } from '../db.js';
-import { INVALIDATION_CHANNEL } from './invalidation.js';
+import { notifyProducts, type Written } from './invalidation.js';
 
 export type ReviewSort = 'newest' | 'helpful' | 'relevant';
 
@@ -15,17 +15,29 @@ export const REVIEW_SORTS: readonly ReviewSort[] = ['newest', 'helpful', 'releva
 const ISO_DATE = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
 
 /**
- * The primary sort key per order; every order then falls back to date desc and review id desc,
- * so pages are stable. `relevant` is the contract's blend: helpfulness decays with age over a
- * 90-day scale, measured from the statement's start time.
+ * The contract's blend: helpfulness / (1 + age_days / 90), age measured at $5 (the request
+ * time) and never negative, so a review dated in the future does not outrank by dividing by less
+ * than 1. 90 days are 7,776,000 seconds.
  */
-const SORT_KEY: Record<ReviewSort, string> = {
-  newest: 'r.date',
-  helpful: 'r.helpfulness',
-  relevant: `r.helpfulness / (1 + extract(epoch FROM (now() - r.date)) / 86400.0 / 90)`,
+const RELEVANCE = `r.helpfulness / (1 + greatest(0, extract(epoch FROM $5::timestamptz - r.date)::float8) / 7776000)`;
+
+/**
+ * The columns a page is chosen by, and the order over them (all descending). Every order ends with
+ * date then id, so pages are stable. Only these narrow columns are sorted; the page's rows are
+ * then read whole by primary key.
+ */
+const PAGE_ORDER: Record<ReviewSort, { readonly columns: string; readonly keys: readonly string[] }> = {
+  newest: { columns: 'r.id, r.date', keys: ['date', 'id'] },
+  helpful: { columns: 'r.id, r.date, r.helpfulness', keys: ['helpfulness', 'date', 'id'] },
+  relevant: { columns: `r.id, r.date, ${RELEVANCE} AS relevance`, keys: ['relevance', 'date', 'id'] },
 };
 
+function descending(keys: readonly string[], qualifier = ''): string {
+  return keys.map((key) => `${qualifier}${key} DESC`).join(', ');
+}
+
 function listStatement(sort: ReviewSort): { name: string; text: string } {
+  const { columns, keys } = PAGE_ORDER[sort];
   return {
     name: `reviews_list_${sort}`,
     text: `
@@ -33,23 +45,24 @@ SELECT row_to_json(b)::text AS body
 FROM (
   SELECT $1::integer::text AS product, $4::integer AS page, $2::integer AS count,
          coalesce((
-           SELECT array_to_json(array_agg(row_to_json(v) ORDER BY t.sort_key DESC, t.date DESC, t.id DESC))
+           SELECT array_to_json(array_agg(row_to_json(v) ORDER BY ${descending(keys, 't.')}))
            FROM (
-             SELECT r.*, ${SORT_KEY[sort]} AS sort_key
+             SELECT ${columns}
              FROM reviews r
              WHERE r.product_id = $1 AND NOT r.reported
-             ORDER BY sort_key DESC, r.date DESC, r.id DESC
+             ORDER BY ${descending(keys)}
              LIMIT $2 OFFSET $3
            ) t
+           JOIN reviews r ON r.id = t.id
            CROSS JOIN LATERAL (
-             SELECT t.id AS review_id, t.rating, t.summary, t.recommend,
-                    nullif(t.response, '') AS response, t.body,
-                    to_char(t.date AT TIME ZONE 'UTC', ${ISO_DATE}) AS date,
-                    t.reviewer_name, t.helpfulness,
+             SELECT r.id AS review_id, r.rating, r.summary, r.recommend,
+                    nullif(r.response, '') AS response, r.body,
+                    to_char(r.date AT TIME ZONE 'UTC', ${ISO_DATE}) AS date,
+                    r.reviewer_name, r.helpfulness,
                     coalesce((
                       SELECT array_to_json(array_agg(row_to_json(pv) ORDER BY p.id))
                       FROM reviews_photos p CROSS JOIN LATERAL (SELECT p.id, p.url) pv
-                      WHERE p.review_id = t.id
+                      WHERE p.review_id = r.id
                     ), '[]') AS photos
            ) v
          ), '[]') AS results
@@ -101,7 +114,9 @@ FROM (
 /**
  * Inserts the review, its photos and its ratings, and adds them to the stats, only if the
  * product exists and every rated characteristic belongs to it; otherwise inserts nothing and
- * says why. The CHECK constraints (rating, value 1–5) fail the whole statement.
+ * says why. A failing insert (the CHECKs on rating and value) fails the whole statement.
+ * The date is cut to milliseconds, the precision every body prints, so the instant printed is
+ * the instant stored and ordered by.
  */
 const CREATE = {
   name: 'reviews_create',
@@ -112,8 +127,8 @@ WITH product AS (
   SELECT k FROM unnest($9::integer[]) AS k
   WHERE NOT EXISTS (SELECT FROM characteristics c WHERE c.id = k AND c.product_id = $1)
 ), review AS (
-  INSERT INTO reviews (product_id, rating, summary, body, recommend, reviewer_name, reviewer_email)
-  SELECT product.id, $2, $3, $4, $5, $6, $7 FROM product
+  INSERT INTO reviews (product_id, rating, date, summary, body, recommend, reviewer_name, reviewer_email)
+  SELECT product.id, $2, date_trunc('milliseconds', now()), $3, $4, $5, $6, $7 FROM product
   WHERE NOT EXISTS (SELECT FROM foreign_characteristics)
   RETURNING id, product_id, rating, recommend
 ), photos AS (
@@ -140,12 +155,11 @@ WITH product AS (
   ON CONFLICT (characteristic_id) DO UPDATE SET
     rating_sum = s.rating_sum + excluded.rating_sum, rating_count = s.rating_count + 1
 ), notified AS (
-  SELECT pg_notify('${INVALIDATION_CHANNEL}', review.product_id::text) FROM review
+  ${notifyProducts('review')}
 )
 SELECT (SELECT id FROM review) AS review_id,
-       EXISTS (SELECT FROM product) AS product_exists,
-       EXISTS (SELECT FROM foreign_characteristics) AS foreign_characteristic,
-       (SELECT count(*) FROM notified) AS notified`,
+       (SELECT token FROM notified) AS token,
+       EXISTS (SELECT FROM product) AS product_exists`,
 };
 
 const HELPFUL = {
@@ -154,24 +168,25 @@ const HELPFUL = {
 WITH voted AS (
   UPDATE reviews SET helpfulness = helpfulness + 1 WHERE id = $1 RETURNING product_id
 ), notified AS (
-  SELECT pg_notify('${INVALIDATION_CHANNEL}', product_id::text) FROM voted
+  ${notifyProducts('voted')}
 )
-SELECT product_id, (SELECT count(*) FROM notified) AS notified FROM voted`,
+SELECT product_id, (SELECT token FROM notified) AS token FROM voted`,
 };
 
 /**
- * Reporting takes the review out of every read and out of the stats, once: the row lock makes a
- * concurrent second report see reported = true and change nothing.
+ * Reporting takes the review out of every read and out of the stats, once: a concurrent second
+ * report waits for the first one's row lock, then re-checks `NOT reported` on the row the first
+ * one committed, and changes (and notifies) nothing. The final SELECT sees the statement's
+ * snapshot, so it finds the review whether or not this statement hid it.
+ * A review may hold several ratings of one characteristic (the legacy files do not forbid it),
+ * so they are summed per characteristic before an UPDATE … FROM, which would apply only one.
  */
 const REPORT = {
   name: 'reviews_report',
   text: `
-WITH target AS (
-  SELECT id, product_id, reported FROM reviews WHERE id = $1 FOR UPDATE
-), hidden AS (
-  UPDATE reviews r SET reported = true FROM target
-  WHERE r.id = target.id AND NOT target.reported
-  RETURNING r.id, r.product_id, r.rating, r.recommend
+WITH hidden AS (
+  UPDATE reviews SET reported = true WHERE id = $1 AND NOT reported
+  RETURNING id, product_id, rating, recommend
 ), review_totals AS (
   UPDATE review_stats s SET
     rating_1 = s.rating_1 - (h.rating = 1)::int, rating_2 = s.rating_2 - (h.rating = 2)::int,
@@ -181,23 +196,30 @@ WITH target AS (
     recommended_false = s.recommended_false - (NOT h.recommend)::int
   FROM hidden h WHERE s.product_id = h.product_id
 ), characteristic_totals AS (
-  UPDATE characteristic_stats s SET rating_sum = s.rating_sum - cr.value, rating_count = s.rating_count - 1
-  FROM hidden h JOIN characteristic_reviews cr ON cr.review_id = h.id
-  WHERE s.characteristic_id = cr.characteristic_id
+  UPDATE characteristic_stats s
+  SET rating_sum = s.rating_sum - hidden_ratings.total, rating_count = s.rating_count - hidden_ratings.ratings
+  FROM (
+    SELECT cr.characteristic_id, sum(cr.value) AS total, count(*) AS ratings
+    FROM hidden h JOIN characteristic_reviews cr ON cr.review_id = h.id
+    GROUP BY cr.characteristic_id
+  ) hidden_ratings
+  WHERE s.characteristic_id = hidden_ratings.characteristic_id
 ), notified AS (
-  SELECT pg_notify('${INVALIDATION_CHANNEL}', product_id::text) FROM target
+  ${notifyProducts('hidden')}
 )
-SELECT product_id, (SELECT count(*) FROM notified) AS notified FROM target`,
+SELECT r.product_id, (SELECT token FROM notified) AS token FROM reviews r WHERE r.id = $1`,
 };
 
-/** One page of a product's visible reviews, as the whole response body. */
+/**
+ * One page of a product's visible reviews, as the whole response body. `relevanceAsOf` is the
+ * request time the relevant order measures ages from.
+ */
 export async function reviewList(
-  pool: Pool, productId: number, sort: ReviewSort, page: number, count: number,
+  pool: Pool, productId: number, sort: ReviewSort, page: number, count: number, relevanceAsOf: Date,
 ): Promise<string> {
-  const result = await pool.query<{ body: string }>({
-    ...LIST[sort],
-    values: [productId, count, (page - 1) * count, page - 1],
-  });
+  const values: unknown[] = [productId, count, (page - 1) * count, page - 1];
+  if (sort === 'relevant') values.push(relevanceAsOf);
+  const result = await pool.query<{ body: string }>({ ...LIST[sort], values });
   return result.rows[0]!.body;
 }
 
@@ -216,16 +238,16 @@ export interface NewReview {
   readonly name: string;
   readonly email: string;
   readonly photos: readonly string[];
-  /** [characteristic id, value] pairs. */
+  /** [characteristic id, value] pairs, each id once. */
   readonly characteristics: readonly (readonly [number, number])[];
 }
 
 export type CreateReviewResult =
-  | { readonly created: true; readonly reviewId: number }
+  | { readonly created: true; readonly reviewId: number; readonly written: Written }
   | { readonly created: false; readonly reason: 'unknown_product' | 'foreign_characteristic' };
 
 export async function createReview(pool: Pool, review: NewReview): Promise<CreateReviewResult> {
-  const result = await pool.query<{ review_id: number | null; product_exists: boolean; foreign_characteristic: boolean }>({
+  const result = await pool.query<{ review_id: number | null; token: string | null; product_exists: boolean }>({
     ...CREATE,
     values: [
       review.productId, review.rating, review.summary, review.body, review.recommend, review.name, review.email,
@@ -233,18 +255,24 @@ export async function createReview(pool: Pool, review: NewReview): Promise<Creat
     ],
   });
   const row = result.rows[0]!;
-  if (row.review_id !== null) return { created: true, reviewId: row.review_id };
+  if (row.review_id !== null) {
+    return { created: true, reviewId: row.review_id, written: { productId: review.productId, token: row.token } };
+  }
   return { created: false, reason: row.product_exists ? 'foreign_characteristic' : 'unknown_product' };
 }
 
-/** Adds one helpful vote; returns the review's product, or undefined for an unknown review. */
-export async function markReviewHelpful(pool: Pool, reviewId: number): Promise<number | undefined> {
-  const result = await pool.query<{ product_id: number }>({ ...HELPFUL, values: [reviewId] });
-  return result.rows[0]?.product_id;
+async function writeOne(pool: Pool, statement: { name: string; text: string }, reviewId: number): Promise<Written | undefined> {
+  const result = await pool.query<{ product_id: number; token: string | null }>({ ...statement, values: [reviewId] });
+  const row = result.rows[0];
+  return row === undefined ? undefined : { productId: row.product_id, token: row.token };
 }
 
-/** Hides the review from every read; returns its product, or undefined for an unknown review. */
-export async function reportReview(pool: Pool, reviewId: number): Promise<number | undefined> {
-  const result = await pool.query<{ product_id: number }>({ ...REPORT, values: [reviewId] });
-  return result.rows[0]?.product_id;
+/** Adds one helpful vote; undefined for an unknown review. */
+export function markReviewHelpful(pool: Pool, reviewId: number): Promise<Written | undefined> {
+  return writeOne(pool, HELPFUL, reviewId);
+}
+
+/** Hides the review from every read (once); undefined for an unknown review. */
+export function reportReview(pool: Pool, reviewId: number): Promise<Written | undefined> {
+  return writeOne(pool, REPORT, reviewId);
 }
