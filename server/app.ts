@@ -5,8 +5,10 @@ import { ResponseCache, type CacheStats } from './cache.js';
 import type { Config } from './config.js';
 import { ERRORS } from './errors.js';
 import { Exchanges } from './http.js';
+import { CacheCoherence } from './invalidation.js';
 import { mountOperationalRoutes } from './routes/operational.js';
 import { mountProductRoutes } from './routes/products.js';
+import { mountReviewRoutes } from './routes/reviews.js';
 import { uws, type us_listen_socket } from './uws.js';
 
 export interface RunningServer {
@@ -47,19 +49,27 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   });
 
   let listenSocket: us_listen_socket;
+  let coherence: CacheCoherence | undefined;
   const exchanges = new Exchanges(config.retryAfterSeconds, log);
   const cache = new ResponseCache({ maxBytes: config.cacheMaxBytes, ttlMs: config.cacheTtlMs });
   try {
     await ping(pool);
+    coherence = await CacheCoherence.start(cache, {
+      databaseUrl: config.databaseUrl,
+      applicationName: `atelier-api-listen-${process.pid}`,
+      connectTimeoutMs: config.pgConnectTimeoutMs,
+    }, log);
     const app = uws.App();
     mountOperationalRoutes(app, exchanges, pool);
     mountProductRoutes(app, exchanges, pool, cache);
+    mountReviewRoutes(app, exchanges, pool, coherence);
     app.any('/*', exchanges.handle(() => ERRORS.unknownRoute));
     const port = options.port ?? config.port;
     listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
       app.listen('0.0.0.0', port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on port ${port}`))));
     });
   } catch (err) {
+    await coherence?.close();
     await pool.end();
     throw err;
   }
@@ -71,6 +81,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       closing ??= (async () => {
         uws.us_listen_socket_close(listenSocket);
         await exchanges.drain(config.drainTimeoutMs);
+        await coherence?.close();
         await pool.end();
       })();
       return closing;

@@ -20,6 +20,7 @@ export const ERRORS = Object.freeze({
     'The request body must be sent with Content-Type: application/json.',
     { closeConnection: true },
   ),
+  notAnObject: errorReply('422 Unprocessable Content', 'The request body must be a JSON object.'),
   internal: errorReply('500 Internal Server Error', 'The server failed to answer this request.'),
 });
 

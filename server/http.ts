@@ -97,6 +97,14 @@ export class Exchanges {
   }
 
   private write(res: HttpResponse, reply: Reply): void {
+    if (reply.status === NO_CONTENT.status) {
+      // A 204 carries neither a body nor Content-Type/Content-Length (RFC 9110 §8.6). uWS can only
+      // close the connection after it by reporting a length, so a draining worker sends length 0.
+      res.writeStatus(reply.status);
+      if (this.draining) res.endWithoutBody(0, true);
+      else res.endWithoutBody();
+      return;
+    }
     res.writeStatus(reply.status).writeHeader('Content-Type', JSON_CONTENT_TYPE);
     if (reply.headers) for (const [name, value] of reply.headers) res.writeHeader(name, value);
     res.end(reply.body, this.draining || reply.closeConnection === true);
@@ -120,6 +128,14 @@ export class Exchanges {
     this.unavailableLoggedAt = now;
     this.unavailableSuppressed = 0;
   }
+}
+
+/** The answer to a PUT that succeeded. */
+export const NO_CONTENT: Reply = Object.freeze({ status: '204 No Content', body: '' });
+
+/** The answer to a POST that created something; `body` names it, e.g. `{"review_id":5}`. */
+export function created(body: string): Reply {
+  return { status: '201 Created', body };
 }
 
 export type Method = 'get' | 'post' | 'put';

@@ -25,11 +25,22 @@ function positiveInteger(raw: string, max: number): number | undefined {
 const UNKNOWN_ID = new ApiError(ERRORS.unknownId);
 const INVALID_PAGE = new ApiError(invalidParameter('page', `a positive integer no larger than ${MAX_PAGE}`));
 const INVALID_COUNT = new ApiError(invalidParameter('count', 'a positive integer'));
+const INVALID_PRODUCT_ID = new ApiError(invalidParameter('product_id', `a positive integer no larger than ${MAX_ID}`));
 
 /** A path id; anything but a positive integer up to 2^31-1 names nothing, hence 404. */
 export function pathId(raw: string): number {
   const id = positiveInteger(raw, MAX_ID);
   if (id === undefined) throw UNKNOWN_ID;
+  return id;
+}
+
+/**
+ * The `product_id` query parameter: 422 when missing or not a positive integer up to 2^31-1. A
+ * well-formed id is not checked for existence (it names an empty result, not an error).
+ */
+export function queryProductId(query: URLSearchParams): number {
+  const id = positiveInteger(query.get('product_id') ?? '', MAX_ID);
+  if (id === undefined) throw INVALID_PRODUCT_ID;
   return id;
 }
 

@@ -1,0 +1,166 @@
+/**
+ * Keeps one worker's cached bodies of data that the API writes (reviews, meta) coherent with
+ * writes committed by any worker of any instance sharing the database.
+ *
+ * Every write statement notifies the products it changed, from inside itself, so PostgreSQL
+ * sends the notification exactly when the write commits, to every listening connection at once.
+ * This worker keeps ONE dedicated LISTEN connection and drops the product's cached bodies on each
+ * notification. The writing worker also drops them itself as soon as its write returns, then
+ * waits (at most OWN_NOTIFICATION_WAIT_MS) until its own listener has received that write's
+ * notification before answering: the other listeners were sent theirs at the same moment, which
+ * narrows the window in which another worker could still answer from its old body.
+ *
+ * Notifications are not stored: whatever is sent while a listener is disconnected is lost to it.
+ * So while the connection is down this worker neither reads nor fills the cache for these bodies
+ * (every read goes to the database), and each (re)connection starts a new generation of cache
+ * keys, which makes every body cached before it unreachable. A connection that died silently is
+ * found by a heartbeat; until then, at worst, a body is served for config.cacheTtlMs.
+ */
+import { Backoff } from '../cluster/backoff.js';
+import { errorMessage, type Log } from '../cluster/log.js';
+import { listen, type Listener } from '../sql/db.js';
+import { INVALIDATION_CHANNEL, parseInvalidation, type Written } from '../sql/queries/invalidation.js';
+import { cachedReply, type Loader, type ResponseCache } from './cache.js';
+import { ERRORS } from './errors.js';
+import { ok, type Reply } from './reply.js';
+
+/** Long enough for a notification on a loaded machine, short enough to be invisible to a user. */
+export const OWN_NOTIFICATION_WAIT_MS = 100;
+const HEARTBEAT_MS = 5000;
+/**
+ * A writer may receive its own notification before its statement's result: the tokens of the
+ * latest notifications are kept for it to find. Far more than can arrive in that instant.
+ */
+const RECENT_TOKENS = 1024;
+
+export interface CoherenceOptions {
+  readonly databaseUrl: string;
+  readonly applicationName: string;
+  readonly connectTimeoutMs: number;
+}
+
+export class CacheCoherence {
+  private listener: Listener | undefined;
+  private generation = 0;
+  private closed = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly backoff = new Backoff({ initialMs: 100, maxMs: 5000, jitter: 0.2 });
+  private readonly recentTokens = new Set<string>();
+  private readonly waiters = new Map<string, () => void>();
+
+  private constructor(
+    private readonly cache: ResponseCache,
+    private readonly options: CoherenceOptions,
+    private readonly log: Log,
+  ) {}
+
+  /** Resolves once LISTEN is in effect; rejects (leaving nothing running) if the first attempt fails. */
+  static async start(cache: ResponseCache, options: CoherenceOptions, log: Log): Promise<CacheCoherence> {
+    const coherence = new CacheCoherence(cache, options, log);
+    coherence.listener = await coherence.connect();
+    return coherence;
+  }
+
+  /**
+   * The reply for a cacheable body of `productId` (see cachedReply), served and stored only
+   * while notifications are being received.
+   */
+  reply(productId: number, variant: string, load: Loader, whenMissing: Reply = ERRORS.unknownId): Reply | Promise<Reply> {
+    if (this.listener === undefined) return load().then((body) => (body === undefined ? whenMissing : ok(body)));
+    return cachedReply(this.cache, this.cache.productKey(productId, `${variant}#${this.generation}`), load, whenMissing);
+  }
+
+  /**
+   * Call once a write has committed, before answering it: drops this worker's bodies of the
+   * product, then waits (bounded) for this worker's listener to receive the write's notification.
+   */
+  async written({ productId, token }: Written): Promise<void> {
+    this.cache.invalidateProduct(productId);
+    if (token === null || this.listener === undefined || this.recentTokens.delete(token)) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters.delete(token);
+        resolve();
+      }, OWN_NOTIFICATION_WAIT_MS);
+      this.waiters.set(token, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.reconnectTimer);
+    this.releaseWaiters();
+    const listener = this.listener;
+    this.listener = undefined;
+    await listener?.close();
+  }
+
+  private connect(): Promise<Listener> {
+    return listen({
+      connectionString: this.options.databaseUrl,
+      channel: INVALIDATION_CHANNEL,
+      applicationName: this.options.applicationName,
+      connectionTimeoutMillis: this.options.connectTimeoutMs,
+      heartbeatMillis: HEARTBEAT_MS,
+      onNotification: (payload) => this.received(payload),
+      onLost: (err) => this.lost(err),
+    });
+  }
+
+  private received(payload: string): void {
+    const invalidation = parseInvalidation(payload);
+    if (invalidation === undefined) {
+      this.log.error('invalidation_payload_invalid', { payload });
+      return;
+    }
+    this.cache.invalidateProduct(invalidation.productId);
+    const waiter = this.waiters.get(invalidation.token);
+    if (waiter !== undefined) {
+      this.waiters.delete(invalidation.token);
+      waiter();
+      return;
+    }
+    this.recentTokens.add(invalidation.token);
+    if (this.recentTokens.size > RECENT_TOKENS) this.recentTokens.delete(this.recentTokens.values().next().value!);
+  }
+
+  private lost(err: Error): void {
+    this.listener = undefined;
+    // Nothing these writers wait for can arrive any more.
+    this.releaseWaiters();
+    if (this.closed) return;
+    this.log.error('invalidation_listener_lost', { error: errorMessage(err) });
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    this.reconnectTimer = setTimeout(() => {
+      this.connect().then(
+        (listener) => {
+          if (this.closed) {
+            void listener.close();
+            return;
+          }
+          // Anything sent while disconnected was lost: no body cached before now may be served.
+          this.generation += 1;
+          this.listener = listener;
+          this.backoff.reset();
+          this.log.info('invalidation_listener_restored', { generation: this.generation });
+        },
+        (err: unknown) => {
+          if (this.closed) return;
+          this.log.error('invalidation_listener_reconnect_failed', { error: errorMessage(err) });
+          this.scheduleReconnect();
+        },
+      );
+    }, this.backoff.next());
+  }
+
+  private releaseWaiters(): void {
+    for (const release of this.waiters.values()) release();
+    this.waiters.clear();
+  }
+}
