@@ -16,7 +16,7 @@ import {
   answerWalk, CHARACTERISTIC_NAMES, CharacteristicsWalk, END_DATE_MS, FIRST_DATE_MS, MAX_RELATED_PER_PRODUCT,
   questionWalk, reviewWalk, Shape, styleWalk, type Category, type FileName,
 } from './generator-shape.js';
-import { photoWidth, SIZE_LABELS, TextSource } from './generator-text.js';
+import { LONGEST_PASSAGE, photoWidth, SIZE_LABELS, TextSource } from './generator-text.js';
 
 /** Dirt the real files contain, written at these rates and counted in the manifest. */
 export const DIRT_RATES = {
@@ -304,7 +304,7 @@ function* reviews({ shape, text, rng }: FileContext, stats: FileStats): Generato
       stats.dirt.null_response++;
     }
     if (chunk.add(walk.id + ',' + walk.parent.id + ',' + rating + ',' + randomDate(rng) + ',"' + text.summary(rng)
-      + '","' + text.passage(rng, REVIEW_BODY_MIN, 1000) + '",' + recommend + ',' + rng.chance(REPORTED) + ','
+      + '","' + text.passage(rng, REVIEW_BODY_MIN, LONGEST_PASSAGE) + '",' + recommend + ',' + rng.chance(REPORTED) + ','
       + text.person(rng) + ',' + response + ',' + votes(rng, 6) + '\n')) {
       yield chunk.take();
     }

@@ -148,6 +148,8 @@ export const SIZE_LABELS: Record<Category['sizes'], readonly string[]> = {
 
 const CORPUS_CHARS = 1 << 18;
 const POOL_SIZE = 4096;
+/** The longest text `passage` hands out (a review body). */
+export const LONGEST_PASSAGE = 1000;
 
 export class TextSource {
   private readonly corpus: string;
@@ -167,7 +169,7 @@ export class TextSource {
   readonly features = FEATURES.map(([name, values]) => [escapeQuotes(name), values.map(escapeQuotes)] as const);
 
   /** All text is drawn from `seed`, so the same seed gives the same vocabulary in every file. */
-  constructor(seed: number, salt: number, longestPassage = 1000) {
+  constructor(seed: number, salt: number) {
     const rng = new Rng(seed, salt);
     const fill = (template: string): string => template.replace(/\{(\w+)\}/g, (_, slot: string) => {
       switch (slot) {
@@ -195,7 +197,7 @@ export class TextSource {
     }
     this.corpus = parts.join(' ');
     this.sentenceStarts = Int32Array.from(starts);
-    this.passageStarts = starts.filter((start) => start + longestPassage < length - 1).length;
+    this.passageStarts = starts.filter((start) => start + LONGEST_PASSAGE < length - 1).length;
 
     this.summaries = pool(SUMMARIES, POOL_SIZE);
     this.questions = pool(QUESTIONS, POOL_SIZE);
@@ -219,7 +221,7 @@ export class TextSource {
   /**
    * Escaped text of `minLength` to `maxLength` characters, starting at a sentence and ending at a
    * word, lengths skewed short. Cutting only at spaces never splits a doubled quote or a
-   * surrogate pair. `maxLength` must not exceed `longestPassage`, and `maxLength - minLength`
+   * surrogate pair. `maxLength` must not exceed LONGEST_PASSAGE, and `maxLength - minLength`
    * must exceed the longest unspaced run of the corpus (about 20).
    */
   passage(rng: Rng, minLength: number, maxLength: number): string {
