@@ -196,12 +196,12 @@ t.test('the first start seeds an empty database and later starts keep its data',
   const databaseUrl = await freshDatabase(t);
   const dataDir = await mkdtemp(path.join(os.tmpdir(), 'atelier-cluster-test-'));
   t.teardown(() => rm(dataDir, { recursive: true, force: true }));
-  const env = { DATABASE_URL: databaseUrl, DATA_DIR: dataDir, SEED_SCALE: '0.0005', WORKERS: '1' };
+  const env = { DATABASE_URL: databaseUrl, DATA_DIR: dataDir, SEED_SCALE: '0.0001', WORKERS: '1' };
 
   const first = startCluster(t, { ...env, PORT: String(await freePort()) });
   await first.waitFor(isEvent('cluster_ready'), 'the seeded cluster became ready');
   t.ok(first.lines.some(isEvent('seed_done')), 'the first start seeded');
-  t.ok(existsSync(path.join(dataDir, 'seed-0.0005', 'product.csv')), 'from files generated under DATA_DIR');
+  t.ok(existsSync(path.join(dataDir, 'seed-0.0001', 'product.csv')), 'from files generated under DATA_DIR');
   first.primary.kill('SIGTERM');
   t.same(await first.exited, { code: 0, signal: null });
 
