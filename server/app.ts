@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { createLog, errorMessage } from '../cluster/log.js';
 import { createPool } from '../sql/db.js';
 import { ping } from '../sql/queries/ping.js';
@@ -80,6 +81,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     close() {
       closing ??= (async () => {
         uws.us_listen_socket_close(listenSocket);
+        exchanges.beginDrain();
+        // Keep-alive clients keep sending here for a moment after the socket stops listening;
+        // each gets its answer with Connection: close and reconnects to a worker that listens.
+        // Exiting at once would reset those connections mid-request.
+        await delay(Math.min(config.drainLingerMs, config.drainTimeoutMs));
         await exchanges.drain(config.drainTimeoutMs);
         await coherence?.close();
         await pool.end();

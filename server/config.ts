@@ -21,6 +21,8 @@ export interface Config {
   readonly cacheMaxBytes: number;
   readonly cacheTtlMs: number;
   readonly drainTimeoutMs: number;
+  /** How long a draining worker keeps answering (with Connection: close) after it stops listening. */
+  readonly drainLingerMs: number;
   readonly retryAfterSeconds: number;
 }
 
@@ -77,6 +79,7 @@ export function loadConfig(env: Env = process.env): Config {
     cacheMaxBytes: integer(env, 'CACHE_MAX_BYTES', 64 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
     cacheTtlMs: integer(env, 'CACHE_TTL_MS', 60_000, 0, 86_400_000),
     drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_MS', 10_000, 100, 600_000),
+    drainLingerMs: integer(env, 'DRAIN_LINGER_MS', 500, 0, 600_000),
     retryAfterSeconds: integer(env, 'RETRY_AFTER_SECONDS', 1, 1, 3600),
   });
 }

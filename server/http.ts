@@ -63,12 +63,16 @@ export class Exchanges {
     return this.unavailable;
   }
 
+  /** From now on every response carries `Connection: close`. */
+  beginDrain(): void {
+    this.draining = true;
+  }
+
   /**
-   * From now on every response carries `Connection: close`. Resolves once no request is waiting
-   * for its reply, or after `timeoutMs`.
+   * Like beginDrain, then resolves once no request is waiting for its reply, or after `timeoutMs`.
    */
   drain(timeoutMs: number): Promise<void> {
-    this.draining = true;
+    this.beginDrain();
     if (this.inFlight === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const timer = setTimeout(resolve, timeoutMs);

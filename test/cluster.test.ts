@@ -164,12 +164,7 @@ t.test('SIGHUP replaces every worker without failing a request', async (t) => {
   await until(() => served >= servedAtReload + 200);
   stop = true;
   await Promise.all(loops);
-  t.same(failures, [], 'no request failed', {
-    // A worker must go on answering (with Connection: close) for a moment after it stops
-    // listening, or requests already on their way to it are reset: server/app.ts close() does
-    // not linger yet. Drop this todo when it does.
-    todo: 'needs close() in server/app.ts to keep answering briefly after it stops listening',
-  });
+  t.same(failures, [], 'no request failed');
   const newPids = String(done.workers).split(',').map(Number);
   t.equal(newPids.length, 2, 'two workers after the reload');
   t.same(newPids.filter((pid) => pids.includes(pid)), [], 'every worker pid changed');
