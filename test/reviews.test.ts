@@ -211,8 +211,9 @@ t.test('POST /reviews stores the review, its photos and ratings, and every read 
     '{"product_id":"2","ratings":{"1":"1","3":"1","4":"3","5":"2"},"recommended":{"false":"2","true":"5"},' +
     '"characteristics":{"Quality":{"id":5,"value":"3.7500000000000000"},"Fit":{"id":6,"value":"3.3333333333333333"},' +
     '"Size":{"id":7,"value":null}}}');
-  t.same(await api.db.query('SELECT reported, reviewer_email, response FROM reviews WHERE id = 10'),
-    [{ reported: false, reviewer_email: 'first.last@gmail.com', response: null }]);
+  t.same(await api.db.query(
+    "SELECT reported, reviewer_email, response, date = date_trunc('milliseconds', date) AS printed_as_stored FROM reviews WHERE id = 10"),
+  [{ reported: false, reviewer_email: 'first.last@gmail.com', response: null, printed_as_stored: true }]);
 
   const minimal = await api.send('POST', '/reviews', {
     product_id: 1, rating: 1, body: 'b', recommend: false, name: 'n', email: 'a@b.co', characteristics: {},
