@@ -34,12 +34,17 @@ export interface CacheStats {
 
 export type Loader = () => Promise<Buffer | undefined>;
 
+/** `<productId>.<version>:<variant>`, as made by productKey. */
+const PRODUCT_KEY = /^(\d+)\.(\d+):/;
+
 export class ResponseCache {
   private readonly entries: LRUCache<string, Buffer> | undefined;
   private readonly inFlight = new Map<string, Promise<Buffer | undefined>>();
   /** Only invalidated products, ordered by invalidation time (re-inserted on every bump). */
   private readonly versions = new Map<number, { readonly version: number; readonly at: number }>();
+  /** Versions are never reused, so a key made before an invalidation never matches again. */
   private lastVersion = 0;
+  private clears = 0;
   private readonly ttlMs: number;
   private readonly counters = { hits: 0, misses: 0, coalesced: 0, loads: 0, evictions: 0 };
 
@@ -59,7 +64,17 @@ export class ResponseCache {
 
   /** The key of one cached variant (e.g. "styles", "reviews:relevant:1:5") of a product. */
   productKey(productId: number, variant: string): string {
-    return `${productId}.${this.versions.get(productId)?.version ?? 0}:${variant}`;
+    return `${productId}.${this.version(productId)}:${variant}`;
+  }
+
+  private version(productId: number): number {
+    return this.versions.get(productId)?.version ?? 0;
+  }
+
+  /** False for a product key whose product has been invalidated since the key was made. */
+  private isCurrent(key: string): boolean {
+    const product = PRODUCT_KEY.exec(key);
+    return product === null || Number(product[2]) === this.version(Number(product[1]));
   }
 
   /** The stored body, synchronously, so that a hit is answered within the request callback. */
@@ -78,13 +93,14 @@ export class ResponseCache {
       return running;
     }
     this.counters.loads += 1;
-    const versionAtStart = this.lastVersion;
+    const clearsAtStart = this.clears;
     const loading = load().then(
       (body) => {
         this.inFlight.delete(key);
-        // A body read before an invalidation may predate the write; storing it under its (now
-        // old) key is harmless until that key's version is forgotten, so it is not stored at all.
-        if (body !== undefined && versionAtStart === this.lastVersion) this.entries?.set(key, body);
+        // A body read while its product was invalidated may predate the write; storing it under
+        // its (now old) key is harmless until that key's version is forgotten, so it is not
+        // stored at all. Other products' invalidations do not matter to it.
+        if (body !== undefined && this.isCurrent(key) && clearsAtStart === this.clears) this.entries?.set(key, body);
         return body;
       },
       (err: unknown) => {
@@ -94,6 +110,12 @@ export class ResponseCache {
     );
     this.inFlight.set(key, loading);
     return loading;
+  }
+
+  /** Drops every stored body, and keeps loads already running from storing theirs. */
+  clear(): void {
+    this.clears += 1;
+    this.entries?.clear();
   }
 
   /** Makes every cached body of the product unreachable (see the module comment). */

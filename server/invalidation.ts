@@ -12,8 +12,8 @@
  *
  * Notifications are not stored: whatever is sent while a listener is disconnected is lost to it.
  * So while the connection is down this worker neither reads nor fills the cache for these bodies
- * (every read goes to the database), and each (re)connection starts a new generation of cache
- * keys, which makes every body cached before it unreachable. A connection that died silently is
+ * (every read goes to the database), and each reconnection clears the cache, so no body cached
+ * before it is served. A connection that died silently is
  * found by a heartbeat; until then, at worst, a body is served for config.cacheTtlMs.
  */
 import { Backoff } from '../cluster/backoff.js';
@@ -41,7 +41,6 @@ export interface CoherenceOptions {
 
 export class CacheCoherence {
   private listener: Listener | undefined;
-  private generation = 0;
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly backoff = new Backoff({ initialMs: 100, maxMs: 5000, jitter: 0.2 });
@@ -67,7 +66,7 @@ export class CacheCoherence {
    */
   reply(productId: number, variant: string, load: Loader, whenMissing: Reply = ERRORS.unknownId): Reply | Promise<Reply> {
     if (this.listener === undefined) return load().then((body) => (body === undefined ? whenMissing : ok(body)));
-    return cachedReply(this.cache, this.cache.productKey(productId, `${variant}#${this.generation}`), load, whenMissing);
+    return cachedReply(this.cache, this.cache.productKey(productId, variant), load, whenMissing);
   }
 
   /**
@@ -145,10 +144,10 @@ export class CacheCoherence {
             return;
           }
           // Anything sent while disconnected was lost: no body cached before now may be served.
-          this.generation += 1;
+          this.cache.clear();
           this.listener = listener;
           this.backoff.reset();
-          this.log.info('invalidation_listener_restored', { generation: this.generation });
+          this.log.info('invalidation_listener_restored');
         },
         (err: unknown) => {
           if (this.closed) return;

@@ -68,6 +68,30 @@ t.test('invalidating a product makes all its keys miss, including a load that sp
   t.equal(cache.get(cache.productKey(8, 'styles'))?.toString(), 'other product', 'other products keep theirs');
 });
 
+t.test('a load that spans another product's invalidation is still stored', async (t) => {
+  const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 60_000 });
+  const slow = deferred<Buffer | undefined>();
+  const key = cache.productKey(7, 'styles');
+  const spanning = cache.load(key, () => slow.promise);
+  cache.invalidateProduct(8);
+  slow.resolve(Buffer.from('styles of 7'));
+  await spanning;
+  t.equal(cache.get(cache.productKey(7, 'styles'))?.toString(), 'styles of 7');
+});
+
+t.test('clear drops every body and keeps a load running across it from storing', async (t) => {
+  const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 60_000 });
+  await cache.load('products:1:5', async () => Buffer.from('list'));
+  const slow = deferred<Buffer | undefined>();
+  const spanning = cache.load(cache.productKey(7, 'styles'), () => slow.promise);
+  cache.clear();
+  slow.resolve(Buffer.from('read before the clear'));
+  await spanning;
+  t.equal(cache.get('products:1:5'), undefined);
+  t.equal(cache.get(cache.productKey(7, 'styles')), undefined);
+  t.equal(cache.stats().entries, 0);
+});
+
 async function serve(t: Test, url: string, env: Record<string, string> = {}): Promise<RunningServer> {
   const server = await startServer(loadConfig({ DATABASE_URL: url, ...env }), { port: 0 });
   t.teardown(() => server.close());
