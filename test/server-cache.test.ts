@@ -68,7 +68,7 @@ t.test('invalidating a product makes all its keys miss, including a load that sp
   t.equal(cache.get(cache.productKey(8, 'styles'))?.toString(), 'other product', 'other products keep theirs');
 });
 
-t.test('a load that spans another product's invalidation is still stored', async (t) => {
+t.test('a load that spans an invalidation of another product is still stored', async (t) => {
   const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 60_000 });
   const slow = deferred<Buffer | undefined>();
   const key = cache.productKey(7, 'styles');
