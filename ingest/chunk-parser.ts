@@ -95,7 +95,8 @@ function scanLines(chunk: Uint8Array): Lines {
   let quotes = 0;
   let anyRepaired = false;
   starts[0] = 0;
-  for (let i = 0; i < chunk.length; i++) {
+  const length = chunk.length;
+  for (let i = 0; i < length; i++) {
     const byte = chunk[i]!;
     if (byte === QUOTE) {
       quotes++;
@@ -144,7 +145,8 @@ function isBlank(chunk: Uint8Array, start: number, next: number): boolean {
 export async function parseChunk(bytes: Uint8Array, encoder: RowEncoder, headers: readonly string[]): Promise<ChunkResult> {
   // Worker messages deliver plain Uint8Arrays; csv-parser decodes cells with Buffer#toString.
   const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const lines = scanLines(chunk);
+  // A plain Uint8Array keeps the byte loop's element reads monomorphic.
+  const lines = scanLines(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   const input = lines.anyRepaired ? repairLines(chunk, lines) : chunk;
   const status = new Uint8Array(lines.count);
   const keys = new Int32Array(lines.count * encoder.keyCount);

@@ -221,8 +221,12 @@ async function loadFile(plan: FilePlan, parents: ReadonlyMap<TableName, IdSet>, 
   const started = performance.now();
   const load = new FileLoad(spec, parents, rejects);
   const copy = session.copyFrom(copyInto(spec.table, spec.columns.map((column) => column.name)));
-  const copyFailed = new Promise<never>((_, reject) => copy.once('error', reject));
-  copyFailed.catch(() => undefined);
+  // Checked before each wait on the stream. (Racing every wait against one long-lived "failed"
+  // promise would make that promise retain every chunk's result until the file ends.)
+  let copyError: Error | undefined;
+  copy.on('error', (err: Error) => {
+    copyError = err;
+  });
   const fileProgress = progress.file(spec.file, plan.sizeBytes);
   const handle = await open(plan.path);
   try {
@@ -244,14 +248,17 @@ async function loadFile(plan: FilePlan, parents: ReadonlyMap<TableName, IdSet>, 
     await keepWorkersBusy();
     while (inFlight.length > 0) {
       const { chunk, result } = inFlight.shift()!;
-      const parsed = await Promise.race([result, copyFailed]);
+      const parsed = await result;
       await keepWorkersBusy();
       const data = await load.apply(chunk.bytes, parsed);
-      if (data.length > 0 && !copy.write(data)) await Promise.race([once(copy, 'drain'), copyFailed]);
+      if (copyError) throw copyError;
+      // once() rejects if the stream errors while we wait.
+      if (data.length > 0 && !copy.write(data)) await once(copy, 'drain');
       fileProgress.update(chunk.endOffset - plan.header.bytes, load.read);
     }
+    if (copyError) throw copyError;
     copy.end();
-    await Promise.race([finished(copy), copyFailed]);
+    await finished(copy);
   } catch (err) {
     // Sends CopyFail, so the session leaves COPY mode and the caller can roll back.
     copy.destroy(err as Error);

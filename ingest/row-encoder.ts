@@ -45,25 +45,68 @@ export function parseInteger(value: string): number {
 
 const INT32_MAX = 2_147_483_647;
 const PRICE_PATTERN = /^\d{1,20}(\.\d{1,10})?$/;
-const EPOCH_MS = /^\d{1,15}$/;
 const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
 const DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$/;
+/** Epoch milliseconds have 13 digits until the year 2286; 15 reach past 9999. */
+const EPOCH_MAX_DIGITS = 15;
 /** toISOString() writes years past 9999 with a sign PostgreSQL does not read. */
 const LAST_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+const MS_PER_DAY = 86_400_000;
+
+/** The value of an all-digits string of at most `maxDigits` digits, or NaN. */
+function parseDigits(value: string, maxDigits: number): number {
+  const length = value.length;
+  if (length === 0 || length > maxDigits) return NaN;
+  let result = 0;
+  for (let index = 0; index < length; index++) {
+    const digit = value.charCodeAt(index) - 48;
+    if (digit < 0 || digit > 9) return NaN;
+    result = result * 10 + digit;
+  }
+  return result;
+}
+
+const pad2 = (n: number): string => (n < 10 ? '0' : '') + n;
+const pad3 = (n: number): string => (n < 10 ? '00' : n < 100 ? '0' : '') + n;
+
+/**
+ * "YYYY-MM-DD " of each day seen. Date#toISOString costs microseconds, a lot at 15 M dates;
+ * the dates of a file span a few thousand days, so the calendar work is done once per day.
+ */
+const dayTexts = new Map<number, string>();
+const DAY_CACHE_LIMIT = 100_000;
+
+/** An epoch-milliseconds instant (0 … LAST_MS) as timestamptz text, UTC. */
+export function timestampText(ms: number): string {
+  const day = Math.floor(ms / MS_PER_DAY);
+  let dayText = dayTexts.get(day);
+  if (dayText === undefined) {
+    if (dayTexts.size >= DAY_CACHE_LIMIT) dayTexts.clear();
+    dayText = new Date(day * MS_PER_DAY).toISOString().slice(0, 11).replace('T', ' ');
+    dayTexts.set(day, dayText);
+  }
+  const msOfDay = ms - day * MS_PER_DAY;
+  const hours = Math.floor(msOfDay / 3_600_000);
+  const minutes = Math.floor(msOfDay / 60_000) % 60;
+  const seconds = Math.floor(msOfDay / 1000) % 60;
+  return dayText + pad2(hours) + ':' + pad2(minutes) + ':' + pad2(seconds) + '.' + pad3(msOfDay % 1000) + '+00';
+}
 
 function encodeTimestamp(column: Column, raw: string): string {
+  const epochMs = parseDigits(raw, EPOCH_MAX_DIGITS);
+  if (epochMs <= LAST_MS) return timestampText(epochMs);
   const value = raw.trim();
-  if (EPOCH_MS.test(value)) {
-    const ms = Number(value);
-    if (ms <= LAST_MS) return new Date(ms).toISOString();
-  } else if (DAY.test(value)) {
-    const [, year, month, day] = DAY.exec(value)!;
-    const date = new Date(Date.UTC(Number(year), Number(month) - 1, Number(day)));
+  const day = DAY.exec(value);
+  if (day) {
+    const date = new Date(Date.UTC(Number(day[1]), Number(day[2]) - 1, Number(day[3])));
     // Date.UTC rolls 2019-02-30 over to March; a real day survives the round trip.
-    if (date.toISOString().startsWith(value) && Number(year) >= 1) return `${value} 00:00:00+00`;
+    if (date.toISOString().startsWith(value) && Number(day[1]) >= 1) return `${value} 00:00:00+00`;
   } else if (DATE_TIME.test(value)) {
     const ms = Date.parse(value.replace(' ', 'T'));
-    if (Number.isFinite(ms) && ms >= 0 && ms <= LAST_MS) return new Date(ms).toISOString();
+    if (ms >= 0 && ms <= LAST_MS) return timestampText(ms);
+  } else if (value !== raw) {
+    const ms = parseDigits(value, EPOCH_MAX_DIGITS);
+    if (ms <= LAST_MS) return timestampText(ms);
   }
   throw new Refused(`${column.header} ${quoted(raw)} is not a date (epoch milliseconds or YYYY-MM-DD)`);
 }
