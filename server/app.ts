@@ -1,14 +1,18 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createLog, errorMessage } from '../cluster/log.js';
 import { createPool } from '../sql/db.js';
+import { insertInteractions } from '../sql/queries/interactions.js';
 import { ping } from '../sql/queries/ping.js';
 import { ResponseCache, type CacheStats } from './cache.js';
 import type { Config } from './config.js';
 import { ERRORS } from './errors.js';
 import { Exchanges } from './http.js';
+import { InteractionsBuffer } from './interactions-buffer.js';
 import { CacheCoherence } from './invalidation.js';
+import { mountInteractionRoutes } from './routes/interactions.js';
 import { mountOperationalRoutes } from './routes/operational.js';
 import { mountProductRoutes } from './routes/products.js';
+import { mountQaRoutes } from './routes/qa.js';
 import { mountReviewRoutes } from './routes/reviews.js';
 import { uws, type us_listen_socket } from './uws.js';
 
@@ -53,6 +57,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   let coherence: CacheCoherence | undefined;
   const exchanges = new Exchanges(config.retryAfterSeconds, log);
   const cache = new ResponseCache({ maxBytes: config.cacheMaxBytes, ttlMs: config.cacheTtlMs });
+  const interactions = new InteractionsBuffer((rows) => insertInteractions(pool, rows));
   try {
     await ping(pool);
     coherence = await CacheCoherence.start(cache, {
@@ -64,6 +69,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     mountOperationalRoutes(app, exchanges, pool);
     mountProductRoutes(app, exchanges, pool, cache);
     mountReviewRoutes(app, exchanges, pool, coherence);
+    mountQaRoutes(app, exchanges, pool, coherence);
+    mountInteractionRoutes(app, exchanges, interactions);
     app.any('/*', exchanges.handle(() => ERRORS.unknownRoute));
     const port = options.port ?? config.port;
     listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
@@ -87,6 +94,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         // Exiting at once would reset those connections mid-request.
         await delay(Math.min(config.drainLingerMs, config.drainTimeoutMs));
         await exchanges.drain(config.drainTimeoutMs);
+        // Rows taken by requests that outlived the drain deadline still get their INSERT.
+        await interactions.close();
         await coherence?.close();
         await pool.end();
       })();

@@ -1,0 +1,68 @@
+/**
+ * Field validators for JSON request bodies. Each returns the valid value or throws an ApiError
+ * whose 422 names the field and what it must be, so a body parser reads as a list of fields in
+ * the contract's order and the first failing one is the one reported.
+ */
+import { ApiError, ERRORS, invalidParameter } from './errors.js';
+import { MAX_ID } from './params.js';
+
+export const MAX_PHOTOS = 5;
+export const MAX_URL_LENGTH = 2048;
+// One @, no spaces, and a dot in the domain: what a mail form accepts, not RFC 5322's every corner.
+const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
+
+export function invalid(field: string, requirement: string): ApiError {
+  return new ApiError(invalidParameter(field, requirement));
+}
+
+/** The body's fields; 422 unless the body is a JSON object. Unknown fields are left for the caller to ignore. */
+export function jsonObject(input: unknown): Record<string, unknown> {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ApiError(ERRORS.notAnObject);
+  return input as Record<string, unknown>;
+}
+
+/** A string of `min` to `max` characters. */
+export function text(fields: Record<string, unknown>, field: string, min: number, max: number): string {
+  const value = fields[field];
+  // Characters are code points, as PostgreSQL's char_length counts them, not UTF-16 units.
+  const length = typeof value === 'string' ? [...value].length : -1;
+  if (typeof value !== 'string' || length < min || length > max) {
+    throw invalid(field, min === 0 ? `a string of at most ${max} characters` : `a string of ${min} to ${max} characters`);
+  }
+  // PostgreSQL text cannot hold U+0000: it would fail the insert instead of answering 422.
+  if (value.includes('\0')) throw invalid(field, 'text without NUL characters');
+  return value;
+}
+
+/** A string of 1 to 60 characters that looks like an email address. */
+export function email(fields: Record<string, unknown>, field = 'email'): string {
+  const value = text(fields, field, 1, 60);
+  if (!EMAIL.test(value)) throw invalid(field, 'an email address');
+  return value;
+}
+
+/** A JSON integer naming a row: 1 to 2^31-1 (a PostgreSQL integer). */
+export function id(fields: Record<string, unknown>, field: string): number {
+  const value = fields[field];
+  if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > MAX_ID) {
+    throw invalid(field, `a positive integer no larger than ${MAX_ID}`);
+  }
+  return value as number;
+}
+
+function isHttpUrl(value: unknown): value is string {
+  if (typeof value !== 'string' || value.length > MAX_URL_LENGTH || value.includes('\0')) return false;
+  if (!URL.canParse(value)) return false;
+  const { protocol } = new URL(value);
+  return protocol === 'http:' || protocol === 'https:';
+}
+
+/** Up to MAX_PHOTOS http(s) URLs; an absent field is no photos. */
+export function photoUrls(fields: Record<string, unknown>, field = 'photos'): string[] {
+  const value = fields[field];
+  if (value === undefined) return [];
+  if (!Array.isArray(value) || value.length > MAX_PHOTOS || !value.every(isHttpUrl)) {
+    throw invalid(field, `an array of at most ${MAX_PHOTOS} http(s) URLs of at most ${MAX_URL_LENGTH} characters each`);
+  }
+  return value;
+}

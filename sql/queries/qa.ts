@@ -1,0 +1,239 @@
+/**
+ * The Questions & answers statements. Reads build the whole body in PostgreSQL (compact JSON via
+ * row_to_json/array_to_json, see products.ts), in one round trip however many answers a question
+ * has. Each write is ONE statement whose data-modifying CTEs commit or fail together and which
+ * notifies the product it changed from inside itself (see invalidation.ts), so a 201/204 means
+ * the write is committed and every worker has been told.
+ */
+import type { Pool } from '../db.js';
+import { notifyProducts, type Written } from './invalidation.js';
+
+interface Statement {
+  readonly name: string;
+  readonly text: string;
+}
+
+const ISO_DATE = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
+
+/**
+ * A question's visible answers as one JSON object keyed by answer id, photos as URL strings.
+ * Keys are in id order: a JavaScript client enumerates integer-like keys in ascending order
+ * whatever order they arrive in, so any other order would be invisible to it.
+ */
+const ANSWERS_BY_ID = `
+coalesce((
+  SELECT ('{' || string_agg('"' || a.id || '":' || row_to_json(av)::text, ',' ORDER BY a.id) || '}')::json
+  FROM answers a
+  CROSS JOIN LATERAL (
+    SELECT a.id, a.body, to_char(a.date_written AT TIME ZONE 'UTC', ${ISO_DATE}) AS date,
+           a.answerer_name, a.helpful AS helpfulness,
+           coalesce((
+             SELECT array_to_json(array_agg(p.url ORDER BY p.id))
+             FROM answers_photos p
+             WHERE p.answer_id = a.id
+           ), '[]') AS photos
+  ) av
+  WHERE a.question_id = q.id AND NOT a.reported
+), '{}')`;
+
+/**
+ * A page is chosen over the narrow (id, helpful) columns of the visible-rows index, so pages
+ * deep into a product skip rows without reading them; only the page's rows are read whole.
+ */
+const QUESTION_LIST: Statement = {
+  name: 'qa_question_list',
+  text: `
+SELECT row_to_json(b)::text AS body
+FROM (
+  SELECT $1::integer::text AS product_id,
+         coalesce((
+           SELECT array_to_json(array_agg(row_to_json(v) ORDER BY t.helpful DESC, t.id))
+           FROM (
+             SELECT q.id, q.helpful
+             FROM questions q
+             WHERE q.product_id = $1 AND NOT q.reported
+             ORDER BY q.helpful DESC, q.id
+             LIMIT $2 OFFSET $3
+           ) t
+           JOIN questions q ON q.id = t.id
+           CROSS JOIN LATERAL (
+             SELECT q.id AS question_id, q.body AS question_body,
+                    to_char(q.date_written AT TIME ZONE 'UTC', ${ISO_DATE}) AS question_date,
+                    q.asker_name, q.helpful AS question_helpfulness, q.reported,
+                    ${ANSWERS_BY_ID} AS answers
+           ) v
+         ), '[]') AS results
+) b`,
+};
+
+/** No row for an unknown or reported question; otherwise its product (the cache key's) and the body. */
+const ANSWER_LIST: Statement = {
+  name: 'qa_answer_list',
+  text: `
+SELECT q.product_id, row_to_json(b)::text AS body
+FROM questions q
+CROSS JOIN LATERAL (
+  SELECT q.id::text AS question, $4::integer AS page, $2::integer AS count,
+         coalesce((
+           SELECT array_to_json(array_agg(row_to_json(v) ORDER BY t.helpful DESC, t.id))
+           FROM (
+             SELECT a.id, a.helpful
+             FROM answers a
+             WHERE a.question_id = q.id AND NOT a.reported
+             ORDER BY a.helpful DESC, a.id
+             LIMIT $2 OFFSET $3
+           ) t
+           JOIN answers a ON a.id = t.id
+           CROSS JOIN LATERAL (
+             SELECT a.id AS answer_id, a.body,
+                    to_char(a.date_written AT TIME ZONE 'UTC', ${ISO_DATE}) AS date,
+                    a.answerer_name, a.helpful AS helpfulness,
+                    coalesce((
+                      SELECT array_to_json(array_agg(row_to_json(pv) ORDER BY p.id))
+                      FROM answers_photos p CROSS JOIN LATERAL (SELECT p.id, p.url) pv
+                      WHERE p.answer_id = a.id
+                    ), '[]') AS photos
+           ) v
+         ), '[]') AS results
+) b
+WHERE q.id = $1 AND NOT q.reported`,
+};
+
+/** Inserted only if the product exists; the date is cut to the milliseconds every body prints. */
+const CREATE_QUESTION: Statement = {
+  name: 'qa_question_create',
+  text: `
+WITH question AS (
+  INSERT INTO questions (product_id, body, date_written, asker_name, asker_email)
+  SELECT p.id, $2, date_trunc('milliseconds', now()), $3, $4 FROM products p WHERE p.id = $1
+  RETURNING id, product_id
+), notified AS (
+  ${notifyProducts('question')}
+)
+SELECT id AS question_id, (SELECT token FROM notified) AS token FROM question`,
+};
+
+/** The answer and its photos, only if the question exists and is not reported. */
+const CREATE_ANSWER: Statement = {
+  name: 'qa_answer_create',
+  text: `
+WITH question AS (
+  SELECT id, product_id FROM questions WHERE id = $1 AND NOT reported
+), answer AS (
+  INSERT INTO answers (question_id, body, date_written, answerer_name, answerer_email)
+  SELECT question.id, $2, date_trunc('milliseconds', now()), $3, $4 FROM question
+  RETURNING id
+), photos AS (
+  INSERT INTO answers_photos (answer_id, url)
+  SELECT answer.id, url FROM answer, unnest($5::text[]) WITH ORDINALITY AS u(url, n) ORDER BY n
+), notified AS (
+  ${notifyProducts('question')}
+)
+SELECT answer.id AS answer_id, question.product_id, (SELECT token FROM notified) AS token
+FROM answer, question`,
+};
+
+/** The product a row's bodies belong to: a question's own, an answer's through its question. */
+const PRODUCT_OF = {
+  questions: 'w.product_id',
+  answers: '(SELECT q.product_id FROM questions q WHERE q.id = w.question_id)',
+} as const;
+
+/**
+ * One UPDATE of the row with id $1 where `condition` holds, notifying its product if it changed
+ * something. The final SELECT reads the statement's snapshot, so it finds the row whether or not
+ * the UPDATE changed it: no row means an unknown id. Votes cannot be lost: a concurrent UPDATE
+ * waits for the row lock, then adds its vote to the committed value.
+ */
+function rowWrite(name: string, table: keyof typeof PRODUCT_OF, change: string, condition = ''): Statement {
+  return {
+    name,
+    text: `
+WITH changed AS (
+  UPDATE ${table} w SET ${change} WHERE w.id = $1${condition} RETURNING ${PRODUCT_OF[table]} AS product_id
+), notified AS (
+  ${notifyProducts('changed')}
+)
+SELECT ${PRODUCT_OF[table]} AS product_id, (SELECT token FROM notified) AS token FROM ${table} w WHERE w.id = $1`,
+  };
+}
+
+// Reporting twice changes (and notifies) nothing the second time.
+const QUESTION_HELPFUL = rowWrite('qa_question_helpful', 'questions', 'helpful = w.helpful + 1');
+const QUESTION_REPORT = rowWrite('qa_question_report', 'questions', 'reported = true', ' AND NOT w.reported');
+const ANSWER_HELPFUL = rowWrite('qa_answer_helpful', 'answers', 'helpful = w.helpful + 1');
+const ANSWER_REPORT = rowWrite('qa_answer_report', 'answers', 'reported = true', ' AND NOT w.reported');
+
+/** One page of a product's visible questions with all their visible answers, as the response body. */
+export async function questionList(pool: Pool, productId: number, page: number, count: number): Promise<string> {
+  const result = await pool.query<{ body: string }>({ ...QUESTION_LIST, values: [productId, count, (page - 1) * count] });
+  return result.rows[0]!.body;
+}
+
+export interface AnswerList {
+  /** The question's product, whose version keys the cached body. */
+  readonly productId: number;
+  readonly body: string;
+}
+
+/** One page of a question's visible answers; undefined for an unknown or reported question. */
+export async function answerList(pool: Pool, questionId: number, page: number, count: number): Promise<AnswerList | undefined> {
+  const result = await pool.query<{ product_id: number; body: string }>({
+    ...ANSWER_LIST, values: [questionId, count, (page - 1) * count, page - 1],
+  });
+  const row = result.rows[0];
+  return row === undefined ? undefined : { productId: row.product_id, body: row.body };
+}
+
+export interface NewPost {
+  readonly body: string;
+  readonly name: string;
+  readonly email: string;
+}
+
+export interface NewQuestion extends NewPost {
+  readonly productId: number;
+}
+
+export interface NewAnswer extends NewPost {
+  readonly photos: readonly string[];
+}
+
+export interface Created {
+  readonly id: number;
+  readonly written: Written;
+}
+
+/** The new question; undefined when the product does not exist. */
+export async function createQuestion(pool: Pool, question: NewQuestion): Promise<Created | undefined> {
+  const result = await pool.query<{ question_id: number; token: string | null }>({
+    ...CREATE_QUESTION, values: [question.productId, question.body, question.name, question.email],
+  });
+  const row = result.rows[0];
+  return row === undefined ? undefined : { id: row.question_id, written: { productId: question.productId, token: row.token } };
+}
+
+/** The new answer, with its photos; undefined when the question is unknown or reported. */
+export async function createAnswer(pool: Pool, questionId: number, answer: NewAnswer): Promise<Created | undefined> {
+  const result = await pool.query<{ answer_id: number; product_id: number; token: string | null }>({
+    ...CREATE_ANSWER, values: [questionId, answer.body, answer.name, answer.email, answer.photos],
+  });
+  const row = result.rows[0];
+  return row === undefined ? undefined : { id: row.answer_id, written: { productId: row.product_id, token: row.token } };
+}
+
+export type RowWrite = (pool: Pool, id: number) => Promise<Written | undefined>;
+
+function runRowWrite(statement: Statement): RowWrite {
+  return async (pool, id) => {
+    const result = await pool.query<{ product_id: number; token: string | null }>({ ...statement, values: [id] });
+    const row = result.rows[0];
+    return row === undefined ? undefined : { productId: row.product_id, token: row.token };
+  };
+}
+
+/** Each adds a vote or hides the row (once); undefined for an unknown id. */
+export const markQuestionHelpful = runRowWrite(QUESTION_HELPFUL);
+export const reportQuestion = runRowWrite(QUESTION_REPORT);
+export const markAnswerHelpful = runRowWrite(ANSWER_HELPFUL);
+export const reportAnswer = runRowWrite(ANSWER_REPORT);
