@@ -19,6 +19,7 @@ class StopRequested extends Error {}
 async function serve(config: Config): Promise<number> {
   log.info('starting', {
     port: config.port,
+    worker_ports: config.workerPorts,
     workers: config.workers,
     database: config.databaseUrl === undefined ? `embedded in ${config.dataDir}` : 'DATABASE_URL',
   });

@@ -5,6 +5,10 @@
  * Workers do not share a listening handle through node:cluster: each uWS app binds the port
  * itself with SO_REUSEPORT (uSockets sets it on every listening socket on Linux), and the kernel
  * spreads new connections over the sockets of the group.
+ *
+ * Each worker holds a slot, 0..workers-1, passed to it as WORKER_SLOT; a respawned or reloaded
+ * worker takes the slot of the one it replaces. With WORKER_PORTS=per-worker the slot picks the
+ * worker's port, so a proxy's list of upstream ports stays valid across respawns and reloads.
  */
 import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter, once } from 'node:events';
@@ -51,6 +55,7 @@ export class CrashLoopError extends Error {}
 interface Member {
   readonly worker: Worker;
   readonly pid: number;
+  readonly slot: number;
   state: 'starting' | 'ready' | 'draining';
   readyAt?: number;
   /** Settles when the worker reports ready; rejects if it exits or is killed first. */
@@ -60,7 +65,8 @@ interface Member {
 
 export class Supervisor {
   private readonly members = new Map<Worker, Member>();
-  private readonly respawnTimers = new Set<NodeJS.Timeout>();
+  /** Pending respawns, each with the slot it will fill. */
+  private readonly respawnTimers = new Map<NodeJS.Timeout, number>();
   private readonly events = new EventEmitter();
   private readonly backoff: Backoff;
   private readonly policy: SupervisorPolicy;
@@ -82,7 +88,7 @@ export class Supervisor {
 
   /** Forks the workers; resolves once all of them are ready, rejects on a crash loop. */
   async start(): Promise<void> {
-    for (let i = 0; i < this.options.workers; i++) this.fork();
+    for (let slot = 0; slot < this.options.workers; slot++) this.fork(slot);
     const allReady = new Promise<void>((resolve) => {
       const check = (): void => {
         if (this.count('ready') < this.options.workers) return;
@@ -114,7 +120,7 @@ export class Supervisor {
   /** Drains every worker (killing those that overrun the deadline) and resolves when all exited. */
   stop(): Promise<void> {
     this.stopping ??= (async () => {
-      for (const timer of this.respawnTimers) clearTimeout(timer);
+      for (const timer of this.respawnTimers.keys()) clearTimeout(timer);
       this.respawnTimers.clear();
       await Promise.all([...this.members.values()].map((member) => this.drain(member)));
     })();
@@ -130,22 +136,23 @@ export class Supervisor {
     return [...this.members.values()].filter((m) => m.state === state).length;
   }
 
-  private fork(): Member {
+  private fork(slot: number): Member {
     const { log } = this.options;
-    const worker = cluster.fork(this.options.env);
+    const worker = cluster.fork({ ...this.options.env, WORKER_SLOT: String(slot) });
     const pid = worker.process.pid ?? 0;
     let markReady = (): void => undefined;
     let markFailed = (_err: Error): void => undefined;
     const member: Member = {
       worker,
       pid,
+      slot,
       state: 'starting',
       ready: new Promise<void>((resolve, reject) => { markReady = resolve; markFailed = reject; }),
       exited: once(worker, 'exit'),
     };
     member.ready.catch(() => undefined);
     this.members.set(worker, member);
-    log.info('worker_forked', { worker: pid });
+    log.info('worker_forked', { worker: pid, slot });
 
     const readyTimer = setTimeout(() => {
       const error = `worker ${pid} did not become ready within ${this.policy.readyTimeoutMs} ms`;
@@ -160,7 +167,7 @@ export class Supervisor {
       member.state = 'ready';
       member.readyAt = Date.now();
       this.deathsSinceReady = [];
-      log.info('worker_ready', { worker: pid, port: message.port });
+      log.info('worker_ready', { worker: pid, slot, port: message.port });
       markReady();
       this.events.emit('worker_ready');
     });
@@ -193,17 +200,21 @@ export class Supervisor {
     if (!this.stopping) this.replenish();
   }
 
-  /** Schedules respawns until the workers alive or on their way make up the configured number. */
+  /** Schedules a respawn for every slot that no worker alive or on its way fills. */
   private replenish(): void {
-    const serving = this.members.size - this.count('draining');
-    for (let missing = this.options.workers - serving - this.respawnTimers.size; missing > 0; missing--) {
+    const filled = new Set([
+      ...[...this.members.values()].filter((m) => m.state !== 'draining').map((m) => m.slot),
+      ...this.respawnTimers.values(),
+    ]);
+    for (let slot = 0; slot < this.options.workers; slot++) {
+      if (filled.has(slot)) continue;
       const delayMs = this.backoff.next();
-      this.options.log.info('worker_respawn_scheduled', { in_ms: delayMs });
+      this.options.log.info('worker_respawn_scheduled', { slot, in_ms: delayMs });
       const timer = setTimeout(() => {
         this.respawnTimers.delete(timer);
-        if (!this.stopping) this.fork();
+        if (!this.stopping) this.fork(slot);
       }, delayMs);
-      this.respawnTimers.add(timer);
+      this.respawnTimers.set(timer, slot);
     }
   }
 
@@ -234,7 +245,7 @@ export class Supervisor {
     for (const member of old) {
       // One that died meanwhile was replaced by a respawn, which already runs the new code.
       if (this.stopping || !this.members.has(member.worker)) continue;
-      const replacement = this.fork();
+      const replacement = this.fork(member.slot);
       try {
         await replacement.ready;
       } catch (err) {

@@ -3,7 +3,7 @@
  * the database, and drains on the primary's `drain` (or on a signal of its own) before exiting.
  */
 import type { RunningServer } from '../server/app.js';
-import { loadConfig } from '../server/config.js';
+import { listenPort, loadConfig } from '../server/config.js';
 import { createLog, errorMessage } from './log.js';
 import type { PrimaryMessage, WorkerMessage } from './messages.js';
 
@@ -14,7 +14,7 @@ async function start(): Promise<RunningServer> {
   // server/uws.ts throws at import time when the native binary is missing; a dynamic import turns
   // that into a logged start-up failure the primary can count, instead of a bare stack trace.
   const { startServer } = await import('../server/app.js');
-  return startServer(config);
+  return startServer(config, { port: listenPort(config) });
 }
 
 const starting = start();

@@ -9,6 +9,14 @@ import path from 'node:path';
 export interface Config {
   readonly port: number;
   readonly workers: number;
+  /**
+   * 'shared': every worker listens on PORT and the kernel spreads new connections over them
+   * (SO_REUSEPORT). 'per-worker': worker i listens on PORT+i, so that a proxy in front balances
+   * requests over the workers instead of the kernel balancing its few long-lived connections.
+   */
+  readonly workerPorts: WorkerPorts;
+  /** Which of the WORKERS a worker process is, 0-based: set by the primary (WORKER_SLOT), 0 elsewhere. */
+  readonly workerSlot: number;
   /** Unset means "start the embedded PostgreSQL under dataDir". */
   readonly databaseUrl: string | undefined;
   readonly dataDir: string;
@@ -25,6 +33,8 @@ export interface Config {
   readonly drainLingerMs: number;
   readonly retryAfterSeconds: number;
 }
+
+export type WorkerPorts = 'shared' | 'per-worker';
 
 export class ConfigError extends Error {}
 
@@ -64,10 +74,29 @@ function databaseUrl(env: Env): string | undefined {
   return raw.trim();
 }
 
+function workerPorts(env: Env): WorkerPorts {
+  const raw = env.WORKER_PORTS?.trim() || 'shared';
+  if (raw !== 'shared' && raw !== 'per-worker') {
+    throw new ConfigError(`WORKER_PORTS must be "shared" or "per-worker", got "${raw}"`);
+  }
+  return raw;
+}
+
 export function loadConfig(env: Env = process.env): Config {
+  const port = integer(env, 'PORT', 3000, 0, 65535);
+  const workers = integer(env, 'WORKERS', os.availableParallelism(), 1, 256);
+  const ports = workerPorts(env);
+  if (ports === 'per-worker' && (port === 0 || port + workers - 1 > 65535)) {
+    throw new ConfigError(
+      `PORT must leave room for one port per worker with WORKER_PORTS=per-worker (PORT..PORT+WORKERS-1 ` +
+        `within 1..65535), got PORT=${port} and WORKERS=${workers}`,
+    );
+  }
   return Object.freeze({
-    port: integer(env, 'PORT', 3000, 0, 65535),
-    workers: integer(env, 'WORKERS', os.availableParallelism(), 1, 256),
+    port,
+    workers,
+    workerPorts: ports,
+    workerSlot: integer(env, 'WORKER_SLOT', 0, 0, workers - 1),
     databaseUrl: databaseUrl(env),
     dataDir: path.resolve(env.DATA_DIR || '.data'),
     embeddedPgPort: integer(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535),
@@ -82,4 +111,9 @@ export function loadConfig(env: Env = process.env): Config {
     drainLingerMs: integer(env, 'DRAIN_LINGER_MS', 500, 0, 600_000),
     retryAfterSeconds: integer(env, 'RETRY_AFTER_SECONDS', 1, 1, 3600),
   });
+}
+
+/** The port worker `slot` listens on (by default, this process's own). */
+export function listenPort(config: Config, slot: number = config.workerSlot): number {
+  return config.workerPorts === 'per-worker' ? config.port + slot : config.port;
 }
