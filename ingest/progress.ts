@@ -67,8 +67,10 @@ function lineProgress(name: string, sizeBytes: number): FileProgress {
 
 export function stderrProgress(): Progress {
   const tty = process.stderr.isTTY === true;
+  const started = performance.now();
   return {
     file: (name, sizeBytes) => (tty ? barProgress(name, sizeBytes) : lineProgress(name, sizeBytes)),
-    note: (message) => process.stderr.write(`ingest: ${message}\n`),
+    // The elapsed time tells how long each phase took (index builds can take minutes).
+    note: (message) => process.stderr.write(`ingest [${((performance.now() - started) / 1000).toFixed(1)}s]: ${message}\n`),
   };
 }

@@ -165,7 +165,9 @@ export function keyColumns(spec: TableSpec): readonly Column[] {
   return spec.columns.filter((c) => c.kind.type === 'id' || c.kind.type === 'ref');
 }
 
-/** Tables whose review statistics (002_review_stats.sql) depend on their rows. */
-export const REVIEW_STATS_SOURCES: ReadonlySet<TableName> = new Set([
-  'products', 'reviews', 'characteristics', 'characteristic_reviews',
-]);
+/**
+ * Tables the review statistics (002_review_stats.sql) are computed from. Reloading products or
+ * characteristics alone leaves them right: the statistics' foreign keys are re-validated, and
+ * any stale row would have to belong to a review whose own foreign key fails first.
+ */
+export const REVIEW_STATS_SOURCES: ReadonlySet<TableName> = new Set(['reviews', 'characteristic_reviews']);

@@ -47,6 +47,7 @@ table_array="{$table_list}"
 {
   echo 'BEGIN;'
   echo "SET LOCAL maintenance_work_mem = '1GB';"
+  echo "SET LOCAL work_mem = '256MB';"
   echo 'SET LOCAL statement_timeout = 0;'
   echo "LOCK TABLE $table_list IN ACCESS EXCLUSIVE MODE;"
   cat <<SQL

@@ -11,11 +11,13 @@ export const INGEST_LOCK_ID = 7_305_112_002;
 export const TRY_INGEST_LOCK = 'SELECT pg_try_advisory_xact_lock($1) AS locked';
 
 /**
- * Loads are big and rare: give index builds room to sort in memory, and lift any role-level
- * statement timeout that would cut a load short.
+ * Loads are big and rare: give index builds room to sort in memory and the statistics refresh
+ * and foreign key checks room to hash in memory, and lift any role-level statement timeout
+ * that would cut a load short.
  */
 export const LOAD_SETTINGS = [
   "SET LOCAL maintenance_work_mem = '1GB'",
+  "SET LOCAL work_mem = '256MB'",
   'SET LOCAL statement_timeout = 0',
 ] as const;
 
