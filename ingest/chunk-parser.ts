@@ -1,9 +1,10 @@
 /**
- * Turns a run of whole CSV lines into COPY text: repairs lines with an unclosed quote, parses
- * with csv-parser, checks and encodes each row. Runs in the parse workers; everything here
+ * Turns a run of whole CSV lines into binary COPY tuples: repairs lines with an unclosed quote,
+ * parses with csv-parser, checks and encodes each row. Runs in the parse workers; everything here
  * depends only on the chunk, so chunks of one file can be parsed in parallel.
  */
 import csv from 'csv-parser';
+import { TupleBuffer } from './copy-binary.js';
 import { RowEncoder, type CsvRow } from './row-encoder.js';
 
 /** Per-line outcome in ChunkResult.status. */
@@ -22,58 +23,21 @@ export interface ChunkResult {
   readonly keys: Int32Array;
   /** The reason of each LINE_REFUSED line, in line order. */
   readonly reasons: string[];
-  /** COPY text of the LINE_ENCODED lines, in line order, one `\n`-terminated line each. */
+  /** Binary COPY tuples of the LINE_ENCODED lines, in line order. */
   readonly copy: Uint8Array;
+  /** Where each tuple of `copy` ends. */
+  readonly tupleEnds: Int32Array;
 }
 
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
 const QUOTE = 0x22;
 const CLOSING_QUOTE = Buffer.from('"');
-const utf8 = new TextEncoder();
 /**
  * csv-parser queues every row of a write before emitting them; slices of a few thousand rows
  * keep those rows young enough for the scavenger instead of promoting them to the old space.
  */
 const PARSER_SLICE = 64 * 1024;
-const PENDING_CHARS = 16 * 1024;
-
-/**
- * COPY text as UTF-8 bytes, appended a row at a time. Rows are batched into short strings and
- * encoded into one growing buffer: one long concatenated string would keep every row's pieces
- * alive until the end of the chunk, which the garbage collector pays for.
- */
-class CopyText {
-  private buffer: Uint8Array;
-  private length = 0;
-  private pending = '';
-
-  constructor(expectedBytes: number) {
-    this.buffer = new Uint8Array(Math.max(1024, expectedBytes));
-  }
-
-  append(text: string): void {
-    this.pending += text;
-    if (this.pending.length >= PENDING_CHARS) this.flush();
-  }
-
-  bytes(): Uint8Array {
-    this.flush();
-    return this.buffer.subarray(0, this.length);
-  }
-
-  private flush(): void {
-    // A UTF-16 unit never takes more than 3 bytes of UTF-8.
-    const needed = this.length + this.pending.length * 3;
-    if (needed > this.buffer.length) {
-      const grown = new Uint8Array(Math.max(needed, this.buffer.length * 2));
-      grown.set(this.buffer.subarray(0, this.length));
-      this.buffer = grown;
-    }
-    this.length += utf8.encodeInto(this.pending, this.buffer.subarray(this.length)).written;
-    this.pending = '';
-  }
-}
 
 interface Lines {
   count: number;
@@ -151,7 +115,9 @@ export async function parseChunk(bytes: Uint8Array, encoder: RowEncoder, headers
   const status = new Uint8Array(lines.count);
   const keys = new Int32Array(lines.count * encoder.keyCount);
   const reasons: string[] = [];
-  const copy = new CopyText(input.length + (input.length >>> 2));
+  const copy = new TupleBuffer(input.length * 2);
+  const tupleEnds = new Int32Array(lines.count);
+  let tuples = 0;
   let line = 0;
 
   const parser = csv({ headers: [...headers] });
@@ -159,12 +125,11 @@ export async function parseChunk(bytes: Uint8Array, encoder: RowEncoder, headers
     if (isBlank(chunk, lines.starts[line]!, lines.starts[line + 1]!)) {
       status[line] = LINE_BLANK;
     } else {
-      const encoded = encoder.encode(row, keys, line * encoder.keyCount);
-      if (encoded === undefined) {
+      if (encoder.encode(row, copy, keys, line * encoder.keyCount)) {
+        tupleEnds[tuples++] = copy.length;
+      } else {
         status[line] = LINE_REFUSED;
         reasons.push(encoder.reason);
-      } else {
-        copy.append(encoded);
       }
     }
     line++;
@@ -183,5 +148,5 @@ export async function parseChunk(bytes: Uint8Array, encoder: RowEncoder, headers
   // Every line ends balanced, so csv-parser must see exactly one row per line; if it did not,
   // line numbers and raw lines in the rejects file would be wrong.
   if (line !== lines.count) throw new Error(`csv-parser returned ${line} rows for ${lines.count} lines`);
-  return { lines: lines.count, lineStarts: lines.starts, status, repaired: lines.repaired, keys, reasons, copy: copy.bytes() };
+  return { lines: lines.count, lineStarts: lines.starts, status, repaired: lines.repaired, keys, reasons, copy: copy.take(), tupleEnds: tupleEnds.slice(0, tuples) };
 }

@@ -6,7 +6,7 @@
  *   (their foreign keys to reloaded tables are re-validated) and `interactions` is never touched.
  * - Everything happens in one transaction: drop the reloaded tables' indexes and constraints
  *   and every foreign key that points at them (definitions read from the catalogue first),
- *   TRUNCATE, COPY FREEZE each file parents first, re-create what was dropped, refresh the
+ *   TRUNCATE, COPY FREEZE (binary) each file parents first, re-create what was dropped, refresh the
  *   review statistics, move identity sequences past the largest loaded id, COMMIT, ANALYZE.
  *   A failed or interrupted run rolls back and leaves the database as it was; the same files
  *   loaded twice give the same database. Until COMMIT, readers of the reloaded tables wait on
@@ -17,8 +17,8 @@
  *   rows naming product 0, the product itself or a repeated pair (the first one is kept).
  *
  * Pipeline per file: the main thread reads chunks of whole lines, parse workers repair and parse
- * them with csv-parser and encode COPY text, and the main thread checks ids against compact id
- * sets in file order and streams the text to COPY, waiting on it when it is behind.
+ * them with csv-parser and encode binary COPY tuples, and the main thread checks ids against
+ * compact id sets in file order and streams the tuples to COPY, waiting on it when it is behind.
  */
 import { once } from 'node:events';
 import { open, stat } from 'node:fs/promises';
@@ -27,19 +27,20 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { openSession, type Session } from '../sql/db.js';
 import {
-  addConstraint, analyze, copyInto, DEPENDENT_CONSTRAINTS, dropConstraint, dropIndex, idPage, INGEST_LOCK_ID,
+  addConstraint, analyze, COLUMN_TYPES, copyInto, DEPENDENT_CONSTRAINTS, dropConstraint, dropIndex, idPage, INGEST_LOCK_ID,
   LOAD_SETTINGS, lockTables, REFRESH_REVIEW_STATS, resetIdentity, STANDALONE_INDEXES, truncateTables, TRY_INGEST_LOCK,
   type ConstraintDefinition, type IndexDefinition,
 } from '../sql/ingest-queries.js';
 import { migrate } from '../sql/migrate.js';
 import { LINE_BLANK, LINE_REFUSED, type ChunkResult } from './chunk-parser.js';
+import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER } from './copy-binary.js';
 import { readHeader, type Header } from './csv-header.js';
 import { IdSet, PairSet } from './id-set.js';
 import { lineChunks, type LineChunk } from './line-chunks.js';
 import { ParsePool } from './parse-pool.js';
 import { SILENT, stderrProgress, type Progress } from './progress.js';
 import { RejectsFile } from './rejects.js';
-import { keyColumns, REVIEW_STATS_SOURCES, TABLES, type TableName, type TableSpec } from './tables.js';
+import { keyColumns, REVIEW_STATS_SOURCES, SQL_TYPES, TABLES, type TableName, type TableSpec } from './tables.js';
 
 export interface FileReport { file: string; read: number; loaded: number; repaired: number; rejected: number; seconds: number }
 export interface IngestReport { files: FileReport[]; rejectsPath: string; seconds: number }
@@ -155,7 +156,7 @@ class FileLoad {
     this.pair?.seen.add(keys[offset + this.pair.first]!, keys[offset + this.pair.second]!);
   }
 
-  /** Applies one parsed chunk; returns the COPY text of its loaded rows. */
+  /** Applies one parsed chunk; returns the COPY tuples of its loaded rows. */
   async apply(chunk: Uint8Array, result: ChunkResult): Promise<Uint8Array> {
     let refusedIndex = 0;
     let encodedIndex = 0;
@@ -182,7 +183,7 @@ class FileLoad {
       await this.rejects.write(this.spec.file, this.nextLine + line, reason, rawLine(chunk, result, line));
     }
     this.nextLine += result.lines;
-    return dropped ? withoutRows(result.copy, dropped) : result.copy;
+    return dropped ? withoutTuples(result, dropped) : result.copy;
   }
 }
 
@@ -193,13 +194,13 @@ function rawLine(chunk: Uint8Array, result: ChunkResult, line: number): string {
   return Buffer.from(chunk.buffer, chunk.byteOffset + start, end - start).toString('utf8');
 }
 
-/** COPY text without the given rows (0-based among its newline-terminated rows). */
-function withoutRows(copy: Uint8Array, dropped: ReadonlySet<number>): Uint8Array {
+/** The chunk's tuples without the dropped ones (0-based tuple indexes). */
+function withoutTuples(result: ChunkResult, dropped: ReadonlySet<number>): Uint8Array {
   const kept: Uint8Array[] = [];
   let start = 0;
-  for (let row = 0; start < copy.length; row++) {
-    const end = copy.indexOf(0x0a, start) + 1;
-    if (!dropped.has(row)) kept.push(copy.subarray(start, end));
+  for (let tuple = 0; tuple < result.tupleEnds.length; tuple++) {
+    const end = result.tupleEnds[tuple]!;
+    if (!dropped.has(tuple)) kept.push(result.copy.subarray(start, end));
     start = end;
   }
   return Buffer.concat(kept);
@@ -246,6 +247,7 @@ async function loadFile(plan: FilePlan, parents: ReadonlyMap<TableName, IdSet>, 
       }
     };
     await keepWorkersBusy();
+    copy.write(COPY_BINARY_HEADER);
     while (inFlight.length > 0) {
       const { chunk, result } = inFlight.shift()!;
       const parsed = await result;
@@ -257,7 +259,7 @@ async function loadFile(plan: FilePlan, parents: ReadonlyMap<TableName, IdSet>, 
       fileProgress.update(chunk.endOffset - plan.header.bytes, load.read);
     }
     if (copyError) throw copyError;
-    copy.end();
+    copy.end(COPY_BINARY_TRAILER);
     await finished(copy);
   } catch (err) {
     // Sends CopyFail, so the session leaves COPY mode and the caller can roll back.
@@ -279,6 +281,26 @@ async function loadFile(plan: FilePlan, parents: ReadonlyMap<TableName, IdSet>, 
   };
 }
 
+/**
+ * Binary COPY sends each value in its exact type, so a schema that drifted from the table specs
+ * would fail the COPY with an opaque message; this names the column instead.
+ */
+async function checkColumnTypes(session: Session, specs: readonly TableSpec[]): Promise<void> {
+  const rows = await session.query<{ table_name: string; column_name: string; data_type: string }>(
+    COLUMN_TYPES, [specs.map((spec) => spec.table)],
+  );
+  const actual = new Map(rows.map((row) => [`${row.table_name}.${row.column_name}`, row.data_type]));
+  for (const spec of specs) {
+    for (const column of spec.columns) {
+      const expected = SQL_TYPES[column.kind.type];
+      const found = actual.get(`${spec.table}.${column.name}`);
+      if (found !== expected) {
+        throw new IngestError(`${spec.table}.${column.name} is ${found ?? 'missing'} in the database; the ingest writes ${expected}`);
+      }
+    }
+  }
+}
+
 /** Rephrases a foreign key that no longer holds after the load. */
 function constraintFailure(constraint: ConstraintDefinition, err: unknown): unknown {
   const { code, detail } = err as { code?: string; detail?: string };
@@ -296,6 +318,7 @@ async function loadAll(plans: readonly FilePlan[], context: InTransaction): Prom
   if (!lock?.locked) throw new IngestError('another ingest is running on this database');
   for (const setting of LOAD_SETTINGS) await session.query(setting);
   await session.query(lockTables(tables));
+  await checkColumnTypes(session, plans.map((plan) => plan.spec));
 
   const constraints = await session.query<ConstraintDefinition>(DEPENDENT_CONSTRAINTS, [tables]);
   const indexes = await session.query<IndexDefinition>(STANDALONE_INDEXES, [tables]);

@@ -28,7 +28,7 @@ port.on('message', (request: ParseRequest) => {
     (result) => {
       const reply: ParseReply = { seq: request.seq, result };
       port.postMessage(reply, [
-        result.lineStarts.buffer, result.status.buffer, result.repaired.buffer, result.keys.buffer, result.copy.buffer,
+        result.lineStarts.buffer, result.status.buffer, result.repaired.buffer, result.keys.buffer, result.copy.buffer, result.tupleEnds.buffer,
       ] as ArrayBuffer[]);
     },
     (err: unknown) => {

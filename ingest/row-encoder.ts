@@ -1,16 +1,13 @@
 /**
- * Checks one parsed CSV row against its table and writes it as a line of COPY text format.
+ * Checks one parsed CSV row against its table and appends it to a binary COPY buffer.
  * Everything PostgreSQL could refuse is refused here first, with a reason, so a COPY never
  * fails on data: a refused value would abort the whole load.
  */
+import type { TupleBuffer } from './copy-binary.js';
 import { keyColumns, type Column, type TableSpec } from './tables.js';
 
 /** What csv-parser hands over: cells keyed by header, extra cells as `_<index>`. */
 export type CsvRow = Readonly<Record<string, string | undefined>>;
-
-const NULL = '\\N';
-const COPY_SPECIAL = /[\\\t\n\r\0]/;
-const COPY_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 /** A value the column refuses; `reason` says why. Thrown only on the slow path. */
 class Refused {
@@ -26,33 +23,6 @@ function isMissing(value: string): boolean {
   return value === '' || value === 'null';
 }
 
-/** The integer an all-digits string (optionally signed, surrounding spaces allowed) holds, or NaN. */
-export function parseInteger(value: string): number {
-  const text = value.length > 0 && (value.charCodeAt(0) === 32 || value.charCodeAt(value.length - 1) === 32)
-    ? value.trim() : value;
-  const length = text.length;
-  if (length === 0 || length > 11) return NaN;
-  let index = text.charCodeAt(0) === 45 ? 1 : 0;
-  if (index === length) return NaN;
-  let result = 0;
-  for (; index < length; index++) {
-    const digit = text.charCodeAt(index) - 48;
-    if (digit < 0 || digit > 9) return NaN;
-    result = result * 10 + digit;
-  }
-  return text.charCodeAt(0) === 45 ? -result : result;
-}
-
-const INT32_MAX = 2_147_483_647;
-const PRICE_PATTERN = /^\d{1,20}(\.\d{1,10})?$/;
-const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
-const DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$/;
-/** Epoch milliseconds have 13 digits until the year 2286; 15 reach past 9999. */
-const EPOCH_MAX_DIGITS = 15;
-/** toISOString() writes years past 9999 with a sign PostgreSQL does not read. */
-const LAST_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
-const MS_PER_DAY = 86_400_000;
-
 /** The value of an all-digits string of at most `maxDigits` digits, or NaN. */
 function parseDigits(value: string, maxDigits: number): number {
   const length = value.length;
@@ -66,78 +36,70 @@ function parseDigits(value: string, maxDigits: number): number {
   return result;
 }
 
-const pad2 = (n: number): string => (n < 10 ? '0' : '') + n;
-const pad3 = (n: number): string => (n < 10 ? '00' : n < 100 ? '0' : '') + n;
-
-/**
- * "YYYY-MM-DD " of each day seen. Date#toISOString costs microseconds, a lot at 15 M dates;
- * the dates of a file span a few thousand days, so the calendar work is done once per day.
- */
-const dayTexts = new Map<number, string>();
-const DAY_CACHE_LIMIT = 100_000;
-
-/** An epoch-milliseconds instant (0 … LAST_MS) as timestamptz text, UTC. */
-export function timestampText(ms: number): string {
-  const day = Math.floor(ms / MS_PER_DAY);
-  let dayText = dayTexts.get(day);
-  if (dayText === undefined) {
-    if (dayTexts.size >= DAY_CACHE_LIMIT) dayTexts.clear();
-    dayText = new Date(day * MS_PER_DAY).toISOString().slice(0, 11).replace('T', ' ');
-    dayTexts.set(day, dayText);
-  }
-  const msOfDay = ms - day * MS_PER_DAY;
-  const hours = Math.floor(msOfDay / 3_600_000);
-  const minutes = Math.floor(msOfDay / 60_000) % 60;
-  const seconds = Math.floor(msOfDay / 1000) % 60;
-  return dayText + pad2(hours) + ':' + pad2(minutes) + ':' + pad2(seconds) + '.' + pad3(msOfDay % 1000) + '+00';
+/** The integer an all-digits string (optionally signed, surrounding spaces allowed) holds, or NaN. */
+export function parseInteger(raw: string): number {
+  const value = raw.length > 0 && (raw.charCodeAt(0) === 32 || raw.charCodeAt(raw.length - 1) === 32) ? raw.trim() : raw;
+  return value.charCodeAt(0) === 45 ? -parseDigits(value.slice(1), 10) : parseDigits(value, 10);
 }
 
-function encodeTimestamp(column: Column, raw: string): string {
-  const epochMs = parseDigits(raw, EPOCH_MAX_DIGITS);
-  if (epochMs <= LAST_MS) return timestampText(epochMs);
+const INT32_MAX = 2_147_483_647;
+const INT32_MIN = -2_147_483_648;
+const PRICE_PATTERN = /^\d{1,20}(\.\d{1,10})?$/;
+const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$/;
+/** Epoch milliseconds have 13 digits until the year 2286; 15 reach past 9999. */
+const EPOCH_MAX_DIGITS = 15;
+/** Dates stop at 9999, where four-digit years do. */
+const LAST_MS = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** Epoch milliseconds of a date column: epoch ms, YYYY-MM-DD (midnight UTC) or ISO 8601. */
+function epochMs(column: Column, raw: string): number {
+  const ms = parseDigits(raw, EPOCH_MAX_DIGITS);
+  if (ms <= LAST_MS) return ms;
   const value = raw.trim();
   const day = DAY.exec(value);
   if (day) {
-    const date = new Date(Date.UTC(Number(day[1]), Number(day[2]) - 1, Number(day[3])));
-    // Date.UTC rolls 2019-02-30 over to March; a real day survives the round trip.
-    if (date.toISOString().startsWith(value) && Number(day[1]) >= 1) return `${value} 00:00:00+00`;
+    const midnight = Date.UTC(Number(day[1]), Number(day[2]) - 1, Number(day[3]));
+    // Date.UTC rolls 2019-02-30 over to March (and years below 100 to the 1900s); a real day
+    // survives the round trip.
+    if (new Date(midnight).toISOString().startsWith(value)) return midnight;
   } else if (DATE_TIME.test(value)) {
-    const ms = Date.parse(value.replace(' ', 'T'));
-    if (ms >= 0 && ms <= LAST_MS) return timestampText(ms);
+    const parsed = Date.parse(value.replace(' ', 'T'));
+    if (parsed >= 0 && parsed <= LAST_MS) return parsed;
   } else if (value !== raw) {
-    const ms = parseDigits(value, EPOCH_MAX_DIGITS);
-    if (ms <= LAST_MS) return timestampText(ms);
+    const trimmed = parseDigits(value, EPOCH_MAX_DIGITS);
+    if (trimmed <= LAST_MS) return trimmed;
   }
   throw new Refused(`${column.header} ${quoted(raw)} is not a date (epoch milliseconds or YYYY-MM-DD)`);
 }
 
-function encodeText(column: Column, value: string, nullable: boolean): string {
-  if (nullable && isMissing(value)) return NULL;
-  if (!COPY_SPECIAL.test(value)) return value;
+function writeText(out: TupleBuffer, column: Column, value: string, nullable: boolean): void {
+  if (nullable && isMissing(value)) return out.null();
+  // PostgreSQL text cannot hold NUL; every other character goes through as is.
   if (value.includes('\0')) throw new Refused(`${column.header} contains a NUL character`);
-  return value.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!);
+  out.text(value);
 }
 
-function encodeBool(column: Column, raw: string): string {
+function bool(column: Column, raw: string): boolean {
   switch (raw.trim().toLowerCase()) {
-    case 'true': case '1': return 't';
-    case 'false': case '0': return 'f';
+    case 'true': case '1': return true;
+    case 'false': case '0': return false;
     default: throw new Refused(`${column.header} ${quoted(raw)} is not a boolean (true/false or 1/0)`);
   }
 }
 
-function encodePrice(column: Column, raw: string, nullable: boolean): string {
+function writePrice(out: TupleBuffer, column: Column, raw: string, nullable: boolean): void {
   if (isMissing(raw)) {
-    if (nullable) return NULL;
+    if (nullable) return out.null();
     throw new Refused(`${column.header} is missing`);
   }
   const value = raw.trim();
   if (!PRICE_PATTERN.test(value)) throw new Refused(`${column.header} ${quoted(raw)} is not a price`);
-  return value;
+  out.numeric(value);
 }
 
 /** Ids and refs: positive int32. */
-function encodeKey(column: Column, raw: string): number {
+function key(column: Column, raw: string): number {
   const value = parseInteger(raw);
   if (value >= 1 && value <= INT32_MAX) return value;
   if (value === 0) throw new Refused(`${column.header} is 0`);
@@ -145,9 +107,9 @@ function encodeKey(column: Column, raw: string): number {
   throw new Refused(`${column.header} ${quoted(raw)} is not a positive integer`);
 }
 
-function encodeInt(column: Column, raw: string, min: number, max: number): string {
+function integer(column: Column, raw: string, min: number, max: number): number {
   const value = parseInteger(raw);
-  if (value >= min && value <= max) return canonical(raw, value);
+  if (value >= min && value <= max) return value;
   if (isMissing(raw)) throw new Refused(`${column.header} is missing`);
   if (Number.isNaN(value)) throw new Refused(`${column.header} ${quoted(raw)} is not an integer`);
   throw new Refused(`${column.header} ${value} is outside ${min}–${max}`);
@@ -157,47 +119,36 @@ const KEY = 0;
 const TEXT = 1;
 const OPTIONAL_TEXT = 2;
 const INT = 3;
-const PRICE = 4;
-const OPTIONAL_PRICE = 5;
-const BOOL = 6;
-const TIMESTAMP = 7;
+const RATING = 4;
+const PRICE = 5;
+const OPTIONAL_PRICE = 6;
+const BOOL = 7;
+const TIMESTAMP = 8;
 
 /**
  * A column flattened to one object shape, so the per-field loop reads the same hidden class
- * every time (the ColumnKind variants have four shapes, which made those reads megamorphic).
+ * every time (the ColumnKind variants have several shapes, which made those reads megamorphic).
  */
 class Field {
-  constructor(
-    readonly column: Column,
-    readonly code: number,
-    readonly min: number,
-    readonly max: number,
-    readonly keySlot: number,
-  ) {}
+  constructor(readonly column: Column, readonly code: number, readonly keySlot: number) {}
 
   static of(column: Column, keySlot: number): Field {
-    const kind = column.kind;
-    switch (kind.type) {
-      case 'id': case 'ref': return new Field(column, KEY, 1, INT32_MAX, keySlot);
-      case 'text': return new Field(column, kind.nullable ? OPTIONAL_TEXT : TEXT, 0, 0, -1);
-      case 'int': return new Field(column, INT, kind.min, kind.max, -1);
-      case 'price': return new Field(column, kind.nullable ? OPTIONAL_PRICE : PRICE, 0, 0, -1);
-      case 'bool': return new Field(column, BOOL, 0, 0, -1);
-      case 'timestamp': return new Field(column, TIMESTAMP, 0, 0, -1);
+    switch (column.kind.type) {
+      case 'id': case 'ref': return new Field(column, KEY, keySlot);
+      case 'text': return new Field(column, column.kind.nullable ? OPTIONAL_TEXT : TEXT, -1);
+      case 'int': return new Field(column, INT, -1);
+      case 'rating': return new Field(column, RATING, -1);
+      case 'price': return new Field(column, column.kind.nullable ? OPTIONAL_PRICE : PRICE, -1);
+      case 'bool': return new Field(column, BOOL, -1);
+      case 'timestamp': return new Field(column, TIMESTAMP, -1);
     }
   }
 }
 
-/** `raw` when it already is the decimal form of `value` (the common case), else a fresh string. */
-function canonical(raw: string, value: number): string {
-  return raw.length <= 10 && raw.charCodeAt(0) !== 48 && raw.charCodeAt(raw.length - 1) !== 32 && raw.charCodeAt(0) !== 32
-    && raw.charCodeAt(0) !== 43 ? raw : String(value);
-}
-
 /**
  * One table's row encoder for one file's header order (the headers csv-parser was given).
- * `encode` returns the COPY line (ending in a newline) and fills the row's key slots, or returns
- * undefined and leaves the reason in `reason`.
+ * `encode` appends the row as a tuple and fills its key slots and returns true, or leaves the
+ * buffer as it was, puts the reason in `reason` and returns false.
  */
 export class RowEncoder {
   /** Number of key slots per row: the id, then each ref (tables.ts keyColumns). */
@@ -215,40 +166,41 @@ export class RowEncoder {
     this.firstExtra = `_${fileHeaders.length}`;
   }
 
-  encode(row: CsvRow, keys: Int32Array, keyOffset: number): string | undefined {
+  encode(row: CsvRow, out: TupleBuffer, keys: Int32Array, keyOffset: number): boolean {
     if (row[this.lastHeader] === undefined || row[this.firstExtra] !== undefined) {
       this.reason = `expected ${this.fields.length} fields, found ${Object.keys(row).length}`;
-      return undefined;
+      return false;
     }
+    const start = out.length;
     try {
-      let line = '';
+      out.startTuple(this.fields.length);
       for (let i = 0; i < this.fields.length; i++) {
         const field = this.fields[i]!;
         const column = field.column;
         const raw = row[column.header]!;
-        let text: string;
         switch (field.code) {
           case KEY: {
-            const key = encodeKey(column, raw);
-            keys[keyOffset + field.keySlot] = key;
-            text = canonical(raw, key);
+            const value = key(column, raw);
+            keys[keyOffset + field.keySlot] = value;
+            out.int4(value);
             break;
           }
-          case TEXT: text = encodeText(column, raw, false); break;
-          case OPTIONAL_TEXT: text = encodeText(column, raw, true); break;
-          case INT: text = encodeInt(column, raw, field.min, field.max); break;
-          case PRICE: text = encodePrice(column, raw, false); break;
-          case OPTIONAL_PRICE: text = encodePrice(column, raw, true); break;
-          case BOOL: text = encodeBool(column, raw); break;
-          default: text = encodeTimestamp(column, raw); break;
+          case TEXT: writeText(out, column, raw, false); break;
+          case OPTIONAL_TEXT: writeText(out, column, raw, true); break;
+          case INT: out.int4(integer(column, raw, INT32_MIN, INT32_MAX)); break;
+          case RATING: out.int2(integer(column, raw, 1, 5)); break;
+          case PRICE: writePrice(out, column, raw, false); break;
+          case OPTIONAL_PRICE: writePrice(out, column, raw, true); break;
+          case BOOL: out.bool(bool(column, raw)); break;
+          default: out.timestamp(epochMs(column, raw)); break;
         }
-        line = i === 0 ? text : line + '\t' + text;
       }
-      return line + '\n';
+      return true;
     } catch (err) {
       if (!(err instanceof Refused)) throw err;
+      out.length = start;
       this.reason = err.reason;
-      return undefined;
+      return false;
     }
   }
 }

@@ -3,11 +3,17 @@
  * sql/migrations/001_catalogue.sql). The order of TABLES is the load order: parents first.
  */
 
-/** How a CSV value is checked and written. `key` columns also feed the id checks of the main thread. */
+/**
+ * How a CSV value is checked and written, which fixes the column's PostgreSQL type (binary
+ * COPY sends exact types): id, ref and int are integer, rating is a smallint from 1 to 5, price
+ * numeric, bool boolean, text text, timestamp timestamptz. Ids and refs also feed the main
+ * thread's id checks.
+ */
 export type ColumnKind =
   | { readonly type: 'id' }
   | { readonly type: 'ref'; readonly parent: TableName }
-  | { readonly type: 'int'; readonly min: number; readonly max: number }
+  | { readonly type: 'int' }
+  | { readonly type: 'rating' }
   | { readonly type: 'price'; readonly nullable: boolean }
   | { readonly type: 'bool' }
   | { readonly type: 'text'; readonly nullable: boolean }
@@ -37,12 +43,9 @@ export type TableName =
   | 'products' | 'features' | 'styles' | 'photos' | 'skus' | 'related' | 'reviews' | 'reviews_photos'
   | 'characteristics' | 'characteristic_reviews' | 'questions' | 'answers' | 'answers_photos' | 'cart';
 
-const INT32_MAX = 2_147_483_647;
-const INT32_MIN = -2_147_483_648;
-
 const id: ColumnKind = { type: 'id' };
-const int: ColumnKind = { type: 'int', min: INT32_MIN, max: INT32_MAX };
-const rating: ColumnKind = { type: 'int', min: 1, max: 5 };
+const int: ColumnKind = { type: 'int' };
+const rating: ColumnKind = { type: 'rating' };
 const text: ColumnKind = { type: 'text', nullable: false };
 const optionalText: ColumnKind = { type: 'text', nullable: true };
 const bool: ColumnKind = { type: 'bool' };
@@ -171,3 +174,15 @@ export function keyColumns(spec: TableSpec): readonly Column[] {
  * any stale row would have to belong to a review whose own foreign key fails first.
  */
 export const REVIEW_STATS_SOURCES: ReadonlySet<TableName> = new Set(['reviews', 'characteristic_reviews']);
+
+/** The PostgreSQL type (information_schema data_type) each kind writes in binary COPY. */
+export const SQL_TYPES: Readonly<Record<ColumnKind['type'], string>> = {
+  id: 'integer',
+  ref: 'integer',
+  int: 'integer',
+  rating: 'smallint',
+  price: 'numeric',
+  bool: 'boolean',
+  text: 'text',
+  timestamp: 'timestamp with time zone',
+};

@@ -82,12 +82,19 @@ export function dropIndex(index: IndexDefinition): string {
 }
 
 /**
- * FREEZE writes the rows already frozen and all-visible: allowed because the table was
- * truncated in this transaction, and with wal_level=minimal PostgreSQL also skips their WAL.
+ * Binary tuples (ingest/copy-binary.ts). FREEZE writes the rows already frozen and
+ * all-visible: allowed because the table was truncated in this transaction, and with
+ * wal_level=minimal PostgreSQL also skips their WAL.
  */
 export function copyInto(table: string, columns: readonly string[]): string {
-  return `COPY ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) FROM STDIN WITH (FREEZE)`;
+  return `COPY ${quoteIdent(table)} (${columns.map(quoteIdent).join(', ')}) FROM STDIN WITH (FORMAT binary, FREEZE)`;
 }
+
+/** The type of every column of the tables named in $1, in the schema the names resolve to. */
+export const COLUMN_TYPES = `
+SELECT table_name::text, column_name::text, data_type::text
+  FROM information_schema.columns
+ WHERE table_schema = current_schema() AND table_name = ANY($1::text[])`;
 
 /**
  * One page of a table's ids in ascending order, for a table whose file is not part of the load

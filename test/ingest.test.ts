@@ -298,6 +298,36 @@ t.test('the older variant loads: spaces after header commas, YYYY-MM-DD dates, e
   t.match((await readRejects(report.rejectsPath))[0], { line: '3', reason: 'date "2019-02-30" is not a date (epoch milliseconds or YYYY-MM-DD)' });
 });
 
+t.test('values arrive exactly: prices as written, instants to the millisecond, any text', async (t) => {
+  const url = await freshDatabase(t);
+  const prices = ['0', '0.99', '1000.00', '500000000', '12345678.0001', '007', '10000', '0.0'];
+  const dir = await writeFixture(t, {
+    'product.csv': ['id,name,slogan,description,category,default_price',
+      ...prices.map((price, i) => `${i + 1},"naïve 日本 🎉","a\\tb","back\\\\slash ""q""","c",${price}`)].join('\n') + '\n',
+    'styles.csv': 'id,productId,name,sale_price,original_price,default_style\n1,1,"s",null,1,0\n',
+    'skus.csv': 'id,styleId,size,quantity\n1,1,"XS",-5\n2,1,"S",2147483647\n3,1,"M",2147483648\n',
+    'reviews.csv': ['id,product_id,rating,date,summary,body,recommend,reported,reviewer_name,reviewer_email,response,helpfulness',
+      ...['0', '946684799999', '946684800000', '253402300799999', '1596080481467'].map((date, i) =>
+        `${i + 1},1,${i + 1},${date},"s","b",true,false,"n","e",null,-1`)].join('\n') + '\n',
+  });
+  const report = await load(url, dir);
+  t.same(counts(report).map((c) => c.rejected), [0, 0, 1, 0], 'only the quantity past int32 is refused');
+  const db = await session(t, url);
+  t.same((await db.query<{ price: string }>('SELECT default_price::text AS price FROM products ORDER BY id')).map((r) => r.price),
+    ['0', '0.99', '1000.00', '500000000', '12345678.0001', '7', '10000', '0.0'], 'numerics keep their written scale');
+  t.same(await db.query('SELECT DISTINCT name, slogan, description FROM products'), [
+    { name: 'naïve 日本 🎉', slogan: 'a\\tb', description: 'back\\\\slash "q"' },
+  ], 'UTF-8 and backslashes go through untouched');
+  t.same((await db.query<{ quantity: number }>('SELECT quantity FROM skus ORDER BY id')).map((r) => r.quantity), [-5, 2147483647]);
+  t.same(await db.query("SELECT to_char(date AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS') AS date, rating, helpfulness FROM reviews ORDER BY id"), [
+    { date: '1970-01-01 00:00:00.000', rating: 1, helpfulness: -1 },
+    { date: '1999-12-31 23:59:59.999', rating: 2, helpfulness: -1 },
+    { date: '2000-01-01 00:00:00.000', rating: 3, helpfulness: -1 },
+    { date: '9999-12-31 23:59:59.999', rating: 4, helpfulness: -1 },
+    { date: '2020-07-30 03:41:21.467', rating: 5, helpfulness: -1 },
+  ]);
+});
+
 t.test('loading the same files twice leaves the same database', async (t) => {
   const url = await freshDatabase(t);
   const dir = await writeFixture(t, DIRTY);
