@@ -1,0 +1,117 @@
+/** The command line of `npm run bench`. */
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+
+export const SCENARIO_GROUPS = ['hello', 'uncached', 'cached', 'interactions', 'mix', 'overload', 'vcpu'] as const;
+export type ScenarioGroup = (typeof SCENARIO_GROUPS)[number];
+
+export interface BenchOptions {
+  readonly quick: boolean;
+  readonly scale: number;
+  readonly seconds: number;
+  readonly runs: number;
+  /** Seconds of each unmeasured warm-up round before a scenario's runs. */
+  readonly warmSeconds: number;
+  /** Warm-up rounds: at least min, then until throughput stops rising, at most max. */
+  readonly warmRounds: { readonly min: number; readonly max: number };
+  readonly connections: number;
+  readonly threads: number;
+  readonly workers: number;
+  readonly poolSize: number;
+  readonly overloadConnections: number;
+  readonly overloadSeconds: number;
+  readonly groups: ReadonlySet<ScenarioGroup>;
+  readonly dataDir: string;
+  readonly outDir: string;
+  readonly readme: boolean;
+  readonly nginx: boolean;
+}
+
+export const USAGE = `npm run bench -- [options]
+
+  --quick                   scale 0.01, one 2 s run per scenario: a smoke run in under 3 minutes
+  --scale N                 dataset scale, generated and ingested if not loaded yet (default 0.1)
+  --duration S              seconds per measured run (default 8)
+  --runs N                  measured runs per scenario; medians are quoted (default 3)
+  --connections N           wrk connections (default 64)
+  --threads N               wrk threads (default: cores)
+  --workers N               API workers, and hello-world workers (default: cores)
+  --pool-size N             PG_POOL_SIZE per worker (default 8)
+  --overload-connections N  connections of the overload run (default 16 x connections)
+  --scenarios a,b,...       groups to run, of: ${SCENARIO_GROUPS.join(', ')} (default: all)
+  --data-dir DIR            where each scale's dataset lives, DIR/scale-N (default /tmp/bench-atelier);
+                            with DATABASE_URL set, that database is used instead of an embedded one
+  --out DIR                 results directory (default perf/results)
+  --no-readme               do not write README.md's results section (a full run writes it)
+  --readme                  write it even for a --quick run
+  --nginx                   put nginx (nginx.conf) in front of the cluster
+  --help`;
+
+export class UsageError extends Error {}
+
+function number(raw: string | undefined, name: string, fallback: number, integer = true, min = 1): number {
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < min || (integer && !Number.isInteger(value))) {
+    throw new UsageError(`--${name} must be ${integer ? 'an integer' : 'a number'} of at least ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+export function parseOptions(argv: readonly string[], root: string): BenchOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: [...argv],
+      options: {
+        quick: { type: 'boolean' },
+        scale: { type: 'string' },
+        duration: { type: 'string' },
+        runs: { type: 'string' },
+        connections: { type: 'string' },
+        threads: { type: 'string' },
+        workers: { type: 'string' },
+        'pool-size': { type: 'string' },
+        'overload-connections': { type: 'string' },
+        scenarios: { type: 'string' },
+        'data-dir': { type: 'string' },
+        out: { type: 'string' },
+        readme: { type: 'boolean' },
+        'no-readme': { type: 'boolean' },
+        nginx: { type: 'boolean' },
+        help: { type: 'boolean' },
+      },
+      strict: true,
+    }));
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  if (values.help) throw new UsageError(USAGE);
+  const quick = values.quick === true;
+  const cores = os.availableParallelism();
+  const seconds = number(values.duration, 'duration', quick ? 2 : 8);
+  const connections = number(values.connections, 'connections', 64);
+  const groups = values.scenarios === undefined ? [...SCENARIO_GROUPS] : values.scenarios.split(',').map((name) => name.trim());
+  const unknown = groups.filter((name) => !(SCENARIO_GROUPS as readonly string[]).includes(name));
+  if (unknown.length > 0) throw new UsageError(`unknown scenario group(s) ${unknown.join(', ')}; known: ${SCENARIO_GROUPS.join(', ')}`);
+  return {
+    quick,
+    scale: number(values.scale, 'scale', quick ? 0.01 : 0.1, false, 0.0001),
+    seconds,
+    runs: number(values.runs, 'runs', quick ? 1 : 3),
+    warmSeconds: quick ? 1 : Math.max(2, Math.round(seconds / 3)),
+    warmRounds: quick ? { min: 1, max: 3 } : { min: 2, max: 6 },
+    connections,
+    threads: number(values.threads, 'threads', cores),
+    workers: number(values.workers, 'workers', cores),
+    poolSize: number(values['pool-size'], 'pool-size', 8),
+    overloadConnections: number(values['overload-connections'], 'overload-connections', 16 * connections),
+    overloadSeconds: Math.max(seconds, quick ? 3 : 10),
+    groups: new Set(groups as ScenarioGroup[]),
+    dataDir: path.resolve(values['data-dir'] ?? '/tmp/bench-atelier'),
+    outDir: path.resolve(root, values.out ?? 'perf/results'),
+    readme: values['no-readme'] ? false : values.readme === true || !quick,
+    nginx: values.nginx === true,
+  };
+}

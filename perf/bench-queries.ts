@@ -1,0 +1,59 @@
+/**
+ * The benchmark's own read-only statements: where the ids are, and how many interactions are
+ * stored. They belong with the other statements in sql/queries/ (as sql/queries/bench.ts); they
+ * live here only because the benchmark's author may not edit sql/.
+ */
+import type { Pool } from '../sql/db.js';
+
+export interface ProductSpan {
+  readonly count: number;
+  readonly maxId: number;
+}
+
+const PRODUCT_SPAN = { name: 'bench_product_span', text: 'SELECT count(*)::int AS count, coalesce(max(id), 0) AS max_id FROM products' };
+
+// Capped per product: the mix only needs a few to vote on, and the list is loaded by every wrk thread.
+const VISIBLE_CHILDREN_PER_PRODUCT = 20;
+
+const VISIBLE_QUESTIONS = {
+  name: 'bench_visible_questions',
+  text: `
+SELECT product_id, (array_agg(id ORDER BY id))[1:${VISIBLE_CHILDREN_PER_PRODUCT}] AS ids
+FROM questions WHERE product_id BETWEEN $1 AND $2 AND NOT reported
+GROUP BY product_id`,
+};
+
+const VISIBLE_REVIEWS = {
+  name: 'bench_visible_reviews',
+  text: `
+SELECT product_id, (array_agg(id ORDER BY id))[1:${VISIBLE_CHILDREN_PER_PRODUCT}] AS ids
+FROM reviews WHERE product_id BETWEEN $1 AND $2 AND NOT reported
+GROUP BY product_id`,
+};
+
+const INTERACTION_COUNT = { name: 'bench_interaction_count', text: 'SELECT count(*)::bigint::text AS count FROM interactions' };
+
+export async function productSpan(pool: Pool): Promise<ProductSpan> {
+  const row = (await pool.query<{ count: number; max_id: number }>(PRODUCT_SPAN)).rows[0]!;
+  return { count: row.count, maxId: row.max_id };
+}
+
+async function childrenByProduct(pool: Pool, statement: { name: string; text: string }, first: number, last: number): Promise<Map<number, number[]>> {
+  const result = await pool.query<{ product_id: number; ids: number[] }>({ ...statement, values: [first, last] });
+  return new Map(result.rows.map((row) => [row.product_id, row.ids]));
+}
+
+/** Up to 20 ids of the visible questions of each product in [first, last] that has any. */
+export function visibleQuestions(pool: Pool, first: number, last: number): Promise<Map<number, number[]>> {
+  return childrenByProduct(pool, VISIBLE_QUESTIONS, first, last);
+}
+
+/** Up to 20 ids of the visible reviews of each product in [first, last] that has any. */
+export function visibleReviews(pool: Pool, first: number, last: number): Promise<Map<number, number[]>> {
+  return childrenByProduct(pool, VISIBLE_REVIEWS, first, last);
+}
+
+/** Rows in the interactions table; a bigint, so read as text. */
+export async function interactionCount(pool: Pool): Promise<number> {
+  return Number((await pool.query<{ count: string }>(INTERACTION_COUNT)).rows[0]!.count);
+}
