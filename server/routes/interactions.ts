@@ -13,7 +13,7 @@ const MAX_LENGTH = 200;
 const STORED = created('{}');
 
 /** The POST /interactions body: element, widget and time, each a string of 1 to 200 characters. */
-export function parseInteraction(input: unknown): Interaction {
+function parseInteraction(input: unknown): Interaction {
   const fields = jsonObject(input);
   return {
     element: text(fields, 'element', 1, MAX_LENGTH),

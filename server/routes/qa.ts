@@ -13,7 +13,7 @@ import { LRUCache } from 'lru-cache';
 import type { Pool } from '../../sql/db.js';
 import {
   answerList, createAnswer, createQuestion, markAnswerHelpful, markQuestionHelpful, questionList, reportAnswer,
-  reportQuestion, type NewAnswer, type NewQuestion, type RowWrite,
+  reportQuestion, type NewAnswer, type NewPost, type NewQuestion, type RowWrite,
 } from '../../sql/queries/qa.js';
 import { ERRORS } from '../errors.js';
 import { created, mount, NO_CONTENT, readJsonBody, type Exchanges } from '../http.js';
@@ -28,20 +28,21 @@ const KNOWN_QUESTIONS = 100_000;
 
 const UNKNOWN_PRODUCT = invalid('product_id', 'the id of an existing product');
 
-function post(fields: Record<string, unknown>): { body: string; name: string; email: string } {
+/** What every question and answer carries, checked in the contract's order. */
+function postFields(fields: Record<string, unknown>): NewPost {
   return { body: text(fields, 'body', 1, 1000), name: text(fields, 'name', 1, 60), email: email(fields) };
 }
 
 /** The POST /qa/questions body, fields checked in the contract's order; unknown fields are ignored. */
-export function parseNewQuestion(input: unknown): NewQuestion {
+function parseNewQuestion(input: unknown): NewQuestion {
   const fields = jsonObject(input);
-  return { ...post(fields), productId: id(fields, 'product_id') };
+  return { ...postFields(fields), productId: id(fields, 'product_id') };
 }
 
 /** The POST /qa/questions/:question_id/answers body; `photos` may be absent. */
-export function parseNewAnswer(input: unknown): NewAnswer {
+function parseNewAnswer(input: unknown): NewAnswer {
   const fields = jsonObject(input);
-  return { ...post(fields), photos: photoUrls(fields) };
+  return { ...postFields(fields), photos: photoUrls(fields) };
 }
 
 export function mountQaRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Pool, coherence: CacheCoherence): void {
