@@ -231,7 +231,7 @@ async function loadFile(plan: FilePlan, parents: ReadonlyMap<TableName, IdSet>, 
   const fileProgress = progress.file(spec.file, plan.sizeBytes);
   const handle = await open(plan.path);
   try {
-    const chunks = lineChunks(handle, plan.header.bytes);
+    const chunks = lineChunks(handle, spec.file, plan.header.bytes);
     const inFlight: { chunk: LineChunk; result: Promise<ChunkResult> }[] = [];
     let exhausted = false;
     const keepWorkersBusy = async (): Promise<void> => {

@@ -19,7 +19,8 @@ export interface LineChunk {
 
 export class LineTooLongError extends Error {}
 
-export async function* lineChunks(file: FileHandle, startOffset: number): AsyncGenerator<LineChunk> {
+/** `name` labels errors. */
+export async function* lineChunks(file: FileHandle, name: string, startOffset: number): AsyncGenerator<LineChunk> {
   let carry: Uint8Array = new Uint8Array(0);
   let position = startOffset;
   for (;;) {
@@ -38,7 +39,7 @@ export async function* lineChunks(file: FileHandle, startOffset: number): AsyncG
     const lastNewline = buffer.subarray(0, filled).lastIndexOf(NEWLINE);
     if (lastNewline < 0) {
       if (filled > MAX_LINE_BYTES) {
-        throw new LineTooLongError(`a line starting at byte ${position - filled} is longer than ${MAX_LINE_BYTES} bytes`);
+        throw new LineTooLongError(`${name}: the line starting at byte ${position - filled} is longer than ${MAX_LINE_BYTES} bytes`);
       }
       carry = buffer.subarray(0, filled);
       continue;
