@@ -6,8 +6,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -21,6 +22,14 @@ export interface NginxLayout {
   readonly port?: number;
   /** Loopback ports replacing the shipped upstream servers (their parameters are kept). */
   readonly upstreams?: readonly number[];
+}
+
+/** A new scratch directory for one nginx (the caller removes it). */
+export async function nginxScratchDir(): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'atelier-nginx-'));
+  // As root, nginx's workers run as nobody, who must reach the temporary directories in here.
+  await chmod(dir, 0o755);
+  return dir;
 }
 
 export function accessLogPath(dir: string): string {

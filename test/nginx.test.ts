@@ -1,12 +1,12 @@
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import {
   accessLogPath,
   checkNginxConf,
   findNginx,
+  nginxScratchDir,
   SHIPPED_CONF,
   startNginx,
   writeNginxConf,
@@ -70,9 +70,7 @@ async function connectionsTo(ports: readonly number[]): Promise<number> {
 
 /** A scratch directory for one nginx, removed at the end of the test. */
 async function scratch(t: Test): Promise<string> {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'atelier-nginx-test-'));
-  // nginx's workers drop root for nobody, who must reach its temporary directories in here.
-  await chmod(dir, 0o755);
+  const dir = await nginxScratchDir();
   t.teardown(() => rm(dir, { recursive: true, force: true }));
   return dir;
 }
