@@ -12,8 +12,8 @@
  * BENCH_CONNECTIONS (64), BENCH_PORT (41000: shared cluster there, per-worker from +10, nginx at
  * +100 and +101). Every other variable (CACHE_MAX_BYTES, PG_POOL_SIZE…) reaches the clusters.
  * Needs wrk and nginx. Besides wrk's figures, each line shows how the workers shared the work:
- * the CPU seconds each worker process used during the round, and nginx's workers all together;
- * the last lines give each variant's median over the rounds.
+ * the CPU seconds each worker process used during the round, then the CPU time per request of
+ * the workers and of nginx's workers; the last lines give each variant's median over the rounds.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
@@ -70,6 +70,7 @@ async function cpuSeconds(pids: readonly number[]): Promise<number[]> {
 }
 
 interface Result {
+  readonly requests: number;
   readonly requestsPerSecond: number;
   readonly p50: string;
   readonly p99: string;
@@ -84,6 +85,7 @@ function wrk(url: string, seconds: number): Result {
   const out = run.stdout;
   const problems = [/Socket errors:[^\n]*/, /Non-2xx or 3xx responses: \d+/].map((p) => p.exec(out)?.[0]).filter(Boolean).join('; ');
   return {
+    requests: Number(/(\d+) requests in/.exec(out)?.[1]),
     requestsPerSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
     p50: /^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? '?',
     p99: /^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? '?',
@@ -119,7 +121,8 @@ async function main(): Promise<void> {
     console.log(`warming up both clusters' caches (${SECONDS} s each)`);
     for (const variant of variants.slice(1)) wrk(variant.url, SECONDS);
     console.log(`wrk -t2 -c${CONNECTIONS} -d${SECONDS}s, ${WORKERS} workers, ids ${env.FIRST_ID ?? 1}..${env.LAST_ID ?? 1000}`);
-    console.log('round | variant                  |   req/s |    p50 |    p99 | CPU s per worker | nginx CPU s | errors');
+    // CPU time per request holds still when other processes take the cores; req/s does not.
+    console.log('round | variant                  |   req/s |    p50 |    p99 | CPU s per worker | CPU µs/req: workers, nginx | errors');
     const rates = new Map<string, number[]>(variants.map((v) => [v.name, []]));
     for (let round = 1; round <= ROUNDS; round++) {
       for (const variant of variants) {
@@ -128,10 +131,13 @@ async function main(): Promise<void> {
         const result = wrk(variant.url, SECONDS);
         rates.get(variant.name)!.push(result.requestsPerSecond);
         const used = (await cpuSeconds(pids)).map((seconds, i) => seconds - before[i]!);
-        const cpu = used.slice(0, variant.workers.length).map((seconds) => seconds.toFixed(1)).join(' / ');
-        const proxyCpu = used.slice(variant.workers.length).reduce((sum, seconds) => sum + seconds, 0).toFixed(1);
+        const workerCpu = used.slice(0, variant.workers.length);
+        const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0);
+        const perRequest = (seconds: number): string => ((seconds * 1e6) / result.requests).toFixed(0);
+        const cpu = workerCpu.map((seconds) => seconds.toFixed(1)).join(' / ');
+        const cpuPerRequest = `${perRequest(sum(workerCpu))}, ${perRequest(sum(used.slice(variant.workers.length)))}`;
         console.log(`${String(round).padStart(5)} | ${variant.name.padEnd(24)} | ${result.requestsPerSecond.toFixed(0).padStart(7)} | ` +
-          `${result.p50.padStart(6)} | ${result.p99.padStart(6)} | ${cpu.padEnd(16)} | ${proxyCpu.padStart(11)} | ${result.problems}`);
+          `${result.p50.padStart(6)} | ${result.p99.padStart(6)} | ${cpu.padEnd(16)} | ${cpuPerRequest.padStart(26)} | ${result.problems}`);
       }
     }
     // Another process on the machine skews single rounds: the median of each variant is the figure to compare.
