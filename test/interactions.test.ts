@@ -42,7 +42,8 @@ async function serve(t: Test, env: Record<string, string> = {}): Promise<Served>
   const url = await freshDatabase(t);
   const db = await openSession(url, 'test-interactions');
   t.teardown(() => db.end());
-  const server = await startServer(loadConfig({ DATABASE_URL: url, ...env }), { port: 0 });
+  // No client is left to reconnect when a test ends, so closing needs no linger.
+  const server = await startServer(loadConfig({ DATABASE_URL: url, DRAIN_LINGER_MS: '0', ...env }), { port: 0 });
   t.teardown(() => server.close());
   return { url, db, server };
 }

@@ -96,7 +96,8 @@ async function session(t: Test, url: string): Promise<Session> {
 const CACHED = { CACHE_TTL_MS: '600000' };
 
 async function serve(t: Test, url: string, env: Record<string, string> = CACHED): Promise<RunningServer> {
-  const server = await startServer(loadConfig({ DATABASE_URL: url, ...env }), { port: 0 });
+  // No client is left to reconnect when a test ends, so closing needs no linger.
+  const server = await startServer(loadConfig({ DATABASE_URL: url, DRAIN_LINGER_MS: '0', ...env }), { port: 0 });
   t.teardown(() => server.close());
   return server;
 }

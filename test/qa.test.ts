@@ -101,7 +101,8 @@ async function serveFixture(t: Test): Promise<Api> {
   const db = await openSession(url, 'test-fixture');
   t.teardown(() => db.end());
   await db.query(FIXTURE);
-  const server = await startServer(loadConfig({ DATABASE_URL: url }), { port: 0 });
+  // No client is left to reconnect when a test ends, so closing needs no linger.
+  const server = await startServer(loadConfig({ DATABASE_URL: url, DRAIN_LINGER_MS: '0' }), { port: 0 });
   t.teardown(() => server.close());
   const base = `http://127.0.0.1:${server.port}`;
   return {
@@ -116,6 +117,13 @@ async function serveFixture(t: Test): Promise<Api> {
       }),
     }),
   };
+}
+
+let readOnly: Promise<Api> | undefined;
+/** One fixture server shared by the tests that only read, closed when this file's tests end. */
+function serveReadOnlyFixture(): Promise<Api> {
+  readOnly ??= serveFixture(t);
+  return readOnly;
 }
 
 async function expectBody(t: Test, response: Response, body: string, message = response.url): Promise<void> {
@@ -151,7 +159,7 @@ const NEW_QUESTION = { body: 'Is it warm?', name: 'jackson11', email: 'first.las
 const NEW_ANSWER = { body: 'Very warm.', name: 'answerer', email: 'a@example.com', photos: ['https://img.example/n1', 'http://img.example/n2'] };
 
 t.test('GET /qa/questions answers the contract body byte for byte', async (t) => {
-  const api = await serveFixture(t);
+  const api = await serveReadOnlyFixture();
   await expectBody(t, await api.get('/qa/questions?product_id=1'), questionsBody('1', QUESTION_ORDER),
     'page 1, count 5 by default; answers keyed by id with URL photos; reported questions and answers left out');
   await expectBody(t, await api.get('/qa/questions?product_id=1&count=3'), questionsBody('1', [3, 7, 5]),
@@ -162,7 +170,7 @@ t.test('GET /qa/questions answers the contract body byte for byte', async (t) =>
 });
 
 t.test('GET /qa/questions pages walk every visible question once, then answer empty pages', async (t) => {
-  const api = await serveFixture(t);
+  const api = await serveReadOnlyFixture();
   const walked: number[] = [];
   for (let page = 1; page <= 3; page += 1) walked.push(...await questionIds(api, `/qa/questions?product_id=1&page=${page}&count=2`));
   t.same(walked, QUESTION_ORDER);
@@ -170,10 +178,10 @@ t.test('GET /qa/questions pages walk every visible question once, then answer em
 });
 
 t.test('GET /qa/questions/:id/answers answers the contract body byte for byte, and 404 for hidden questions', async (t) => {
-  const api = await serveFixture(t);
+  const api = await serveReadOnlyFixture();
   await expectBody(t, await api.get('/qa/questions/3/answers'), answersBody('3', 0, 5, ANSWER_ORDER),
     'helpfulness desc, then answer_id asc; {id,url} photos; the reported answer left out');
-  // The first read of a question is answered uncached, the next ones from the cache: both the same.
+  // A question's first read on a worker is answered uncached, the next ones from the cache: all the same.
   await expectBody(t, await api.get('/qa/questions/3/answers'), answersBody('3', 0, 5, ANSWER_ORDER));
   await expectBody(t, await api.get('/qa/questions/3/answers'), answersBody('3', 0, 5, ANSWER_ORDER));
   await expectBody(t, await api.get('/qa/questions/3/answers?page=2&count=2'), answersBody('3', 1, 2, [10]),
@@ -188,7 +196,7 @@ t.test('GET /qa/questions/:id/answers answers the contract body byte for byte, a
 });
 
 t.test('invalid query parameters are a 422 naming the parameter; wrong methods a 405', async (t) => {
-  const api = await serveFixture(t);
+  const api = await serveReadOnlyFixture();
   for (const query of ['', '?product_id=', '?product_id=abc', '?product_id=0', '?product_id=-1', '?product_id=01',
     '?product_id=1.5', '?product_id=2147483648', '?productId=1']) {
     await expectError(t, await api.get(`/qa/questions${query}`), 422, 'product_id must be a positive integer no larger than 2147483647.');
