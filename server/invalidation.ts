@@ -24,8 +24,12 @@ import { cachedReply, type Loader, type ResponseCache } from './cache.js';
 import { ERRORS } from './errors.js';
 import { ok, type Reply } from './reply.js';
 
-/** Long enough for a notification on a loaded machine, short enough to be invisible to a user. */
-export const OWN_NOTIFICATION_WAIT_MS = 100;
+/**
+ * The wait normally ends within a millisecond or two, when the notification arrives; the bound
+ * only matters when PostgreSQL's listening backends are starved of CPU (seen beyond 100 ms on a
+ * 2-core machine at load 15), where answering early would let another worker serve an old body.
+ */
+export const OWN_NOTIFICATION_WAIT_MS = 1000;
 const HEARTBEAT_MS = 5000;
 /**
  * A writer may receive its own notification before its statement's result: the tokens of the

@@ -13,15 +13,16 @@ import { LRUCache } from 'lru-cache';
 import type { Pool } from '../../sql/db.js';
 import {
   answerList, createAnswer, createQuestion, markAnswerHelpful, markQuestionHelpful, questionList, reportAnswer,
-  reportQuestion, type NewAnswer, type NewPost, type NewQuestion, type RowWrite,
+  reportQuestion, type NewAnswer, type NewPost, type NewQuestion,
 } from '../../sql/queries/qa.js';
 import { ERRORS } from '../errors.js';
-import { created, mount, NO_CONTENT, readJsonBody, type Exchanges } from '../http.js';
+import { created, mount, readJsonBody, type Exchanges } from '../http.js';
 import type { CacheCoherence } from '../invalidation.js';
 import { paging, pathId, queryParams, queryProductId } from '../params.js';
 import { encodeBody, ok, type Reply } from '../reply.js';
-import type { HttpRequest, TemplatedApp } from '../uws.js';
+import type { TemplatedApp } from '../uws.js';
 import { email, id, invalid, jsonObject, photoUrls, text } from '../validate.js';
+import { rowWriteRoute } from './row-write.js';
 
 /** Question → product entries kept per worker (about 100 bytes each). */
 const KNOWN_QUESTIONS = 100_000;
@@ -94,16 +95,8 @@ export function mountQaRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Poo
     },
   });
 
-  const rowWrite = (write: RowWrite) => ({
-    put: async (req: HttpRequest): Promise<Reply> => {
-      const written = await write(pool, pathId(req.getParameter(0)));
-      if (written === undefined) return ERRORS.unknownId;
-      await coherence.written(written);
-      return NO_CONTENT;
-    },
-  });
-  mount(app, exchanges, '/qa/questions/:question_id/helpful', rowWrite(markQuestionHelpful));
-  mount(app, exchanges, '/qa/questions/:question_id/report', rowWrite(reportQuestion));
-  mount(app, exchanges, '/qa/answers/:answer_id/helpful', rowWrite(markAnswerHelpful));
-  mount(app, exchanges, '/qa/answers/:answer_id/report', rowWrite(reportAnswer));
+  mount(app, exchanges, '/qa/questions/:question_id/helpful', rowWriteRoute(pool, coherence, markQuestionHelpful));
+  mount(app, exchanges, '/qa/questions/:question_id/report', rowWriteRoute(pool, coherence, reportQuestion));
+  mount(app, exchanges, '/qa/answers/:answer_id/helpful', rowWriteRoute(pool, coherence, markAnswerHelpful));
+  mount(app, exchanges, '/qa/answers/:answer_id/report', rowWriteRoute(pool, coherence, reportAnswer));
 }

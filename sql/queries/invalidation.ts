@@ -1,3 +1,5 @@
+import type { Pool } from '../db.js';
+
 /**
  * Every write that changes what a product's cached bodies would say sends the product id on this
  * channel from inside its own statement, so the notification leaves exactly when the write
@@ -27,6 +29,9 @@ export interface Written {
   /** The transaction id its notification carries; null when it changed (and notified) nothing. */
   readonly token: string | null;
 }
+
+/** A statement that changes the row named by a path id; undefined when no row has that id. */
+export type RowWrite = (pool: Pool, id: number) => Promise<Written | undefined>;
 
 export interface Invalidation {
   readonly productId: number;

@@ -5,15 +5,15 @@
  * notifies the product it changed from inside itself (see invalidation.ts), so a 201/204 means
  * the write is committed and every worker has been told.
  */
+import { isoDate } from './json.js';
 import type { Pool } from '../db.js';
-import { notifyProducts, type Written } from './invalidation.js';
+import { notifyProducts, type RowWrite, type Written } from './invalidation.js';
 
 interface Statement {
   readonly name: string;
   readonly text: string;
 }
 
-const ISO_DATE = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
 
 /**
  * A question's visible answers as one JSON object keyed by answer id, photos as URL strings.
@@ -25,7 +25,7 @@ coalesce((
   SELECT ('{' || string_agg('"' || a.id || '":' || row_to_json(av)::text, ',' ORDER BY a.id) || '}')::json
   FROM answers a
   CROSS JOIN LATERAL (
-    SELECT a.id, a.body, to_char(a.date_written AT TIME ZONE 'UTC', ${ISO_DATE}) AS date,
+    SELECT a.id, a.body, ${isoDate('a.date_written')} AS date,
            a.answerer_name, a.helpful AS helpfulness,
            coalesce((
              SELECT array_to_json(array_agg(p.url ORDER BY p.id))
@@ -58,7 +58,7 @@ FROM (
            JOIN questions q ON q.id = t.id
            CROSS JOIN LATERAL (
              SELECT q.id AS question_id, q.body AS question_body,
-                    to_char(q.date_written AT TIME ZONE 'UTC', ${ISO_DATE}) AS question_date,
+                    ${isoDate('q.date_written')} AS question_date,
                     q.asker_name, q.helpful AS question_helpfulness, q.reported,
                     ${ANSWERS_BY_ID} AS answers
            ) v
@@ -86,7 +86,7 @@ CROSS JOIN LATERAL (
            JOIN answers a ON a.id = t.id
            CROSS JOIN LATERAL (
              SELECT a.id AS answer_id, a.body,
-                    to_char(a.date_written AT TIME ZONE 'UTC', ${ISO_DATE}) AS date,
+                    ${isoDate('a.date_written')} AS date,
                     a.answerer_name, a.helpful AS helpfulness,
                     coalesce((
                       SELECT array_to_json(array_agg(row_to_json(pv) ORDER BY p.id))
@@ -222,7 +222,6 @@ export async function createAnswer(pool: Pool, questionId: number, answer: NewAn
   return row === undefined ? undefined : { id: row.answer_id, written: { productId: row.product_id, token: row.token } };
 }
 
-export type RowWrite = (pool: Pool, id: number) => Promise<Written | undefined>;
 
 function runRowWrite(statement: Statement): RowWrite {
   return async (pool, id) => {

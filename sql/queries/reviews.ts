@@ -5,6 +5,7 @@
  * ratings and the pre-aggregated stats are all committed, and the invalidation NOTIFY is sent
  * by that same commit.
  */
+import { isoDate } from './json.js';
 import type { Pool } from '../db.js';
 import { notifyProducts, type Written } from './invalidation.js';
 
@@ -12,7 +13,6 @@ export type ReviewSort = 'newest' | 'helpful' | 'relevant';
 
 export const REVIEW_SORTS: readonly ReviewSort[] = ['newest', 'helpful', 'relevant'];
 
-const ISO_DATE = `'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"'`;
 
 /**
  * The contract's blend: helpfulness / (1 + age_days / 90), age measured at $5 (the request
@@ -57,7 +57,7 @@ FROM (
            CROSS JOIN LATERAL (
              SELECT r.id AS review_id, r.rating, r.summary, r.recommend,
                     nullif(r.response, '') AS response, r.body,
-                    to_char(r.date AT TIME ZONE 'UTC', ${ISO_DATE}) AS date,
+                    ${isoDate('r.date')} AS date,
                     r.reviewer_name, r.helpfulness,
                     coalesce((
                       SELECT array_to_json(array_agg(row_to_json(pv) ORDER BY p.id))
