@@ -141,7 +141,8 @@ function machineLine(machine: Machine): string {
 }
 
 function keyValues(record: Readonly<Record<string, string | number | boolean>>): string {
-  return Object.entries(record).map(([key, value]) => `${key} ${typeof value === 'number' ? thousands(value) : value}`).join(', ');
+  const text = (value: string | number | boolean): string => (typeof value === 'number' && Number.isInteger(value) ? thousands(value) : String(value));
+  return Object.entries(record).map(([key, value]) => `${key} ${text(value)}`).join(', ');
 }
 
 /**

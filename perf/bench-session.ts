@@ -1,0 +1,201 @@
+/**
+ * One benchmark run's state and tools: the servers it started (each a Target with its own port),
+ * how a scenario is warmed and measured, and what it recorded.
+ */
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { freePort } from '../test/helpers/net.js';
+import type { Dataset } from './bench-dataset.js';
+import type { BenchOptions } from './bench-options.js';
+import type { RunResult } from './bench-parse.js';
+import { descendants, pinProcesses, startCluster, startHelloWorld, type ClusterOptions, type Service } from './bench-processes.js';
+import { ms, thousands, type Check, type ScenarioResult } from './bench-report.js';
+import type { ReadRoute } from './bench-routes.js';
+import { runWrk, type WrkRun } from './bench-wrk.js';
+import { findNginx, startNginx, type RunningNginx } from './nginx-template.js';
+
+/** A server under test and where its clients connect (nginx's port with --nginx). */
+export interface Target {
+  readonly service: Service;
+  readonly port: number;
+}
+
+export type Measurement = RunResult & { readonly output: string };
+
+export interface Measured {
+  readonly definition: Omit<ScenarioResult, 'runs'>;
+  readonly measure: () => Promise<Measurement>;
+}
+
+/**
+ * Warm-up rounds (unmeasured) continue while throughput still rises by more than this share:
+ * caches filling on every worker, statements being prepared on every pooled connection.
+ */
+const WARM_RISE = 0.05;
+
+export class Session {
+  readonly scenarios: ScenarioResult[] = [];
+  readonly checks: Check[] = [];
+  readonly notes: string[] = [];
+  private readonly targets = new Set<Target>();
+  private readonly ports = new Set<number>();
+
+  constructor(
+    readonly options: BenchOptions,
+    readonly dataset: Dataset,
+    readonly runDir: string,
+    readonly files: { readonly questions: string; readonly products: string },
+    readonly print: (line: string) => void,
+  ) {}
+
+  /** One measured run, printed as it completes. */
+  async run(id: string, measure: () => Promise<Measurement>): Promise<RunResult> {
+    const { output, ...result } = await measure();
+    this.print(`${id}: ${thousands(result.rps)} rps, p50 ${ms(result.latencyMs.p50)} ms, p99 ${ms(result.latencyMs.p99)} ms, ` +
+      `max ${ms(result.latencyMs.max)} ms, errors ${result.errors}, non-2xx ${result.non2xx}`);
+    if (result.requests === 0) this.print(`${id}: no request completed:\n${output}`);
+    return result;
+  }
+
+  record(definition: Omit<ScenarioResult, 'runs'>, runs: readonly RunResult[], first = false): ScenarioResult {
+    const scenario = { ...definition, runs };
+    if (first) this.scenarios.unshift(scenario);
+    else this.scenarios.push(scenario);
+    return scenario;
+  }
+
+  /**
+   * Measures the scenarios round-robin, one run of each per round, so that the machine's drift
+   * (other processes, a checkpoint) weighs on a scenario and on the ceiling it is compared with
+   * alike; then records them in the order given.
+   */
+  async interleave(items: readonly Measured[], rounds = this.options.runs): Promise<ScenarioResult[]> {
+    const runs = items.map((): RunResult[] => []);
+    for (let round = 1; round <= rounds; round++) {
+      for (const [index, item] of items.entries()) {
+        runs[index]!.push(await this.run(`${item.definition.id} ${round}/${rounds}`, item.measure));
+      }
+    }
+    return items.map((item, index) => this.record(item.definition, runs[index]!));
+  }
+
+  measure(definition: Omit<ScenarioResult, 'runs'>, measure: () => Promise<Measurement>, runs = this.options.runs): Promise<ScenarioResult> {
+    return this.interleave([{ definition, measure }], runs).then(([scenario]) => scenario!);
+  }
+
+  /** Unmeasured rounds of the same load until its throughput stops rising. */
+  async warm(target: Target, script: string, env: Record<string, string>, overrides: Partial<WrkRun> = {}): Promise<void> {
+    const seen: number[] = [];
+    const { min, max } = this.options.warmRounds;
+    for (let round = 1; round <= max; round++) {
+      const { rps } = await this.wrk(target, script, env, { ...overrides, seconds: this.options.warmSeconds });
+      seen.push(rps);
+      if (round >= min && rps < seen[seen.length - 2]! * (1 + WARM_RISE)) break;
+    }
+    this.print(`  warm-up: ${seen.map(thousands).join(' → ')} rps`);
+  }
+
+  async wrk(target: Target, script: string, env: Record<string, string>, overrides: Partial<WrkRun> = {}): Promise<Measurement> {
+    try {
+      return await runWrk({
+        url: `http://127.0.0.1:${target.port}`, script, env, threads: this.options.threads,
+        connections: this.options.connections, seconds: this.options.seconds, ...overrides,
+      });
+    } catch (err) {
+      const { exitCode, signalCode } = target.service.process;
+      throw new Error(`${err instanceof Error ? err.message : String(err)}\nthe server under test ` +
+        `(${exitCode === null && signalCode === null ? 'still running' : `exited: code ${exitCode}, signal ${signalCode}`}) ` +
+        `printed last:\n${target.service.output().slice(-4000)}`);
+    }
+  }
+
+  /** A free port, never one this run already handed out (the OS may offer the same one twice). */
+  private async port(): Promise<number> {
+    for (;;) {
+      const port = await freePort();
+      if (this.ports.has(port)) continue;
+      this.ports.add(port);
+      return port;
+    }
+  }
+
+  routeEnv(route: ReadRoute): Record<string, string> {
+    return route.ids === 'question'
+      ? { ROUTE_PATH: route.path, IDS_FILE: this.files.questions }
+      : { ROUTE_PATH: route.path, FIRST_ID: String(this.dataset.first), LAST_ID: String(this.dataset.last) };
+  }
+
+  mixEnv(writtenFile?: string): Record<string, string> {
+    return { PRODUCTS_FILE: this.files.products, ...(writtenFile ? { WRITTEN_FILE: writtenFile } : {}) };
+  }
+
+  /** The API cluster on the loaded dataset (and nginx in front with --nginx). */
+  async cluster(options: Partial<ClusterOptions> & Pick<ClusterOptions, 'cacheMaxBytes'>): Promise<Target> {
+    const workers = options.workers ?? this.options.workers;
+    const backendPort = await this.port();
+    const cluster = await startCluster({
+      port: backendPort, workers, databaseUrl: this.dataset.database.url, poolSize: this.options.poolSize,
+      // Behind nginx, each worker listens on a port of its own so that nginx balances over the workers.
+      ...(this.options.nginx ? { env: { WORKER_PORTS: 'per-worker' } } : {}),
+      ...options,
+    });
+    return this.fronted(cluster, backendPort, Array.from({ length: workers }, (_, i) => backendPort + i), options.cpus);
+  }
+
+  /** perf/hello-world.ts with `workers` workers (and nginx in front with --nginx). */
+  async helloWorld(workers: number, cpus?: string): Promise<Target> {
+    const backendPort = await this.port();
+    return this.fronted(await startHelloWorld(backendPort, workers, cpus), backendPort, [backendPort], cpus);
+  }
+
+  /** With --nginx, the shipped nginx.conf on a port of its own in front of `backend`. */
+  private async fronted(backend: Service, backendPort: number, upstreams: readonly number[], cpus?: string): Promise<Target> {
+    if (!this.options.nginx) return this.track({ service: backend, port: backendPort });
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-nginx-'));
+    // nginx's workers run as nobody, who must reach their temporary directories in here.
+    await chmod(dir, 0o755);
+    const port = await this.port();
+    let nginx: RunningNginx;
+    try {
+      nginx = await startNginx(findNginx()!, { dir, port, upstreams });
+      if (cpus !== undefined) await pinProcesses(await descendants(nginx.process.pid!), cpus);
+    } catch (err) {
+      await backend.stop();
+      await rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+    const service: Service = {
+      process: backend.process,
+      output: backend.output,
+      async stop(graceMs) {
+        await nginx.stop();
+        await backend.stop(graceMs);
+        await rm(dir, { recursive: true, force: true });
+      },
+    };
+    return this.track({ service, port });
+  }
+
+  private track(target: Target): Target {
+    this.targets.add(target);
+    return target;
+  }
+
+  async stop(...targets: Target[]): Promise<void> {
+    await Promise.all(targets.map(async (target) => {
+      await target.service.stop();
+      this.targets.delete(target);
+    }));
+  }
+
+  stopAll(): Promise<void> {
+    return this.stop(...this.targets);
+  }
+
+  /** The processes serving the API: the cluster's, and PostgreSQL's when this run started it. */
+  async stackPids(target: Target): Promise<number[]> {
+    const database = this.dataset.embedded ? await descendants(process.pid, 'postgres') : [];
+    return [...(await descendants(target.service.process.pid!)), ...database];
+  }
+}
