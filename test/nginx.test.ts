@@ -208,5 +208,16 @@ if (!nginx) {
       t.same(last.map((l) => l.upstream_addr).filter((addr) => addr !== `127.0.0.1:${survivor.port}`), [],
         'the last 100 requests went straight to the live instance: the dead one is left out');
     });
+
+    await t.test('with every instance gone, clients get the API\'s JSON 503 with Retry-After', async (t) => {
+      const survivor = instances[1]!;
+      for (const pid of survivor.pids) process.kill(pid, 'SIGKILL');
+      await survivor.cluster.exited;
+      const reply = await request(port, 'GET', '/products/1', false);
+      t.equal(reply.status, 503);
+      t.equal(reply.headers['retry-after'], '1');
+      t.match(reply.headers['content-type'], /^application\/json/);
+      t.match(JSON.parse(reply.body), { error: /retry later/ });
+    });
   });
 }
