@@ -31,7 +31,9 @@ export class ParsePool {
 
   constructor(size: number) {
     this.workers = Array.from({ length: size }, () => {
-      const worker = new Worker(WORKER_URL);
+      // Not the parent's flags: under a test runner they load its instrumentation into every
+      // worker, which costs seconds per pool.
+      const worker = new Worker(WORKER_URL, { execArgv: [] });
       worker.on('message', (reply: ParseReply) => this.settle(reply));
       worker.on('error', (err) => this.fail(err));
       worker.on('exit', (code) => this.fail(new Error(`a parse worker exited with code ${code}`)));
