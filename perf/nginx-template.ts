@@ -1,7 +1,7 @@
 /**
- * The project's nginx.conf, rewritten to run unprivileged-style from a scratch directory: the
- * pid, logs and temporary files move into `dir`, and optionally the listen address and the
- * upstream servers move to loopback ports. Every other line is the shipped one, so that what the
+ * The project's nginx.conf, rewritten to run from a scratch directory: the pid, logs and
+ * temporary files move into `dir`, and optionally the listen address and the upstream servers
+ * move to loopback ports. Every other line is the shipped one, so that what the
  * tests and benchmarks run is what a VM runs.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
