@@ -126,8 +126,13 @@ export class Session {
       : { ROUTE_PATH: route.path, FIRST_ID: String(this.dataset.first), LAST_ID: String(this.dataset.last) };
   }
 
-  mixEnv(writtenFile?: string): Record<string, string> {
-    return { PRODUCTS_FILE: this.files.products, ...(writtenFile ? { WRITTEN_FILE: writtenFile } : {}) };
+  /** bench-storefront.lua's settings: its products, where it lists the products written to, its share of writes. */
+  mixEnv(options: { writtenFile?: string; writeShare?: number } = {}): Record<string, string> {
+    return {
+      PRODUCTS_FILE: this.files.products,
+      ...(options.writtenFile ? { WRITTEN_FILE: options.writtenFile } : {}),
+      ...(options.writeShare === undefined ? {} : { WRITE_SHARE: String(options.writeShare) }),
+    };
   }
 
   /** The API cluster on the loaded dataset (and nginx in front with --nginx). */
