@@ -101,7 +101,7 @@ export function parseOptions(argv: readonly string[], root: string): BenchOption
     seconds,
     runs: number(values.runs, 'runs', quick ? 1 : 3),
     warmSeconds: quick ? 1 : Math.max(2, Math.round(seconds / 3)),
-    warmRounds: quick ? { min: 1, max: 2 } : { min: 2, max: 5 },
+    warmRounds: quick ? { min: 1, max: 2 } : { min: 2, max: 8 },
     connections,
     threads: number(values.threads, 'threads', cores),
     workers: number(values.workers, 'workers', cores),

@@ -156,22 +156,22 @@ export function markdown(report: BenchReport, chartPath: string): string {
     const spread = scenario.runs.length > 1 ? `${thousands(summary.rps.min)}–${thousands(summary.rps.max)}` : '';
     const ceiling = report.scenarios.find((other) => other.id === scenario.ceiling);
     const ratio = judged.ratio === undefined ? '' : `${fixed(judged.ratio, 2)} × ${ceiling?.title ?? scenario.ceiling}`;
-    return `| ${scenario.title} | ${scenario.tool} c${scenario.concurrency} | ${thousands(summary.rps.median)} | ${spread} | ` +
+    return `| ${scenario.title} | ${scenario.tool} c${scenario.concurrency} | ${scenario.runs.length} | ${thousands(summary.rps.median)} | ${spread} | ` +
       `${ms(summary.latencyMs.p50)} | ${ms(summary.latencyMs.p90)} | ${ms(summary.latencyMs.p99)} | ${ms(summary.latencyMs.max)} | ` +
       `${summary.errors} | ${summary.non2xx} | ${ratio} | ${judged.text} |`;
   });
-  const runs = Math.max(...report.scenarios.map((scenario) => scenario.runs.length));
   const lines = [
     `### Benchmark ${report.startedAt} (${report.mode})`,
     '',
     `- Machine: ${machineLine(report.machine)}.`,
     `- Dataset: ${keyValues(report.dataset)}.`,
     `- Setup: ${keyValues(report.setup)}.`,
-    `- Each scenario ran ${runs} time(s); rps and latencies are medians over the runs (max: the largest seen), ` +
-      'spread is the min–max rps; errors (socket errors, or failed transactions) and non-2xx are totals over the runs.',
+    '- rps and latencies are medians over the runs (max: the largest seen), spread is the min–max rps; errors (socket ' +
+      'errors, or failed pgbench transactions) and non-2xx are totals over the runs. A ratio compares median rps with ' +
+      'the ceiling\'s, measured in the same run, interleaved with it.',
     '',
-    '| Scenario | Load | rps | Spread | p50 ms | p90 ms | p99 ms | max ms | Errors | Non-2xx | Ratio to ceiling | Target |',
-    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|---|---|',
+    '| Scenario | Load | Runs | rps | Spread | p50 ms | p90 ms | p99 ms | max ms | Errors | Non-2xx | Ratio to ceiling | Target |',
+    '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|',
     ...rows,
     '',
     ...(report.checks.length > 0 ? ['Checks:', '', ...report.checks.map((check) => `- ${check.passed ? 'PASS' : 'FAIL'} ${check.name}: ${check.detail}`), ''] : []),
