@@ -1,9 +1,7 @@
 import t, { type Test } from 'tap';
-import { createPool, openSession, type Session } from '../sql/db.js';
+import { createPool } from '../sql/db.js';
 import { createAnswer } from '../sql/queries/qa.js';
-import { startServer } from '../server/app.js';
-import { loadConfig } from '../server/config.js';
-import { freshDatabase } from './helpers/database.js';
+import { expectBody, expectError, serveFixture as serveApi, type Api } from './helpers/api.js';
 
 /**
  * Product 1's questions, inserted out of id order, ordered by helpfulness then id: q3 (8), q7 (8,
@@ -87,36 +85,8 @@ const questionsBody = (product: string, ids: readonly number[]): string =>
 const answersBody = (question: string, page: number, count: number, ids: readonly number[]): string =>
   `{"question":"${question}","page":${page},"count":${count},"results":[${ids.map((id) => LISTED_ANSWER[id]).join(',')}]}`;
 
-interface Api {
-  readonly url: string;
-  readonly db: Session;
-  get(path: string): Promise<Response>;
-  /** `body` is sent as JSON; a string is sent as it is, with `contentType`. */
-  send(method: string, path: string, body?: unknown, contentType?: string): Promise<Response>;
-}
-
-/** A fresh database holding FIXTURE, one server over it, and a session for looking underneath. */
-async function serveFixture(t: Test): Promise<Api> {
-  const url = await freshDatabase(t);
-  const db = await openSession(url, 'test-fixture');
-  t.teardown(() => db.end());
-  await db.query(FIXTURE);
-  // No client is left to reconnect when a test ends, so closing needs no linger.
-  const server = await startServer(loadConfig({ DATABASE_URL: url, DRAIN_LINGER_MS: '0' }), { port: 0 });
-  t.teardown(() => server.close());
-  const base = `http://127.0.0.1:${server.port}`;
-  return {
-    url,
-    db,
-    get: (path) => fetch(`${base}${path}`),
-    send: (method, path, body, contentType = 'application/json') => fetch(`${base}${path}`, {
-      method,
-      ...(body === undefined ? {} : {
-        body: typeof body === 'string' ? body : JSON.stringify(body),
-        headers: { 'content-type': contentType },
-      }),
-    }),
-  };
+function serveFixture(t: Test): Promise<Api> {
+  return serveApi(t, FIXTURE);
 }
 
 let readOnly: Promise<Api> | undefined;
@@ -126,17 +96,7 @@ function serveReadOnlyFixture(): Promise<Api> {
   return readOnly;
 }
 
-async function expectBody(t: Test, response: Response, body: string, message = response.url): Promise<void> {
-  t.equal(response.status, 200, message);
-  t.equal(response.headers.get('content-type'), 'application/json; charset=utf-8', message);
-  t.equal(await response.text(), body, message);
-}
 
-async function expectError(t: Test, response: Response, status: number, error: string, message = response.url): Promise<void> {
-  t.equal(response.status, status, message);
-  t.equal(response.headers.get('content-type'), 'application/json; charset=utf-8', message);
-  t.equal(await response.text(), JSON.stringify({ error }), message);
-}
 
 async function expectNoContent(t: Test, response: Response, message = response.url): Promise<void> {
   t.equal(response.status, 204, message);

@@ -1,9 +1,7 @@
 import t, { type Test } from 'tap';
-import { createPool, openSession, type Session } from '../sql/db.js';
+import { createPool } from '../sql/db.js';
 import { createReview } from '../sql/queries/reviews.js';
-import { startServer } from '../server/app.js';
-import { loadConfig } from '../server/config.js';
-import { freshDatabase } from './helpers/database.js';
+import { expectBody, expectError, serveFixture as serveApi, type Api } from './helpers/api.js';
 
 const DAY_MS = 86_400_000;
 const startedAt = Date.now();
@@ -72,48 +70,11 @@ const META_2 = '{"product_id":"2","ratings":{"1":"1","3":"1","4":"2","5":"2"},"r
   '"characteristics":{"Quality":{"id":5,"value":"3.3333333333333333"},"Fit":{"id":6,"value":"4.0000000000000000"},' +
   '"Size":{"id":7,"value":null}}}';
 
-interface Api {
-  readonly url: string;
-  readonly db: Session;
-  get(path: string): Promise<Response>;
-  /** `body` is sent as JSON; a string is sent as it is, with `contentType`. */
-  send(method: string, path: string, body?: unknown, contentType?: string): Promise<Response>;
+function serveFixture(t: Test): Promise<Api> {
+  return serveApi(t, FIXTURE);
 }
 
-/** A fresh database holding FIXTURE, one server over it, and a session for looking underneath. */
-async function serveFixture(t: Test): Promise<Api> {
-  const url = await freshDatabase(t);
-  const db = await openSession(url, 'test-fixture');
-  t.teardown(() => db.end());
-  await db.query(FIXTURE);
-  const server = await startServer(loadConfig({ DATABASE_URL: url }), { port: 0 });
-  t.teardown(() => server.close());
-  const base = `http://127.0.0.1:${server.port}`;
-  return {
-    url,
-    db,
-    get: (path) => fetch(`${base}${path}`),
-    send: (method, path, body, contentType = 'application/json') => fetch(`${base}${path}`, {
-      method,
-      ...(body === undefined ? {} : {
-        body: typeof body === 'string' ? body : JSON.stringify(body),
-        headers: { 'content-type': contentType },
-      }),
-    }),
-  };
-}
 
-async function expectBody(t: Test, response: Response, body: string, message = response.url): Promise<void> {
-  t.equal(response.status, 200, message);
-  t.equal(response.headers.get('content-type'), 'application/json; charset=utf-8', message);
-  t.equal(await response.text(), body, message);
-}
-
-async function expectError(t: Test, response: Response, status: number, error: string, message = response.url): Promise<void> {
-  t.equal(response.status, status, message);
-  t.equal(response.headers.get('content-type'), 'application/json; charset=utf-8', message);
-  t.equal(await response.text(), JSON.stringify({ error }), message);
-}
 
 async function ids(api: Api, path: string): Promise<number[]> {
   const response = await api.get(path);

@@ -1,0 +1,50 @@
+import type { Test } from 'tap';
+import { startServer } from '../../server/app.js';
+import { loadConfig } from '../../server/config.js';
+import { openSession, type Session } from '../../sql/db.js';
+import { freshDatabase } from './database.js';
+
+/** A server over a fixture database, and a session for looking underneath it. */
+export interface Api {
+  readonly url: string;
+  readonly db: Session;
+  get(path: string): Promise<Response>;
+  /** `body` is sent as JSON; a string is sent as it is, with `contentType`. */
+  send(method: string, path: string, body?: unknown, contentType?: string): Promise<Response>;
+}
+
+/** A fresh database holding `fixture` (SQL), one in-process server over it, both gone at teardown. */
+export async function serveFixture(t: Test, fixture: string): Promise<Api> {
+  const url = await freshDatabase(t);
+  const db = await openSession(url, 'test-fixture');
+  t.teardown(() => db.end());
+  await db.query(fixture);
+  // No client is left to reconnect when a test ends, so closing needs no linger.
+  const server = await startServer(loadConfig({ DATABASE_URL: url, DRAIN_LINGER_MS: '0' }), { port: 0 });
+  t.teardown(() => server.close());
+  const base = `http://127.0.0.1:${server.port}`;
+  return {
+    url,
+    db,
+    get: (path) => fetch(`${base}${path}`),
+    send: (method, path, body, contentType = 'application/json') => fetch(`${base}${path}`, {
+      method,
+      ...(body === undefined ? {} : {
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+        headers: { 'content-type': contentType },
+      }),
+    }),
+  };
+}
+
+export async function expectBody(t: Test, response: Response, body: string, message = response.url): Promise<void> {
+  t.equal(response.status, 200, message);
+  t.equal(response.headers.get('content-type'), 'application/json; charset=utf-8', message);
+  t.equal(await response.text(), body, message);
+}
+
+export async function expectError(t: Test, response: Response, status: number, error: string, message = response.url): Promise<void> {
+  t.equal(response.status, status, message);
+  t.equal(response.headers.get('content-type'), 'application/json; charset=utf-8', message);
+  t.equal(await response.text(), JSON.stringify({ error }), message);
+}
