@@ -26,6 +26,8 @@ export interface BenchOptions {
   readonly outDir: string;
   readonly readme: boolean;
   readonly nginx: boolean;
+  /** A stored run's JSON whose outputs are written again instead of measuring. */
+  readonly render: string | undefined;
 }
 
 export const USAGE = `npm run bench -- [options]
@@ -46,6 +48,8 @@ export const USAGE = `npm run bench -- [options]
   --no-readme               do not write README.md's results section (a full run writes it)
   --readme                  write it even for a --quick run
   --nginx                   put nginx (nginx.conf) in front of the cluster
+  --render FILE.json        measure nothing: write the Markdown, the SVG (and the README section)
+                            of a stored run again, e.g. after a change to the report's format
   --help`;
 
 export class UsageError extends Error {}
@@ -80,6 +84,7 @@ export function parseOptions(argv: readonly string[], root: string): BenchOption
         readme: { type: 'boolean' },
         'no-readme': { type: 'boolean' },
         nginx: { type: 'boolean' },
+        render: { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -113,5 +118,6 @@ export function parseOptions(argv: readonly string[], root: string): BenchOption
     outDir: path.resolve(root, values.out ?? 'perf/results'),
     readme: values['no-readme'] ? false : values.readme === true || !quick,
     nginx: values.nginx === true,
+    render: values.render === undefined ? undefined : path.resolve(values.render),
   };
 }

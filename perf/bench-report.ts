@@ -192,10 +192,12 @@ function logScale(value: number, low: number, high: number, width: number): numb
   return (Math.log10(clamped) - Math.log10(low)) / (Math.log10(high) - Math.log10(low)) * width;
 }
 
+/** The powers of ten around `values`, at least one decade apart. */
 function decades(values: readonly number[]): [number, number] {
   const finite = values.filter((value) => Number.isFinite(value) && value > 0);
-  const low = 10 ** Math.floor(Math.log10(Math.min(...finite, 1)));
-  const high = 10 ** Math.ceil(Math.log10(Math.max(...finite, 10)));
+  if (finite.length === 0) return [1, 10];
+  const low = 10 ** Math.floor(Math.log10(Math.min(...finite)));
+  const high = Math.max(10 ** Math.ceil(Math.log10(Math.max(...finite))), low * 10);
   return [low, high];
 }
 
@@ -211,7 +213,7 @@ const GROUP_COLOURS: Record<Group, string> = {
  */
 export function svgChart(report: BenchReport): string {
   const summaries = report.scenarios.map((scenario) => summarize(scenario.runs));
-  const labelWidth = 330;
+  const labelWidth = 370;
   const panelWidth = 300;
   const gap = 40;
   const rowHeight = 18;

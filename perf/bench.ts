@@ -386,6 +386,10 @@ async function main(): Promise<number> {
     console.error(err.message);
     return 2;
   }
+  if (options.render !== undefined) {
+    await writeOutputs(JSON.parse(await readFile(options.render, 'utf8')) as BenchReport, options);
+    return 0;
+  }
   if (options.nginx && !existsSync(SHIPPED_CONF)) {
     console.error(`--nginx: there is no ${path.relative(ROOT, SHIPPED_CONF)}`);
     return 2;
