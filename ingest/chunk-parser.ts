@@ -13,6 +13,8 @@ export const LINE_REFUSED = 1;
 export const LINE_BLANK = 2;
 
 export interface ChunkResult {
+  /** The chunk parsed, handed back: rejected lines are read from it. */
+  readonly input: Uint8Array;
   readonly lines: number;
   /** Byte offset of each line in the input chunk, plus one past the last line's newline. */
   readonly lineStarts: Int32Array;
@@ -32,7 +34,6 @@ export interface ChunkResult {
 const NEWLINE = 0x0a;
 const CARRIAGE_RETURN = 0x0d;
 const QUOTE = 0x22;
-const CLOSING_QUOTE = Buffer.from('"');
 /**
  * csv-parser queues every row of a write before emitting them; slices of a few thousand rows
  * keep those rows young enough for the scavenger instead of promoting them to the old space.
@@ -43,7 +44,6 @@ interface Lines {
   count: number;
   starts: Int32Array;
   repaired: Uint8Array;
-  anyRepaired: boolean;
 }
 
 /**
@@ -57,7 +57,6 @@ function scanLines(chunk: Uint8Array): Lines {
   let repaired = new Uint8Array(starts.length);
   let count = 0;
   let quotes = 0;
-  let anyRepaired = false;
   starts[0] = 0;
   const length = chunk.length;
   for (let i = 0; i < length; i++) {
@@ -67,7 +66,6 @@ function scanLines(chunk: Uint8Array): Lines {
     } else if (byte === NEWLINE) {
       if ((quotes & 1) === 1) {
         repaired[count] = 1;
-        anyRepaired = true;
       }
       quotes = 0;
       count++;
@@ -83,22 +81,7 @@ function scanLines(chunk: Uint8Array): Lines {
     }
   }
   if (starts[count] !== chunk.length) throw new Error('a parse chunk must end with a newline');
-  return { count, starts: starts.slice(0, count + 1), repaired: repaired.slice(0, count), anyRepaired };
-}
-
-/** The chunk with a closing quote inserted before the line end of every repaired line. */
-function repairLines(chunk: Uint8Array, lines: Lines): Uint8Array {
-  const pieces: Uint8Array[] = [];
-  let from = 0;
-  for (let line = 0; line < lines.count; line++) {
-    if (lines.repaired[line] === 0) continue;
-    let end = lines.starts[line + 1]! - 1;
-    if (end > lines.starts[line]! && chunk[end - 1] === CARRIAGE_RETURN) end--;
-    pieces.push(chunk.subarray(from, end), CLOSING_QUOTE);
-    from = end;
-  }
-  pieces.push(chunk.subarray(from));
-  return Buffer.concat(pieces);
+  return { count, starts: starts.slice(0, count + 1), repaired: repaired.slice(0, count) };
 }
 
 function isBlank(chunk: Uint8Array, start: number, next: number): boolean {
@@ -106,47 +89,82 @@ function isBlank(chunk: Uint8Array, start: number, next: number): boolean {
   return length === 0 || (length === 1 && chunk[start] === CARRIAGE_RETURN);
 }
 
-export async function parseChunk(bytes: Uint8Array, encoder: RowEncoder, headers: readonly string[]): Promise<ChunkResult> {
-  // Worker messages deliver plain Uint8Arrays; csv-parser decodes cells with Buffer#toString.
-  const chunk = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  // A plain Uint8Array keeps the byte loop's element reads monomorphic.
-  const lines = scanLines(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
-  const input = lines.anyRepaired ? repairLines(chunk, lines) : chunk;
-  const status = new Uint8Array(lines.count);
-  const keys = new Int32Array(lines.count * encoder.keyCount);
-  const reasons: string[] = [];
-  const copy = new TupleBuffer(input.length * 2);
-  const tupleEnds = new Int32Array(lines.count);
-  let tuples = 0;
-  let line = 0;
+/**
+ * Parses the chunks sent to one worker. csv-parser unescapes quotes in place in the bytes it is
+ * given, and the chunk goes back to the main thread, which reads rejected lines from it; so
+ * csv-parser gets a copy, in a scratch buffer reused from chunk to chunk (a fresh buffer per
+ * chunk piles up faster than a worker's garbage collector hands the memory back).
+ */
+export class ChunkParser {
+  private scratch = Buffer.allocUnsafeSlow(0);
 
-  const parser = csv({ headers: [...headers] });
-  parser.on('data', (row: CsvRow) => {
-    if (isBlank(chunk, lines.starts[line]!, lines.starts[line + 1]!)) {
-      status[line] = LINE_BLANK;
-    } else {
-      if (encoder.encode(row, copy, keys, line * encoder.keyCount)) {
+  async parse(bytes: Uint8Array, encoder: RowEncoder, headers: readonly string[]): Promise<ChunkResult> {
+    // A plain Uint8Array keeps the byte loop's element reads monomorphic.
+    const chunk = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const lines = scanLines(chunk);
+    const input = this.copyRepaired(chunk, lines);
+    const status = new Uint8Array(lines.count);
+    const keys = new Int32Array(lines.count * encoder.keyCount);
+    const reasons: string[] = [];
+    const copy = new TupleBuffer(input.length * 2);
+    const tupleEnds = new Int32Array(lines.count);
+    let tuples = 0;
+    let line = 0;
+
+    const parser = csv({ headers: [...headers] });
+    parser.on('data', (row: CsvRow) => {
+      if (isBlank(chunk, lines.starts[line]!, lines.starts[line + 1]!)) {
+        status[line] = LINE_BLANK;
+      } else if (encoder.encode(row, copy, keys, line * encoder.keyCount)) {
         tupleEnds[tuples++] = copy.length;
       } else {
         status[line] = LINE_REFUSED;
         reasons.push(encoder.reason);
       }
+      line++;
+    });
+    const done = new Promise<void>((resolve, reject) => {
+      parser.once('end', resolve);
+      parser.once('error', reject);
+    });
+    for (let from = 0; from < input.length;) {
+      const to = Math.min(input.length, input.indexOf(NEWLINE, from + PARSER_SLICE) + 1 || input.length);
+      parser.write(input.subarray(from, to));
+      from = to;
     }
-    line++;
-  });
-  const done = new Promise<void>((resolve, reject) => {
-    parser.once('end', resolve);
-    parser.once('error', reject);
-  });
-  for (let from = 0; from < input.length;) {
-    const to = Math.min(input.length, input.indexOf(NEWLINE, from + PARSER_SLICE) + 1 || input.length);
-    parser.write(input.subarray(from, to));
-    from = to;
+    parser.end();
+    await done;
+    // Every line ends balanced, so csv-parser must see exactly one row per line; if it did not,
+    // line numbers and raw lines in the rejects file would be wrong.
+    if (line !== lines.count) throw new Error(`csv-parser returned ${line} rows for ${lines.count} lines`);
+    return {
+      input: bytes, lines: lines.count, lineStarts: lines.starts, status, repaired: lines.repaired, keys, reasons,
+      copy: copy.take(), tupleEnds: tupleEnds.slice(0, tuples),
+    };
   }
-  parser.end();
-  await done;
-  // Every line ends balanced, so csv-parser must see exactly one row per line; if it did not,
-  // line numbers and raw lines in the rejects file would be wrong.
-  if (line !== lines.count) throw new Error(`csv-parser returned ${line} rows for ${lines.count} lines`);
-  return { lines: lines.count, lineStarts: lines.starts, status, repaired: lines.repaired, keys, reasons, copy: copy.take(), tupleEnds: tupleEnds.slice(0, tuples) };
+
+  /** The chunk in the scratch buffer, a closing quote inserted at the end of each repaired line. */
+  private copyRepaired(chunk: Uint8Array, lines: Lines): Buffer {
+    let repairs = 0;
+    for (let line = 0; line < lines.count; line++) repairs += lines.repaired[line]!;
+    const length = chunk.length + repairs;
+    if (this.scratch.length < length) this.scratch = Buffer.allocUnsafeSlow(Math.max(length, this.scratch.length * 2));
+    if (repairs === 0) {
+      this.scratch.set(chunk);
+      return this.scratch.subarray(0, length);
+    }
+    let from = 0;
+    let to = 0;
+    for (let line = 0; line < lines.count; line++) {
+      if (lines.repaired[line] === 0) continue;
+      let end = lines.starts[line + 1]! - 1;
+      if (end > lines.starts[line]! && chunk[end - 1] === CARRIAGE_RETURN) end--;
+      this.scratch.set(chunk.subarray(from, end), to);
+      to += end - from;
+      this.scratch[to++] = QUOTE;
+      from = end;
+    }
+    this.scratch.set(chunk.subarray(from), to);
+    return this.scratch.subarray(0, length);
+  }
 }

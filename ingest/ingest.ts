@@ -157,7 +157,7 @@ class FileLoad {
   }
 
   /** Applies one parsed chunk; returns the COPY tuples of its loaded rows. */
-  async apply(chunk: Uint8Array, result: ChunkResult): Promise<Uint8Array> {
+  async apply(result: ChunkResult): Promise<Uint8Array> {
     let refusedIndex = 0;
     let encodedIndex = 0;
     let dropped: Set<number> | undefined;
@@ -180,18 +180,19 @@ class FileLoad {
     }
     for (const { line, reason } of refusals) {
       this.rejected++;
-      await this.rejects.write(this.spec.file, this.nextLine + line, reason, rawLine(chunk, result, line));
+      await this.rejects.write(this.spec.file, this.nextLine + line, reason, rawLine(result, line));
     }
     this.nextLine += result.lines;
     return dropped ? withoutTuples(result, dropped) : result.copy;
   }
 }
 
-function rawLine(chunk: Uint8Array, result: ChunkResult, line: number): string {
+function rawLine(result: ChunkResult, line: number): string {
+  const { input } = result;
   const start = result.lineStarts[line]!;
   let end = result.lineStarts[line + 1]! - 1;
-  if (end > start && chunk[end - 1] === 0x0d) end--;
-  return Buffer.from(chunk.buffer, chunk.byteOffset + start, end - start).toString('utf8');
+  if (end > start && input[end - 1] === 0x0d) end--;
+  return Buffer.from(input.buffer, input.byteOffset + start, end - start).toString('utf8');
 }
 
 /** The chunk's tuples without the dropped ones (0-based tuple indexes). */
@@ -252,7 +253,7 @@ async function loadFile(plan: FilePlan, parents: ReadonlyMap<TableName, IdSet>, 
       const { chunk, result } = inFlight.shift()!;
       const parsed = await result;
       await keepWorkersBusy();
-      const data = await load.apply(chunk.bytes, parsed);
+      const data = await load.apply(parsed);
       if (copyError) throw copyError;
       // once() rejects if the stream errors while we wait.
       if (data.length > 0 && !copy.write(data)) await once(copy, 'drain');

@@ -19,20 +19,22 @@ export interface LineChunk {
 
 export class LineTooLongError extends Error {}
 
-/** `name` labels errors. */
+/**
+ * `name` labels errors. Each chunk is alone in its ArrayBuffer, so it can be transferred to a
+ * worker: the partial line after it is copied out before the chunk is handed over.
+ */
 export async function* lineChunks(file: FileHandle, name: string, startOffset: number): AsyncGenerator<LineChunk> {
-  let carry: Uint8Array = new Uint8Array(0);
+  let buffer = Buffer.allocUnsafeSlow(CHUNK_BYTES);
+  let carried = 0;
   let position = startOffset;
   for (;;) {
-    const buffer = Buffer.allocUnsafe(carry.length + CHUNK_BYTES);
-    buffer.set(carry, 0);
-    const { bytesRead } = await file.read(buffer, carry.length, CHUNK_BYTES, position);
+    const { bytesRead } = await file.read(buffer, carried, buffer.length - carried, position);
     position += bytesRead;
-    const filled = carry.length + bytesRead;
+    const filled = carried + bytesRead;
     if (bytesRead === 0) {
-      if (carry.length > 0) {
-        buffer[carry.length] = NEWLINE;
-        yield { bytes: buffer.subarray(0, carry.length + 1), endOffset: position };
+      if (carried > 0) {
+        buffer[carried] = NEWLINE;
+        yield { bytes: buffer.subarray(0, carried + 1), endOffset: position };
       }
       return;
     }
@@ -41,10 +43,16 @@ export async function* lineChunks(file: FileHandle, name: string, startOffset: n
       if (filled > MAX_LINE_BYTES) {
         throw new LineTooLongError(`${name}: the line starting at byte ${position - filled} is longer than ${MAX_LINE_BYTES} bytes`);
       }
-      carry = buffer.subarray(0, filled);
+      const grown = Buffer.allocUnsafeSlow(filled + CHUNK_BYTES);
+      buffer.copy(grown, 0, 0, filled);
+      buffer = grown;
+      carried = filled;
       continue;
     }
-    carry = buffer.subarray(lastNewline + 1, filled);
-    yield { bytes: buffer.subarray(0, lastNewline + 1), endOffset: position - carry.length };
+    carried = filled - (lastNewline + 1);
+    const next = Buffer.allocUnsafeSlow(carried + CHUNK_BYTES);
+    buffer.copy(next, 0, lastNewline + 1, filled);
+    yield { bytes: buffer.subarray(0, lastNewline + 1), endOffset: position - carried };
+    buffer = next;
   }
 }

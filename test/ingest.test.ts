@@ -29,7 +29,7 @@ const DIRTY: Record<string, string> = {
     '2,"Tabbed\tShades","Back\\slash","Line one","Accessories",69.5',
     '3,"Joggers","Run","Soft","Pants",abc',
     'x4,"Bad id","s","d","c",10',
-    '2,"Duplicate","s","d","c",10',
+    '2,"Duplicate ""quoted""","s","d","c",10',
     '',
     '5,"Five","s","d","c"',
     '7,"Seven","s","d","c",10',
@@ -146,7 +146,7 @@ interface Reject { file: string; line: string; reason: string; raw: string }
 const EXPECTED_REJECTS: Reject[] = [
   { file: 'product.csv', line: '4', reason: 'default_price "abc" is not a price', raw: '3,"Joggers","Run","Soft","Pants",abc' },
   { file: 'product.csv', line: '5', reason: 'id "x4" is not a positive integer', raw: 'x4,"Bad id","s","d","c",10' },
-  { file: 'product.csv', line: '6', reason: 'duplicate id 2', raw: '2,"Duplicate","s","d","c",10' },
+  { file: 'product.csv', line: '6', reason: 'duplicate id 2', raw: '2,"Duplicate ""quoted""","s","d","c",10' },
   { file: 'product.csv', line: '8', reason: 'expected 6 fields, found 5', raw: '5,"Five","s","d","c"' },
   { file: 'features.csv', line: '4', reason: 'orphan: product_id 9 is not in products', raw: '3,9,"Lenses","Glass"' },
   { file: 'styles.csv', line: '5', reason: 'orphan: productId 3 is not in products', raw: '4,3,"Orphan",null,40,1' },
