@@ -11,10 +11,10 @@
  * Scenarios (groups, see USAGE in bench-options.ts): each read route alone with ids random in
  * the newest 10 % of products, uncached (CACHE_MAX_BYTES=0, against pgbench) and cached (hot
  * set warmed, no TTL, against hello-world); POST /interactions sustained, with the stored row
- * count checked; the storefront mix (bench-storefront.lua) cached, then checked for stale reads
- * against the database; the mix uncached, then at many times that concurrency (overload: probed
- * for fast answers, memory sampled), then again (recovery); the 1-vCPU profile, where
- * PostgreSQL and a one-worker cluster share CPU 0 and wrk runs on CPU 1.
+ * count checked; the storefront mix (bench-storefront.lua) cached, with and without its writes,
+ * then checked for stale reads against the database; the mix's reads uncached, then at 16× the
+ * connections (overload: probed for answers, memory sampled), then again (recovery); the 1-vCPU
+ * profile, where PostgreSQL and a one-worker cluster share CPU 0 and wrk runs on CPU 1.
  *
  * Writes perf/results/<timestamp>.{json,md,svg} and, for full runs, README.md's results section.
  */
