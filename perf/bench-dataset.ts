@@ -12,7 +12,7 @@ import { loadConfig } from '../server/config.js';
 import { createPool, type Pool } from '../sql/db.js';
 import { migrate } from '../sql/migrate.js';
 import { freePort } from '../test/helpers/net.js';
-import { productSpan, visibleQuestions, visibleReviews } from './bench-queries.js';
+import { productSpan, visibleQuestions, visibleReviews } from '../sql/queries/bench.js';
 
 export interface Dataset {
   readonly scale: number;

@@ -30,7 +30,7 @@ import { parseOptions, UsageError, type BenchOptions } from './bench-options.js'
 import type { RunResult } from './bench-parse.js';
 import { captureStatement, pgbenchScript, runPgbench } from './bench-pgbench.js';
 import { commandExists, descendants, memoryBytes, peakWhile, pinProcesses, ROOT, run } from './bench-processes.js';
-import { interactionCount } from './bench-queries.js';
+import { interactionCount } from '../sql/queries/bench.js';
 import {
   markdown, ms, spliceReadme, summarize, svgChart, thousands, type BenchReport, type Machine, type ScenarioResult,
 } from './bench-report.js';

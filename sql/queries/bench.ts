@@ -1,9 +1,5 @@
-/**
- * The benchmark's own read-only statements: where the ids are, and how many interactions are
- * stored. They belong with the other statements in sql/queries/ (as sql/queries/bench.ts); they
- * live here only because the benchmark's author may not edit sql/.
- */
-import type { Pool } from '../sql/db.js';
+/** The benchmark's own read-only statements: where the ids are, and how many interactions are stored. */
+import type { Pool } from '../db.js';
 
 export interface ProductSpan {
   readonly count: number;
