@@ -4,10 +4,13 @@
  * key coalesced into a single load. Only successful bodies are stored: a load that fails or
  * finds nothing is answered to every waiter and forgotten.
  *
- * Per-product keys carry the product's version (`<productId>.<version>:<variant>`), so a write
- * can drop every cached body of a product, whatever its page/count/sort variants, in O(1) by
- * bumping the version. Bodies under the old version are unreachable from then on and leave
- * through LRU eviction or their TTL.
+ * Bodies the API can change are keyed by what a write invalidates: one kind of body of one product
+ * (`<kind>:<productId>.<version>:<variant>`, e.g. the review lists of product 7), so a write drops
+ * all of them, whatever their page/count/sort variants, in O(1) by bumping that version, and
+ * nothing else: a helpful vote on a review leaves the product's meta, Q&A and catalogue bodies
+ * cached. Bodies under the old version are unreachable from then on and leave through LRU eviction
+ * or their TTL. Catalogue bodies (products, styles, related) are never written by the API and
+ * carry no version.
  */
 import { LRUCache } from 'lru-cache';
 import { ERRORS } from './errors.js';
@@ -34,14 +37,17 @@ export interface CacheStats {
 
 export type Loader = () => Promise<Buffer | undefined>;
 
-/** `<productId>.<version>:<variant>`, as made by productKey. */
-const PRODUCT_KEY = /^(\d+)\.(\d+):/;
+/** `<kind>:<productId>.<version>:<variant>`, as made by versionedKey. */
+const VERSIONED_KEY = /^([a-z-]+:\d+)\.(\d+):/;
 
 export class ResponseCache {
   private readonly entries: LRUCache<string, Buffer> | undefined;
   private readonly inFlight = new Map<string, Promise<Buffer | undefined>>();
-  /** Only invalidated products, ordered by invalidation time (re-inserted on every bump). */
-  private readonly versions = new Map<number, { readonly version: number; readonly at: number }>();
+  /**
+   * Only invalidated (kind, product) pairs, keyed `<kind>:<productId>`, ordered by invalidation
+   * time (re-inserted on every bump).
+   */
+  private readonly versions = new Map<string, { readonly version: number; readonly at: number }>();
   /** Versions are never reused, so a key made before an invalidation never matches again. */
   private lastVersion = 0;
   private clears = 0;
@@ -62,19 +68,23 @@ export class ResponseCache {
       : undefined;
   }
 
-  /** The key of one cached variant (e.g. "styles", "reviews:relevant:1:5") of a product. */
-  productKey(productId: number, variant: string): string {
-    return `${productId}.${this.version(productId)}:${variant}`;
+  /**
+   * The key of one variant (e.g. "relevant:1:5") of one kind of body (e.g. "review-lists") of a
+   * product, which invalidate(kind, productId) makes unreachable.
+   */
+  versionedKey(kind: string, productId: number, variant: string): string {
+    const scope = `${kind}:${productId}`;
+    return `${scope}.${this.version(scope)}:${variant}`;
   }
 
-  private version(productId: number): number {
-    return this.versions.get(productId)?.version ?? 0;
+  private version(scope: string): number {
+    return this.versions.get(scope)?.version ?? 0;
   }
 
-  /** False for a product key whose product has been invalidated since the key was made. */
+  /** False for a versioned key whose scope has been invalidated since the key was made. */
   private isCurrent(key: string): boolean {
-    const product = PRODUCT_KEY.exec(key);
-    return product === null || Number(product[2]) === this.version(Number(product[1]));
+    const versioned = VERSIONED_KEY.exec(key);
+    return versioned === null || Number(versioned[2]) === this.version(versioned[1]!);
   }
 
   /** The stored body, synchronously, so that a hit is answered within the request callback. */
@@ -97,9 +107,9 @@ export class ResponseCache {
     const loading = load().then(
       (body) => {
         this.inFlight.delete(key);
-        // A body read while its product was invalidated may predate the write; storing it under
+        // A body read while its scope was invalidated may predate the write; storing it under
         // its (now old) key is harmless until that key's version is forgotten, so it is not
-        // stored at all. Other products' invalidations do not matter to it.
+        // stored at all. Other scopes' invalidations do not matter to it.
         if (body !== undefined && this.isCurrent(key) && clearsAtStart === this.clears) this.entries?.set(key, body);
         return body;
       },
@@ -118,11 +128,12 @@ export class ResponseCache {
     this.entries?.clear();
   }
 
-  /** Makes every cached body of the product unreachable (see the module comment). */
-  invalidateProduct(productId: number): void {
+  /** Makes every cached body of this kind of the product unreachable (see the module comment). */
+  invalidate(kind: string, productId: number): void {
     const now = performance.now();
-    this.versions.delete(productId);
-    this.versions.set(productId, { version: ++this.lastVersion, at: now });
+    const scope = `${kind}:${productId}`;
+    this.versions.delete(scope);
+    this.versions.set(scope, { version: ++this.lastVersion, at: now });
     this.forgetExpiredVersions(now);
   }
 
@@ -137,15 +148,15 @@ export class ResponseCache {
   /**
    * A version older than the TTL guards nothing: every body stored under an earlier version was
    * stored before that bump (load() does not store across one) and has expired. Dropping it
-   * sends the product back to version 0, which is safe because versions are never reused.
+   * sends the scope back to version 0, which is safe because versions are never reused.
    * Twice the TTL leaves room for lru-cache's coarse clock. Without a TTL the map keeps one
-   * small entry per invalidated product.
+   * small entry per invalidated scope.
    */
   private forgetExpiredVersions(now: number): void {
     if (this.ttlMs === 0) return;
-    for (const [productId, { at }] of this.versions) {
+    for (const [scope, { at }] of this.versions) {
       if (now - at <= 2 * this.ttlMs) return;
-      this.versions.delete(productId);
+      this.versions.delete(scope);
     }
   }
 }

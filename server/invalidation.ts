@@ -1,11 +1,11 @@
 /**
- * Keeps one worker's cached bodies of data that the API writes (reviews, meta) coherent with
+ * Keeps one worker's cached bodies of data that the API writes (reviews, meta, Q&A) coherent with
  * writes committed by any worker of any instance sharing the database.
  *
- * Every write statement notifies the products it changed, from inside itself, so PostgreSQL
- * sends the notification exactly when the write commits, to every listening connection at once.
- * This worker keeps ONE dedicated LISTEN connection and drops the product's cached bodies on each
- * notification. The writing worker also drops them itself as soon as its write returns, then
+ * Every write statement notifies the products it changed, and which kinds of their bodies, from
+ * inside itself, so PostgreSQL sends the notification exactly when the write commits, to every
+ * listening connection at once. This worker keeps ONE dedicated LISTEN connection and drops those
+ * cached bodies of the product on each notification. The writing worker also drops them itself as soon as its write returns, then
  * waits (at most OWN_NOTIFICATION_WAIT_MS) until its own listener has received that write's
  * notification before answering: the other listeners were sent theirs at the same moment, which
  * narrows the window in which another worker could still answer from its old body.
@@ -19,7 +19,7 @@
 import { Backoff } from '../cluster/backoff.js';
 import { errorMessage, type Log } from '../cluster/log.js';
 import { listen, type Listener } from '../sql/db.js';
-import { INVALIDATION_CHANNEL, parseInvalidation, type Written } from '../sql/queries/invalidation.js';
+import { INVALIDATION_CHANNEL, parseInvalidation, type BodyKind, type Written } from '../sql/queries/invalidation.js';
 import { cachedReply, type Loader, type ResponseCache } from './cache.js';
 import { ERRORS } from './errors.js';
 import { ok, type Reply } from './reply.js';
@@ -65,20 +65,22 @@ export class CacheCoherence {
   }
 
   /**
-   * The reply for a cacheable body of `productId` (see cachedReply), served and stored only
-   * while notifications are being received.
+   * The reply for a cacheable body of this kind of `productId` (see cachedReply), served and
+   * stored only while notifications are being received.
    */
-  reply(productId: number, variant: string, load: Loader, whenMissing: Reply = ERRORS.unknownId): Reply | Promise<Reply> {
+  reply(
+    kind: BodyKind, productId: number, variant: string, load: Loader, whenMissing: Reply = ERRORS.unknownId,
+  ): Reply | Promise<Reply> {
     if (this.listener === undefined) return load().then((body) => (body === undefined ? whenMissing : ok(body)));
-    return cachedReply(this.cache, this.cache.productKey(productId, variant), load, whenMissing);
+    return cachedReply(this.cache, this.cache.versionedKey(kind, productId, variant), load, whenMissing);
   }
 
   /**
-   * Call once a write has committed, before answering it: drops this worker's bodies of the
-   * product, then waits (bounded) for this worker's listener to receive the write's notification.
+   * Call once a write has committed, before answering it: drops this worker's bodies the write
+   * changed, then waits (bounded) for this worker's listener to receive the write's notification.
    */
-  async written({ productId, token }: Written): Promise<void> {
-    this.cache.invalidateProduct(productId);
+  async written({ productId, kinds, token }: Written): Promise<void> {
+    this.invalidate(productId, kinds);
     if (token === null || this.listener === undefined || this.recentTokens.delete(token)) return;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
@@ -119,7 +121,7 @@ export class CacheCoherence {
       this.log.error('invalidation_payload_invalid', { payload });
       return;
     }
-    this.cache.invalidateProduct(invalidation.productId);
+    this.invalidate(invalidation.productId, invalidation.kinds);
     const waiter = this.waiters.get(invalidation.token);
     if (waiter !== undefined) {
       this.waiters.delete(invalidation.token);
@@ -128,6 +130,10 @@ export class CacheCoherence {
     }
     this.recentTokens.add(invalidation.token);
     if (this.recentTokens.size > RECENT_TOKENS) this.recentTokens.delete(this.recentTokens.values().next().value!);
+  }
+
+  private invalidate(productId: number, kinds: readonly BodyKind[]): void {
+    for (const kind of kinds) this.cache.invalidate(kind, productId);
   }
 
   private lost(err: Error): void {

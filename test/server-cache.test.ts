@@ -49,46 +49,50 @@ t.test('the cache is bounded by body bytes, and 0 bytes stores nothing', async (
   t.equal(disabled.get('a'), undefined);
 });
 
-t.test('invalidating a product makes all its keys miss, including a load that spanned it', async (t) => {
+t.test('invalidating a kind of body of a product makes all its variants miss, including a load that spanned it', async (t) => {
   const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 60_000 });
-  const stylesKey = cache.productKey(7, 'styles');
-  const reviewsKey = cache.productKey(7, 'reviews:relevant:1:5');
-  await cache.load(stylesKey, async () => Buffer.from('old styles'));
-  await cache.load(reviewsKey, async () => Buffer.from('old reviews'));
-  await cache.load(cache.productKey(8, 'styles'), async () => Buffer.from('other product'));
+  const key = (productId: number, variant: string) => cache.versionedKey('review-lists', productId, variant);
+  await cache.load(key(7, 'newest:1:5'), async () => Buffer.from('old newest'));
+  await cache.load(key(7, 'helpful:1:5'), async () => Buffer.from('old helpful'));
+  await cache.load(key(8, 'newest:1:5'), async () => Buffer.from('other product'));
   const slow = deferred<Buffer | undefined>();
-  const spanning = cache.load(cache.productKey(7, 'related'), () => slow.promise);
+  const spanning = cache.load(key(7, 'newest:2:5'), () => slow.promise);
 
-  cache.invalidateProduct(7);
+  cache.invalidate('review-lists', 7);
   slow.resolve(Buffer.from('read before the write'));
   await spanning;
-  t.equal(cache.get(cache.productKey(7, 'styles')), undefined);
-  t.equal(cache.get(cache.productKey(7, 'reviews:relevant:1:5')), undefined);
-  t.equal(cache.get(cache.productKey(7, 'related')), undefined, 'a body read before the invalidation is not stored');
-  t.equal(cache.get(cache.productKey(8, 'styles'))?.toString(), 'other product', 'other products keep theirs');
+  t.equal(cache.get(key(7, 'newest:1:5')), undefined);
+  t.equal(cache.get(key(7, 'helpful:1:5')), undefined);
+  t.equal(cache.get(key(7, 'newest:2:5')), undefined, 'a body read before the invalidation is not stored');
+  t.equal(cache.get(key(8, 'newest:1:5'))?.toString(), 'other product', 'other products keep theirs');
 });
 
-t.test('a load that spans an invalidation of another product is still stored', async (t) => {
+t.test("invalidating one kind of a product's bodies keeps its other kinds and unversioned bodies", async (t) => {
   const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 60_000 });
+  await cache.load(cache.versionedKey('review-meta', 7, ''), async () => Buffer.from('meta'));
+  await cache.load(cache.versionedKey('qa', 7, 'questions:1:5'), async () => Buffer.from('questions'));
+  await cache.load('styles:7', async () => Buffer.from('styles'));
   const slow = deferred<Buffer | undefined>();
-  const key = cache.productKey(7, 'styles');
-  const spanning = cache.load(key, () => slow.promise);
-  cache.invalidateProduct(8);
-  slow.resolve(Buffer.from('styles of 7'));
+  const spanning = cache.load(cache.versionedKey('qa', 7, 'questions:2:5'), () => slow.promise);
+  cache.invalidate('review-lists', 7);
+  slow.resolve(Buffer.from('questions page 2'));
   await spanning;
-  t.equal(cache.get(cache.productKey(7, 'styles'))?.toString(), 'styles of 7');
+  t.equal(cache.get(cache.versionedKey('review-meta', 7, ''))?.toString(), 'meta');
+  t.equal(cache.get(cache.versionedKey('qa', 7, 'questions:1:5'))?.toString(), 'questions');
+  t.equal(cache.get(cache.versionedKey('qa', 7, 'questions:2:5'))?.toString(), 'questions page 2', 'a load spanning it is stored');
+  t.equal(cache.get('styles:7')?.toString(), 'styles');
 });
 
 t.test('clear drops every body and keeps a load running across it from storing', async (t) => {
   const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 60_000 });
   await cache.load('products:1:5', async () => Buffer.from('list'));
   const slow = deferred<Buffer | undefined>();
-  const spanning = cache.load(cache.productKey(7, 'styles'), () => slow.promise);
+  const spanning = cache.load(cache.versionedKey('qa', 7, 'questions:1:5'), () => slow.promise);
   cache.clear();
   slow.resolve(Buffer.from('read before the clear'));
   await spanning;
   t.equal(cache.get('products:1:5'), undefined);
-  t.equal(cache.get(cache.productKey(7, 'styles')), undefined);
+  t.equal(cache.get(cache.versionedKey('qa', 7, 'questions:1:5')), undefined);
   t.equal(cache.stats().entries, 0);
 });
 
@@ -164,4 +168,19 @@ t.test('concurrent misses on one product are answered by a single query', async 
   t.ok(bodies.every((body) => body === bodies[0]));
   t.match(bodies[0], /^\{"product_id":"1","results":\[\{"style_id":1,/);
   t.match(server.cacheStats(), { misses: requests, loads: 1, coalesced: requests - 1 });
+});
+
+t.test("a helpful vote drops only the product's review lists: its styles and meta stay cached", async (t) => {
+  const { url, db } = await fixture(t);
+  await db.query(`INSERT INTO reviews (id, product_id, rating, summary, body, recommend, reviewer_name, reviewer_email)
+    VALUES (5, 1, 4, 'Warm', 'Very warm', true, 'ann', 'ann@example.com')`);
+  const server = await serve(t, url);
+  const get = async (path: string) => (await fetch(`http://127.0.0.1:${server.port}${path}`)).text();
+  const paths = ['/products/1/styles', '/reviews/meta?product_id=1', '/reviews?product_id=1&sort=newest'];
+  for (const path of paths) await get(path);
+  t.equal((await fetch(`http://127.0.0.1:${server.port}/reviews/5/helpful`, { method: 'PUT' })).status, 204);
+  const before = server.cacheStats();
+  const [, , reviews] = [await get(paths[0]!), await get(paths[1]!), await get(paths[2]!)];
+  t.match(reviews, /"helpfulness":1/, 'the review list is read again, with the vote');
+  t.match(server.cacheStats(), { hits: before.hits + 2, misses: before.misses + 1 });
 });

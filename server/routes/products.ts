@@ -9,13 +9,17 @@ import type { HttpRequest, TemplatedApp } from '../uws.js';
 
 type ProductQuery = (pool: Pool, productId: number) => Promise<string | undefined>;
 
+/**
+ * The API never writes the catalogue, so its bodies carry no version: review and Q&A writes leave
+ * them cached. A catalogue changed behind the API's back (a re-ingest) shows after config.cacheTtlMs.
+ */
 export function mountProductRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Pool, cache: ResponseCache): void {
   const perProduct = (variant: string, query: ProductQuery) => ({
     get: (req: HttpRequest) => {
       const productId = pathId(req.getParameter(0));
       return cachedReply(
         cache,
-        cache.productKey(productId, variant),
+        `${variant}:${productId}`,
         async () => {
           const body = await query(pool, productId);
           return body === undefined ? undefined : encodeBody(body);

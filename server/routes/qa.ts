@@ -54,7 +54,7 @@ export function mountQaRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Poo
       const query = queryParams(req.getQuery());
       const productId = queryProductId(query);
       const { page, count } = paging(query);
-      return coherence.reply(productId, `qa-questions:${page}:${count}`, async () =>
+      return coherence.reply('qa', productId, `questions:${page}:${count}`, async () =>
         encodeBody(await questionList(pool, productId, page, count)));
     },
     post: async (req, res) => {
@@ -72,7 +72,7 @@ export function mountQaRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Poo
       const { page, count } = paging(queryParams(req.getQuery()));
       const productId = questionProducts.get(questionId);
       if (productId !== undefined) {
-        return coherence.reply(productId, `qa-answers:${questionId}:${page}:${count}`, async () => {
+        return coherence.reply('qa', productId, `answers:${questionId}:${page}:${count}`, async () => {
           const list = await answerList(pool, questionId, page, count);
           return list === undefined ? undefined : encodeBody(list.body);
         });

@@ -86,8 +86,8 @@ export function mountReviewRoutes(app: TemplatedApp, exchanges: Exchanges, pool:
       const { page, count } = paging(query);
       const sort = reviewSort(query);
       const clock = Math.floor(Date.now() / RELEVANCE_CLOCK_MS) * RELEVANCE_CLOCK_MS;
-      const variant = sort === 'relevant' ? `reviews:relevant@${clock}:${page}:${count}` : `reviews:${sort}:${page}:${count}`;
-      return coherence.reply(productId, variant, async () =>
+      const variant = sort === 'relevant' ? `relevant@${clock}:${page}:${count}` : `${sort}:${page}:${count}`;
+      return coherence.reply('review-lists', productId, variant, async () =>
         encodeBody(await reviewList(pool, productId, sort, page, count, new Date(clock))));
     },
     post: async (req, res) => {
@@ -102,7 +102,7 @@ export function mountReviewRoutes(app: TemplatedApp, exchanges: Exchanges, pool:
   mount(app, exchanges, '/reviews/meta', {
     get: (req) => {
       const productId = queryProductId(queryParams(req.getQuery()));
-      return coherence.reply(productId, 'reviews-meta', async () => encodeBody(await reviewMeta(pool, productId)));
+      return coherence.reply('review-meta', productId, '', async () => encodeBody(await reviewMeta(pool, productId)));
     },
   });
 

@@ -1,31 +1,41 @@
 import type { Pool } from '../db.js';
 
 /**
- * Every write that changes what a product's cached bodies would say sends the product id on this
- * channel from inside its own statement, so the notification leaves exactly when the write
- * commits (and not at all if it rolls back); every worker of every instance LISTENs and drops
- * that product's cached bodies.
+ * Every write that changes what a product's cached bodies would say sends the product id, and
+ * which kinds of its bodies changed, on this channel from inside its own statement, so the
+ * notification leaves exactly when the write commits (and not at all if it rolls back); every
+ * worker of every instance LISTENs and drops those bodies of that product.
  *
- * The payload is "<product id> <transaction id>". The transaction id is also returned to the
- * writer as its write token, so the writing worker can recognise its own notification among
- * everyone else's and answer only once it has arrived (server/invalidation.ts).
+ * The payload is "<product id> <transaction id> <kind>[,<kind>…]". The transaction id is also
+ * returned to the writer as its write token, so the writing worker can recognise its own
+ * notification among everyone else's and answer only once it has arrived (server/invalidation.ts).
  */
 export const INVALIDATION_CHANNEL = 'atelier_invalidate';
 
 /**
- * The body of a write's `notified` CTE: notifies the `product_id` of every row of `source` and
- * yields the write token as `token`. The CTE must be read by the main query (a SELECT in WITH
- * runs only as far as it is read); pg_notify being volatile keeps it from being inlined away.
+ * The kinds of cached body a write can change. A helpful vote reorders a product's review lists
+ * but leaves its ratings (meta) and Q&A as they were; a new or reported review changes both
+ * review kinds; Q&A writes change only the product's questions and answers lists.
  */
-export function notifyProducts(source: string): string {
-  return `SELECT pg_notify('${INVALIDATION_CHANNEL}', product_id::text || ' ' || pg_current_xact_id()::text),
+export const BODY_KINDS = ['review-lists', 'review-meta', 'qa'] as const;
+export type BodyKind = (typeof BODY_KINDS)[number];
+
+/**
+ * The body of a write's `notified` CTE: notifies the `product_id` of every row of `source`, for
+ * `kinds`, and yields the write token as `token`. The CTE must be read by the main query (a
+ * SELECT in WITH runs only as far as it is read); pg_notify being volatile keeps it from being
+ * inlined away. `kinds` are constants of this module, never user input.
+ */
+export function notifyProducts(source: string, kinds: readonly BodyKind[]): string {
+  return `SELECT pg_notify('${INVALIDATION_CHANNEL}', product_id::text || ' ' || pg_current_xact_id()::text || ' ${kinds.join(',')}'),
        pg_current_xact_id()::text AS token
 FROM ${source}`;
 }
 
-/** What a committed write changed: the product whose bodies it invalidated, and its write token. */
+/** What a committed write changed: the product and kinds of body it invalidated, and its write token. */
 export interface Written {
   readonly productId: number;
+  readonly kinds: readonly BodyKind[];
   /** The transaction id its notification carries; null when it changed (and notified) nothing. */
   readonly token: string | null;
 }
@@ -35,15 +45,18 @@ export type RowWrite = (pool: Pool, id: number) => Promise<Written | undefined>;
 
 export interface Invalidation {
   readonly productId: number;
+  readonly kinds: readonly BodyKind[];
   /** The writing transaction's id, as the writer's statement returned it. */
   readonly token: string;
 }
 
-const PAYLOAD = /^([1-9][0-9]*) ([0-9]+)$/;
+const PAYLOAD = /^([1-9][0-9]*) ([0-9]+) ([a-z,-]+)$/;
 
-/** The notification's product and write token, or undefined for a payload of another format. */
+/** The notification's product, kinds and write token, or undefined for a payload of another format. */
 export function parseInvalidation(payload: string): Invalidation | undefined {
   const match = PAYLOAD.exec(payload);
   if (!match) return undefined;
-  return { productId: Number(match[1]), token: match[2]! };
+  const kinds = match[3]!.split(',');
+  if (!kinds.every((kind): kind is BodyKind => (BODY_KINDS as readonly string[]).includes(kind))) return undefined;
+  return { productId: Number(match[1]), kinds, token: match[2]! };
 }

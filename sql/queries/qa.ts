@@ -7,7 +7,10 @@
  */
 import { isoDate } from './json.js';
 import type { Pool } from '../db.js';
-import { notifyProducts, type RowWrite, type Written } from './invalidation.js';
+import { notifyProducts, type BodyKind, type RowWrite, type Written } from './invalidation.js';
+
+/** Every Q&A write changes only its product's questions and answers lists. */
+const QA_BODIES: readonly BodyKind[] = ['qa'];
 
 interface Statement {
   readonly name: string;
@@ -108,7 +111,7 @@ WITH question AS (
   SELECT p.id, $2, date_trunc('milliseconds', now()), $3, $4 FROM products p WHERE p.id = $1
   RETURNING id, product_id
 ), notified AS (
-  ${notifyProducts('question')}
+  ${notifyProducts('question', QA_BODIES)}
 )
 SELECT id AS question_id, (SELECT token FROM notified) AS token FROM question`,
 };
@@ -127,7 +130,7 @@ WITH question AS (
   INSERT INTO answers_photos (answer_id, url)
   SELECT answer.id, url FROM answer, unnest($5::text[]) WITH ORDINALITY AS u(url, n) ORDER BY n
 ), notified AS (
-  ${notifyProducts('question')}
+  ${notifyProducts('question', QA_BODIES)}
 )
 SELECT answer.id AS answer_id, question.product_id, (SELECT token FROM notified) AS token
 FROM answer, question`,
@@ -152,7 +155,7 @@ function rowWrite(name: string, table: keyof typeof PRODUCT_OF, change: string, 
 WITH changed AS (
   UPDATE ${table} w SET ${change} WHERE w.id = $1${condition} RETURNING ${PRODUCT_OF[table]} AS product_id
 ), notified AS (
-  ${notifyProducts('changed')}
+  ${notifyProducts('changed', QA_BODIES)}
 )
 SELECT ${PRODUCT_OF[table]} AS product_id, (SELECT token FROM notified) AS token FROM ${table} w WHERE w.id = $1`,
   };
@@ -210,7 +213,7 @@ export async function createQuestion(pool: Pool, question: NewQuestion): Promise
     ...CREATE_QUESTION, values: [question.productId, question.body, question.name, question.email],
   });
   const row = result.rows[0];
-  return row === undefined ? undefined : { id: row.question_id, written: { productId: question.productId, token: row.token } };
+  return row === undefined ? undefined : { id: row.question_id, written: { productId: question.productId, kinds: QA_BODIES, token: row.token } };
 }
 
 /** The new answer, with its photos; undefined when the question is unknown or reported. */
@@ -219,7 +222,7 @@ export async function createAnswer(pool: Pool, questionId: number, answer: NewAn
     ...CREATE_ANSWER, values: [questionId, answer.body, answer.name, answer.email, answer.photos],
   });
   const row = result.rows[0];
-  return row === undefined ? undefined : { id: row.answer_id, written: { productId: row.product_id, token: row.token } };
+  return row === undefined ? undefined : { id: row.answer_id, written: { productId: row.product_id, kinds: QA_BODIES, token: row.token } };
 }
 
 
@@ -227,7 +230,7 @@ function runRowWrite(statement: Statement): RowWrite {
   return async (pool, id) => {
     const result = await pool.query<{ product_id: number; token: string | null }>({ ...statement, values: [id] });
     const row = result.rows[0];
-    return row === undefined ? undefined : { productId: row.product_id, token: row.token };
+    return row === undefined ? undefined : { productId: row.product_id, kinds: QA_BODIES, token: row.token };
   };
 }
 

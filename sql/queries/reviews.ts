@@ -7,7 +7,7 @@
  */
 import { isoDate } from './json.js';
 import type { Pool } from '../db.js';
-import { notifyProducts, type Written } from './invalidation.js';
+import { notifyProducts, type BodyKind, type Written } from './invalidation.js';
 
 export type ReviewSort = 'newest' | 'helpful' | 'relevant';
 
@@ -118,6 +118,10 @@ FROM (
  * The date is cut to milliseconds, the precision every body prints, so the instant printed is
  * the instant stored and ordered by.
  */
+/** A new or reported review changes its product's lists and ratings; a helpful vote only reorders the lists. */
+const EVERY_REVIEW_BODY: readonly BodyKind[] = ['review-lists', 'review-meta'];
+const REVIEW_LISTS: readonly BodyKind[] = ['review-lists'];
+
 const CREATE = {
   name: 'reviews_create',
   text: `
@@ -155,7 +159,7 @@ WITH product AS (
   ON CONFLICT (characteristic_id) DO UPDATE SET
     rating_sum = s.rating_sum + excluded.rating_sum, rating_count = s.rating_count + 1
 ), notified AS (
-  ${notifyProducts('review')}
+  ${notifyProducts('review', EVERY_REVIEW_BODY)}
 )
 SELECT (SELECT id FROM review) AS review_id,
        (SELECT token FROM notified) AS token,
@@ -168,7 +172,7 @@ const HELPFUL = {
 WITH voted AS (
   UPDATE reviews SET helpfulness = helpfulness + 1 WHERE id = $1 RETURNING product_id
 ), notified AS (
-  ${notifyProducts('voted')}
+  ${notifyProducts('voted', REVIEW_LISTS)}
 )
 SELECT product_id, (SELECT token FROM notified) AS token FROM voted`,
 };
@@ -205,7 +209,7 @@ WITH hidden AS (
   ) hidden_ratings
   WHERE s.characteristic_id = hidden_ratings.characteristic_id
 ), notified AS (
-  ${notifyProducts('hidden')}
+  ${notifyProducts('hidden', EVERY_REVIEW_BODY)}
 )
 SELECT r.product_id, (SELECT token FROM notified) AS token FROM reviews r WHERE r.id = $1`,
 };
@@ -256,23 +260,29 @@ export async function createReview(pool: Pool, review: NewReview): Promise<Creat
   });
   const row = result.rows[0]!;
   if (row.review_id !== null) {
-    return { created: true, reviewId: row.review_id, written: { productId: review.productId, token: row.token } };
+    return {
+      created: true,
+      reviewId: row.review_id,
+      written: { productId: review.productId, kinds: EVERY_REVIEW_BODY, token: row.token },
+    };
   }
   return { created: false, reason: row.product_exists ? 'foreign_characteristic' : 'unknown_product' };
 }
 
-async function writeOne(pool: Pool, statement: { name: string; text: string }, reviewId: number): Promise<Written | undefined> {
+async function writeOne(
+  pool: Pool, statement: { name: string; text: string }, kinds: readonly BodyKind[], reviewId: number,
+): Promise<Written | undefined> {
   const result = await pool.query<{ product_id: number; token: string | null }>({ ...statement, values: [reviewId] });
   const row = result.rows[0];
-  return row === undefined ? undefined : { productId: row.product_id, token: row.token };
+  return row === undefined ? undefined : { productId: row.product_id, kinds, token: row.token };
 }
 
 /** Adds one helpful vote; undefined for an unknown review. */
 export function markReviewHelpful(pool: Pool, reviewId: number): Promise<Written | undefined> {
-  return writeOne(pool, HELPFUL, reviewId);
+  return writeOne(pool, HELPFUL, REVIEW_LISTS, reviewId);
 }
 
 /** Hides the review from every read (once); undefined for an unknown review. */
 export function reportReview(pool: Pool, reviewId: number): Promise<Written | undefined> {
-  return writeOne(pool, REPORT, reviewId);
+  return writeOne(pool, REPORT, EVERY_REVIEW_BODY, reviewId);
 }
