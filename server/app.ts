@@ -46,6 +46,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const pool = createPool({
     connectionString: config.databaseUrl,
     max: config.poolSize,
+    maxWaiting: config.pgMaxWaiting,
     connectionTimeoutMillis: config.pgConnectTimeoutMs,
     statementTimeoutMillis: config.pgStatementTimeoutMs,
     idleTimeoutMillis: config.pgIdleTimeoutMs,

@@ -23,6 +23,8 @@ export interface Config {
   readonly embeddedPgPort: number;
   readonly seedScale: number;
   readonly poolSize: number;
+  /** Requests a worker lets wait for a pooled connection; beyond that it answers 503 at once. */
+  readonly pgMaxWaiting: number;
   readonly pgConnectTimeoutMs: number;
   readonly pgStatementTimeoutMs: number;
   readonly pgIdleTimeoutMs: number;
@@ -102,6 +104,7 @@ export function loadConfig(env: Env = process.env): Config {
     embeddedPgPort: integer(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535),
     seedScale: decimal(env, 'SEED_SCALE', 0.01, 0, 10),
     poolSize: integer(env, 'PG_POOL_SIZE', 8, 1, 1000),
+    pgMaxWaiting: integer(env, 'PG_MAX_WAITING', 64, 0, 100_000),
     pgConnectTimeoutMs: integer(env, 'PG_CONNECT_TIMEOUT_MS', 3000, 100, 600_000),
     pgStatementTimeoutMs: integer(env, 'PG_STATEMENT_TIMEOUT_MS', 5000, 100, 3_600_000),
     pgIdleTimeoutMs: integer(env, 'PG_IDLE_TIMEOUT_MS', 30_000, 1000, 3_600_000),

@@ -6,7 +6,7 @@
  * uWS callback: an unexpected one becomes a logged 500 whose body says nothing about it.
  */
 import { createLog, errorMessage, type Log } from '../cluster/log.js';
-import { isDatabaseUnavailable, isStatementTimeout } from '../sql/db.js';
+import { isDatabaseUnavailable, isPoolSaturated, isStatementTimeout } from '../sql/db.js';
 import { ApiError, ERRORS, methodNotAllowed, unavailable } from './errors.js';
 import { JSON_CONTENT_TYPE, type Reply } from './reply.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
@@ -50,6 +50,9 @@ export class Exchanges {
   /** The reply for a failed route: its ApiError, 503 for database trouble, else a logged 500. */
   replyFor(err: unknown): Reply {
     if (err instanceof ApiError) return err.reply;
+    // Shedding is counted in /metrics (503s), not logged: under overload a log line per refused
+    // request would spend the CPU the worker is short of.
+    if (isPoolSaturated(err)) return this.unavailable;
     if (isDatabaseUnavailable(err) || isStatementTimeout(err)) {
       this.logUnavailable(err);
       return this.unavailable;

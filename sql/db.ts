@@ -31,6 +31,22 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     .test(err.message);
 }
 
+/**
+ * A query refused before it queued for a connection, because `maxWaiting` queries already wait:
+ * under overload the newcomer gets an immediate 503 instead of joining a queue it would leave,
+ * seconds later, by timing out.
+ */
+export class PoolSaturatedError extends Error {
+  constructor(waiting: number) {
+    super(`all pooled connections are busy and ${waiting} queries already wait for one`);
+    this.name = 'PoolSaturatedError';
+  }
+}
+
+export function isPoolSaturated(err: unknown): boolean {
+  return err instanceof PoolSaturatedError;
+}
+
 /** 57014 is query_canceled, which is how statement_timeout surfaces. */
 export function isStatementTimeout(err: unknown): boolean {
   return err instanceof Error && (err as { code?: unknown }).code === '57014';
@@ -42,13 +58,41 @@ export interface PoolOptions {
   readonly connectionTimeoutMillis: number;
   readonly statementTimeoutMillis: number;
   readonly idleTimeoutMillis: number;
+  /**
+   * Queries allowed to wait for a busy pool's connection; the next one fails with
+   * PoolSaturatedError. Unbounded when absent (scripts, which would rather wait).
+   */
+  readonly maxWaiting?: number;
   readonly applicationName: string;
   /** Called for errors on idle clients (a restarted server, a dropped socket). */
   readonly onIdleError: (err: Error) => void;
 }
 
+/**
+ * pg.Pool's wait queue is unbounded. Every pool.query() checks out through connect(), so bounding
+ * it here sheds both queries and explicit checkouts.
+ */
+class SheddingPool extends pg.Pool {
+  constructor(config: pg.PoolConfig, private readonly maxWaiting: number) {
+    super(config);
+  }
+
+  override connect(): Promise<pg.PoolClient>;
+  override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void;
+  override connect(callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<pg.PoolClient> | void {
+    const busy = this.idleCount === 0 && this.totalCount >= (this.options.max ?? 10);
+    if (busy && this.waitingCount >= this.maxWaiting) {
+      const err = new PoolSaturatedError(this.waitingCount);
+      if (callback === undefined) return Promise.reject(err);
+      callback(err, undefined, () => undefined);
+      return;
+    }
+    return callback === undefined ? super.connect() : super.connect(callback);
+  }
+}
+
 export function createPool(options: PoolOptions): Pool {
-  const pool = new pg.Pool({
+  const pool = new SheddingPool({
     connectionString: options.connectionString,
     max: options.max,
     connectionTimeoutMillis: options.connectionTimeoutMillis,
@@ -57,7 +101,7 @@ export function createPool(options: PoolOptions): Pool {
     query_timeout: options.statementTimeoutMillis + 1000,
     application_name: options.applicationName,
     keepAlive: true,
-  });
+  }, options.maxWaiting ?? Number.POSITIVE_INFINITY);
   // Without this listener an error on an idle client is an uncaught exception that kills the
   // process; with it, the broken client is discarded and the next checkout reconnects.
   pool.on('error', options.onIdleError);

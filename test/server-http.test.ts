@@ -174,6 +174,27 @@ t.test('a request that cannot get a pooled connection in time answers 503', asyn
   t.equal((await holder).status, 200, 'the request holding the connection finishes normally');
 });
 
+t.test('past PG_MAX_WAITING queued queries, a request is answered 503 without waiting for a connection', async (t) => {
+  const { url, db } = await oneProduct(t);
+  // A connect timeout far longer than the test: only shedding can answer the third request.
+  const server = await serve(t, url, { PG_POOL_SIZE: '1', PG_MAX_WAITING: '1', PG_CONNECT_TIMEOUT_MS: '600000' });
+  const base = `http://127.0.0.1:${server.port}`;
+  await db.query('BEGIN');
+  await db.query('LOCK TABLE products IN ACCESS EXCLUSIVE MODE');
+  const holder = fetch(`${base}/products/1`);
+  await blockedOnLock(db);
+  const waiter = fetch(`${base}/products/1/related`);
+  // A miss is counted in the same callback that queues its query.
+  while (server.cacheStats().misses < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+  const shed = await fetch(`${base}/products/1/styles`);
+  const text = await shed.text();
+  await db.query('ROLLBACK');
+  expectError(t, shed, text, 503);
+  t.equal(shed.headers.get('retry-after'), '1');
+  t.equal((await holder).status, 200, 'the request holding the connection finishes normally');
+  t.equal((await waiter).status, 200, 'the request that queued within the bound is served');
+});
+
 t.test('an unexpected database error answers 500 without SQL or a stack', async (t) => {
   const { url, db } = await oneProduct(t);
   const server = await serve(t, url);
