@@ -439,3 +439,38 @@ t.test('the shared sample of the real files loads, its orphans rejected', { skip
   t.same(await db.query('SELECT related_product_id FROM related WHERE current_product_id = 1 ORDER BY related.id'),
     [2, 3, 8, 7].map((id) => ({ related_product_id: id })), 'in related.csv order');
 });
+
+t.test('invalid UTF-8 loads as U+FFFD and is quoted so in reasons; NUL, spaces and bool spellings as ever', async (t) => {
+  const url = await freshDatabase(t);
+  const dir = await writeFixture(t, {});
+  const bytes = (...parts: (string | number[])[]) => Buffer.concat(parts.map((part) => Buffer.from(part as string)));
+  await writeFile(path.join(dir, 'product.csv'), bytes(
+    'id,name,slogan,description,category,default_price\n',
+    '1,"caf', [0xe9], '","', [0xe6, 0x97], 'x","', [0xc0, 0xaf], '","', [0x80], '",10\n',
+    '2,"naïve 日本","s","d","c",10\n',
+    '3,"n","s","d","c",1', [0xff], '\n',
+    '4,"nul', [0], 'here","s","d","c",10\n',
+    ' 5 ,"Spaced","s","d","c", 12.50 \n',
+  ));
+  await writeFile(path.join(dir, 'styles.csv'), bytes(
+    'id,productId,name,sale_price,original_price,default_style\n',
+    '1,1,"a",null,10, TRUE \n',
+    '2,1,"b",null,10,False\n',
+    '3,2,"c",null,10, 0\n',
+    '4,2,"d",null,10,maybe', [0xff], '\n',
+  ));
+  const report = await load(url, dir);
+  t.same(counts(report).map((c) => [c.loaded, c.rejected]), [[3, 2], [3, 1]]);
+  const db = await session(t, url);
+  t.same(await db.query('SELECT id, name, slogan, description, category, default_price::text AS price FROM products ORDER BY id'), [
+    { id: 1, name: 'caf\uFFFD', slogan: '\uFFFDx', description: '\uFFFD\uFFFD', category: '\uFFFD', price: '10' },
+    { id: 2, name: 'naïve 日本', slogan: 's', description: 'd', category: 'c', price: '10' },
+    { id: 5, name: 'Spaced', slogan: 's', description: 'd', category: 'c', price: '12.50' },
+  ], 'each invalid sequence becomes U+FFFD, valid text beside it is untouched, spaces around numbers are trimmed');
+  t.same((await db.query<{ on: boolean }>('SELECT default_style AS on FROM styles ORDER BY id')).map((r) => r.on), [true, false, false]);
+  t.same((await readRejects(report.rejectsPath)).map((r) => r.reason), [
+    'default_price "1\uFFFD" is not a price',
+    'name contains a NUL character',
+    'default_style "maybe\uFFFD" is not a boolean (true/false or 1/0)',
+  ]);
+});
