@@ -9,13 +9,17 @@
  * Each worker holds a slot, 0..workers-1, passed to it as WORKER_SLOT; a respawned or reloaded
  * worker takes the slot of the one it replaces. With WORKER_PORTS=per-worker the slot picks the
  * worker's port, so a proxy's list of upstream ports stays valid across respawns and reloads.
+ *
+ * It also answers the workers' GET /metrics with the sum of every ready worker's metrics and its
+ * own (worker restarts, ready workers).
  */
 import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter, once } from 'node:events';
 import { fileURLToPath } from 'node:url';
+import { aggregate, PrimaryMetrics, type MetricsSnapshot } from '../server/metrics.js';
 import { Backoff, type BackoffOptions } from './backoff.js';
-import type { Log } from './log.js';
-import type { PrimaryMessage, WorkerMessage } from './messages.js';
+import { errorMessage, type Log } from './log.js';
+import { METRICS_COLLECT_TIMEOUT_MS, PendingAnswers, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./worker.js', import.meta.url));
 
@@ -75,6 +79,8 @@ export class Supervisor {
   private reloading: Promise<void> | undefined;
   private reloadRequested = false;
   private fail: (err: Error) => void = () => undefined;
+  private readonly metrics = new PrimaryMetrics(() => this.count('ready'));
+  private readonly snapshots = new PendingAnswers<MetricsSnapshot>(METRICS_COLLECT_TIMEOUT_MS);
   /** Rejects with a CrashLoopError when the cluster cannot be kept up; never resolves. */
   readonly failed: Promise<never>;
 
@@ -162,7 +168,9 @@ export class Supervisor {
     }, this.policy.readyTimeoutMs);
 
     worker.on('message', (message: WorkerMessage) => {
-      if (message.type !== 'ready' || member.state !== 'starting') return;
+      if (message.type === 'metrics_request') return this.answerMetrics(member, message.id);
+      if (message.type === 'metrics_snapshot') return this.snapshots.settle(message.id, message.metrics);
+      if (member.state !== 'starting') return;
       clearTimeout(readyTimer);
       member.state = 'ready';
       member.readyAt = Date.now();
@@ -196,6 +204,7 @@ export class Supervisor {
         ));
         return;
       }
+      this.metrics.workerRestarts.inc();
     }
     if (!this.stopping) this.replenish();
   }
@@ -223,10 +232,9 @@ export class Supervisor {
     member.state = 'draining';
     if (!member.worker.isDead()) {
       log.info('worker_drain', { worker: member.pid });
-      const drain: PrimaryMessage = { type: 'drain' };
       // A worker whose IPC channel is already gone cannot be asked; the deadline below kills it.
-      if (member.worker.isConnected()) member.worker.send(drain, (err: Error | null) => {
-        if (err) log.error('worker_drain_unsent', { worker: member.pid, error: err.message });
+      this.tell(member, { type: 'drain' }, (err) => {
+        log.error('worker_drain_unsent', { worker: member.pid, error: err.message });
       });
     }
     const deadlineMs = this.options.drainTimeoutMs + this.policy.exitMarginMs;
@@ -236,6 +244,36 @@ export class Supervisor {
     }, deadlineMs);
     await member.exited;
     clearTimeout(deadline);
+  }
+
+  /** Sends unless the worker's IPC channel is gone; `onError` hears of a send that failed. */
+  private tell(member: Member, message: PrimaryMessage, onError: (err: Error) => void): void {
+    if (!member.worker.isConnected()) return;
+    member.worker.send(message, (err: Error | null) => {
+      if (err) onError(err);
+    });
+  }
+
+  private answerMetrics(asking: Member, id: number): void {
+    this.instanceMetrics().then(
+      (text) => this.tell(asking, { type: 'metrics_text', id, text }, (err) => {
+        this.options.log.error('metrics_unsent', { worker: asking.pid, error: err.message });
+      }),
+      (err: unknown) => this.options.log.error('metrics_failed', { error: errorMessage(err) }),
+    );
+  }
+
+  /** This process's metrics and every ready worker's, summed; a worker that does not answer in time is left out. */
+  private async instanceMetrics(): Promise<string> {
+    const ready = [...this.members.values()].filter((m) => m.state === 'ready');
+    const snapshots = await Promise.all([this.metrics.snapshot(), ...ready.map((member) => this.snapshotOf(member))]);
+    return aggregate(snapshots.filter((snapshot) => snapshot !== undefined));
+  }
+
+  private snapshotOf(member: Member): Promise<MetricsSnapshot | undefined> {
+    const { id, answer } = this.snapshots.open();
+    this.tell(member, { type: 'metrics_collect', id }, () => this.snapshots.settle(id, undefined));
+    return answer;
   }
 
   private async replaceAll(): Promise<void> {

@@ -1,20 +1,38 @@
 /**
  * One serving process. It reports `ready` to the primary once its server listens and reached
  * the database, and drains on the primary's `drain` (or on a signal of its own) before exiting.
+ * GET /metrics goes through the primary, which sums every worker's metrics.
  */
 import type { RunningServer } from '../server/app.js';
 import { listenPort, loadConfig } from '../server/config.js';
 import { createLog, errorMessage } from './log.js';
-import type { PrimaryMessage, WorkerMessage } from './messages.js';
+import { METRICS_ANSWER_TIMEOUT_MS, PendingAnswers, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 const log = createLog('worker');
+const metricsAnswers = new PendingAnswers<string>(METRICS_ANSWER_TIMEOUT_MS);
+
+/** `onError` hears of a message that could not be sent (the primary is gone). */
+function tell(message: WorkerMessage, onError: (err: Error) => void): void {
+  process.send?.(message, (err: Error | null) => {
+    if (err) onError(err);
+  });
+}
+
+/** The whole instance's metrics text, as the primary sums it. */
+async function instanceMetrics(): Promise<string> {
+  const { id, answer } = metricsAnswers.open();
+  tell({ type: 'metrics_request', id }, () => metricsAnswers.settle(id, undefined));
+  const text = await answer;
+  if (text === undefined) throw new Error(`the primary did not answer with the instance metrics within ${METRICS_ANSWER_TIMEOUT_MS} ms`);
+  return text;
+}
 
 async function start(): Promise<RunningServer> {
   const config = loadConfig();
   // server/uws.ts throws at import time when the native binary is missing; a dynamic import turns
   // that into a logged start-up failure the primary can count, instead of a bare stack trace.
   const { startServer } = await import('../server/app.js');
-  return startServer(config, { port: listenPort(config) });
+  return startServer(config, { port: listenPort(config), instanceMetrics });
 }
 
 const starting = start();
@@ -35,8 +53,25 @@ async function drain(reason: string): Promise<void> {
   process.exit(0);
 }
 
+async function sendMetricsSnapshot(id: number): Promise<void> {
+  const server = await starting;
+  tell({ type: 'metrics_snapshot', id, metrics: await server.metricsSnapshot() }, (err) => {
+    log.error('metrics_snapshot_unsent', { error: err.message });
+  });
+}
+
 process.on('message', (message: PrimaryMessage) => {
-  if (message.type === 'drain') void drain('primary');
+  switch (message.type) {
+    case 'drain':
+      return void drain('primary');
+    case 'metrics_collect':
+      // Unanswered, this worker is left out of the sum once the primary stops waiting for it.
+      return void sendMetricsSnapshot(message.id).catch((err: unknown) => {
+        log.error('metrics_snapshot_failed', { error: errorMessage(err) });
+      });
+    case 'metrics_text':
+      return metricsAnswers.settle(message.id, message.text);
+  }
 });
 // A terminal's Ctrl-C and systemd's default KillMode signal every process of the group, not
 // only the primary: finish in-flight requests rather than dying mid-response.

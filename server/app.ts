@@ -9,6 +9,7 @@ import { ERRORS } from './errors.js';
 import { Exchanges } from './http.js';
 import { InteractionsBuffer } from './interactions-buffer.js';
 import { CacheCoherence } from './invalidation.js';
+import { UNMATCHED_ROUTE, WorkerMetrics, type MetricsSnapshot } from './metrics.js';
 import { mountInteractionRoutes } from './routes/interactions.js';
 import { mountOperationalRoutes } from './routes/operational.js';
 import { mountProductRoutes } from './routes/products.js';
@@ -26,11 +27,15 @@ export interface RunningServer {
   close(): Promise<void>;
   /** This worker's response cache counters (for tests and metrics). */
   cacheStats(): CacheStats;
+  /** This worker's metrics, for the primary to sum with the other workers'. */
+  metricsSnapshot(): Promise<MetricsSnapshot>;
 }
 
 export interface StartOptions {
   /** Overrides config.port (tests). */
   readonly port?: number;
+  /** The whole instance's metrics text (a worker asks its primary); GET /metrics shows this worker's own without it. */
+  readonly instanceMetrics?: () => Promise<string>;
 }
 
 /**
@@ -56,8 +61,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   let listenSocket: us_listen_socket;
   let coherence: CacheCoherence | undefined;
-  const exchanges = new Exchanges(config.retryAfterSeconds, log);
   const cache = new ResponseCache({ maxBytes: config.cacheMaxBytes, ttlMs: config.cacheTtlMs });
+  const metrics = new WorkerMetrics(() => cache.stats(), pool);
+  const exchanges = new Exchanges(config.retryAfterSeconds, log, metrics.requests);
   const interactions = new InteractionsBuffer((rows) => insertInteractions(pool, rows));
   try {
     await ping(pool);
@@ -67,12 +73,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       connectTimeoutMs: config.pgConnectTimeoutMs,
     }, log);
     const app = uws.App();
-    mountOperationalRoutes(app, exchanges, pool);
+    mountOperationalRoutes(app, exchanges, pool, options.instanceMetrics ?? (() => metrics.text()));
     mountProductRoutes(app, exchanges, pool, cache);
     mountReviewRoutes(app, exchanges, pool, coherence);
     mountQaRoutes(app, exchanges, pool, coherence);
     mountInteractionRoutes(app, exchanges, interactions);
-    app.any('/*', exchanges.handle(() => ERRORS.unknownRoute));
+    app.any('/*', exchanges.handle(() => ERRORS.unknownRoute, UNMATCHED_ROUTE));
     const port = options.port ?? config.port;
     listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
       app.listen('0.0.0.0', port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on port ${port}`))));
@@ -103,5 +109,6 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       return closing;
     },
     cacheStats: () => cache.stats(),
+    metricsSnapshot: () => metrics.snapshot(),
   };
 }

@@ -4,10 +4,12 @@
  * callback returns); a reply known at once is written within the callback; otherwise onAborted
  * is attached before the callback returns and the later write is corked. No exception escapes a
  * uWS callback: an unexpected one becomes a logged 500 whose body says nothing about it.
+ * Every reply is counted and timed by its mounted route (server/metrics.ts).
  */
 import { createLog, errorMessage, type Log } from '../cluster/log.js';
 import { isDatabaseUnavailable, isPoolSaturated, isStatementTimeout } from '../sql/db.js';
 import { ApiError, ERRORS, methodNotAllowed, unavailable } from './errors.js';
+import { ABORTED, RequestMetrics, type RequestRecorder } from './metrics.js';
 import { JSON_CONTENT_TYPE, type Reply } from './reply.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 
@@ -30,20 +32,34 @@ export class Exchanges {
   private unavailableLoggedAt = -Infinity;
   private unavailableSuppressed = 0;
 
-  constructor(retryAfterSeconds: number, private readonly log: Log = createLog('worker')) {
+  constructor(
+    retryAfterSeconds: number,
+    private readonly log: Log = createLog('worker'),
+    private readonly requestMetrics: RequestMetrics = new RequestMetrics(),
+  ) {
     this.unavailable = unavailable(retryAfterSeconds);
   }
 
-  /** Wraps a route into a uWS handler that always answers exactly once and never throws. */
-  handle(respond: Respond): UwsHandler {
+  /**
+   * Wraps a route into a uWS handler that always answers exactly once and never throws. `route`
+   * labels its requests in the metrics; `method` is given when the handler answers only that one.
+   */
+  handle(respond: Respond, route: string, method?: Method): UwsHandler {
+    const recorders = this.requestMetrics.route(route);
+    const onlyMethod = method === undefined ? undefined : recorders.method(method);
     return (res, req) => {
+      const startedAt = performance.now();
+      const recorder = onlyMethod ?? recorders.method(req.getMethod());
+      let reply: Reply;
       try {
         const outcome = respond(req, res);
-        if (outcome instanceof Promise) this.answerLater(res, outcome);
-        else this.write(res, outcome);
+        if (outcome instanceof Promise) return this.answerLater(res, outcome, recorder, startedAt);
+        reply = outcome;
       } catch (err) {
-        this.writeOrLog(res, this.replyFor(err));
+        reply = this.replyFor(err);
       }
+      this.writeOrLog(res, reply);
+      recorder.record(reply.status, startedAt);
     };
   }
 
@@ -86,7 +102,7 @@ export class Exchanges {
     });
   }
 
-  private answerLater(res: HttpResponse, outcome: Promise<Reply>): void {
+  private answerLater(res: HttpResponse, outcome: Promise<Reply>, recorder: RequestRecorder, startedAt: number): void {
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
@@ -95,7 +111,9 @@ export class Exchanges {
     outcome
       .catch((err: unknown) => this.replyFor(err))
       .then((reply) => {
-        if (!aborted) res.cork(() => this.writeOrLog(res, reply));
+        if (aborted) return recorder.record(ABORTED, startedAt);
+        res.cork(() => this.writeOrLog(res, reply));
+        recorder.record(reply.status, startedAt);
       })
       .finally(() => {
         this.inFlight -= 1;
@@ -112,7 +130,7 @@ export class Exchanges {
       else res.endWithoutBody();
       return;
     }
-    res.writeStatus(reply.status).writeHeader('Content-Type', JSON_CONTENT_TYPE);
+    res.writeStatus(reply.status).writeHeader('Content-Type', reply.contentType ?? JSON_CONTENT_TYPE);
     if (reply.headers) for (const [name, value] of reply.headers) res.writeHeader(name, value);
     res.end(reply.body, this.draining || reply.closeConnection === true);
   }
@@ -155,10 +173,10 @@ export function mount(
   routes: Partial<Record<Method, Respond>>,
 ): void {
   const methods = Object.keys(routes) as Method[];
-  for (const method of methods) app[method](pattern, exchanges.handle(routes[method] as Respond));
+  for (const method of methods) app[method](pattern, exchanges.handle(routes[method] as Respond, pattern, method));
   const notAllowed = methodNotAllowed(methods.map((method) => method.toUpperCase()));
   // uWS prefers a method's own handler to `any`, whatever the registration order.
-  app.any(pattern, exchanges.handle(() => notAllowed));
+  app.any(pattern, exchanges.handle(() => notAllowed, pattern));
 }
 
 export const MAX_BODY_BYTES = 64 * 1024;

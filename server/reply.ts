@@ -4,6 +4,8 @@ export interface Reply {
   readonly status: string;
   readonly body: string | Buffer;
   readonly headers?: readonly (readonly [name: string, value: string])[];
+  /** JSON_CONTENT_TYPE unless set: every route but GET /metrics answers JSON. */
+  readonly contentType?: string;
   /** Close the connection after this reply, because the request body was left unread. */
   readonly closeConnection?: boolean;
 }

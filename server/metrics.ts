@@ -1,0 +1,181 @@
+/**
+ * Prometheus metrics (prom-client). Each worker counts into a registry of its own: requests by
+ * route, method and status, their latency, its response cache and its database pool. The primary
+ * keeps worker restarts and ready workers in another, and GET /metrics answers the sum of all of
+ * them (cluster/primary.ts gathers the workers' snapshots over IPC).
+ */
+import { AggregatorRegistry, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { Pool } from '../sql/db.js';
+import type { CacheStats } from './cache.js';
+
+export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
+
+/** A registry's metrics as values, the form that crosses IPC and that aggregate() sums. */
+export type MetricsSnapshot = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+
+/** The route label of requests that no mounted pattern matched. */
+export const UNMATCHED_ROUTE = 'unmatched';
+
+/** The status label of a request whose client went away before its reply was ready. */
+export const ABORTED = 'aborted';
+
+/** From a cache hit (well under a millisecond) to a query running into the statement timeout. */
+const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * The methods uWS may report that get a label of their own; any other token becomes OTHER, so a
+ * client inventing methods cannot grow the label set.
+ */
+const KNOWN_METHODS = new Set(['get', 'head', 'post', 'put', 'delete', 'patch', 'options', 'connect', 'trace']);
+
+/** Counts and times the requests of one route and method. */
+export class RequestRecorder {
+  /** Keyed by status line: the counter child for each status is looked up once, then reused. */
+  private readonly byStatus = new Map<string, Counter.Internal>();
+
+  constructor(
+    private readonly requests: Counter<'route' | 'method' | 'status'>,
+    private readonly duration: Histogram.Internal<'route' | 'method'>,
+    private readonly route: string,
+    private readonly method: string,
+  ) {}
+
+  /** One reply, by its status line (or ABORTED), taken `startedAt` (performance.now()). */
+  record(status: string, startedAt: number): void {
+    this.duration.observe((performance.now() - startedAt) / 1000);
+    let counter = this.byStatus.get(status);
+    if (counter === undefined) {
+      counter = this.requests.labels(this.route, this.method, status.split(' ', 1)[0]!);
+      this.byStatus.set(status, counter);
+    }
+    counter.inc();
+  }
+}
+
+/** The recorders of one route, one per method, made on first use. */
+export class RouteRecorders {
+  private readonly byMethod = new Map<string, RequestRecorder>();
+
+  constructor(private readonly metrics: RequestMetrics, private readonly route: string) {}
+
+  /** `method` in lower case, as uWS reports it. */
+  method(method: string): RequestRecorder {
+    const known = KNOWN_METHODS.has(method) ? method : 'other';
+    let recorder = this.byMethod.get(known);
+    if (recorder === undefined) {
+      recorder = this.metrics.recorder(this.route, known.toUpperCase());
+      this.byMethod.set(known, recorder);
+    }
+    return recorder;
+  }
+}
+
+/** The request counter and latency histogram. */
+export class RequestMetrics {
+  private readonly requests: Counter<'route' | 'method' | 'status'>;
+  private readonly duration: Histogram<'route' | 'method'>;
+
+  /** Without a registry they count into one nobody reads (a bare Exchanges in tests). */
+  constructor(registry: Registry = new Registry()) {
+    this.requests = new Counter({
+      name: 'atelier_http_requests_total',
+      help: 'HTTP requests answered, by mounted route pattern, method and status code.',
+      labelNames: ['route', 'method', 'status'],
+      registers: [registry],
+    });
+    this.duration = new Histogram({
+      name: 'atelier_http_request_duration_seconds',
+      help: 'Time from receiving a request to writing its reply, by mounted route pattern and method.',
+      labelNames: ['route', 'method'],
+      buckets: DURATION_BUCKETS,
+      registers: [registry],
+    });
+  }
+
+  /** `route` is the mounted pattern (e.g. /products/:product_id), never the raw path. */
+  route(route: string): RouteRecorders {
+    return new RouteRecorders(this, route);
+  }
+
+  recorder(route: string, method: string): RequestRecorder {
+    return new RequestRecorder(this.requests, this.duration.labels(route, method), route, method);
+  }
+}
+
+/** A counter that reports a running total kept elsewhere, read at scrape time. */
+function totalCounter(registry: Registry, name: string, help: string, read: () => number): void {
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
+}
+
+/** A gauge read at scrape time. */
+function sampledGauge(registry: Registry, name: string, help: string, read: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
+}
+
+/** One worker's registry: its requests, plus its cache and pool read when scraped. */
+export class WorkerMetrics {
+  readonly registry = new Registry();
+  readonly requests = new RequestMetrics(this.registry);
+
+  constructor(cacheStats: () => CacheStats, pool: Pool) {
+    const { registry } = this;
+    totalCounter(registry, 'atelier_cache_hits_total', 'Response cache lookups answered from a stored body.', () => cacheStats().hits);
+    totalCounter(registry, 'atelier_cache_misses_total', 'Response cache lookups that found no stored body.', () => cacheStats().misses);
+    totalCounter(registry, 'atelier_cache_evictions_total', 'Bodies the response cache dropped to stay within its byte bound.', () => cacheStats().evictions);
+    totalCounter(registry, 'atelier_cache_loads_total', 'Database loads started by cache misses (concurrent misses of one key share one).', () => cacheStats().loads);
+    sampledGauge(registry, 'atelier_cache_bytes', 'Bytes of response bodies stored in the response cache.', () => cacheStats().bytes);
+    sampledGauge(registry, 'atelier_cache_entries', 'Response bodies stored in the response cache.', () => cacheStats().entries);
+    sampledGauge(registry, 'atelier_db_pool_in_use', 'Database connections checked out of the pool.', () => pool.totalCount - pool.idleCount);
+    sampledGauge(registry, 'atelier_db_pool_idle', 'Open database connections waiting in the pool.', () => pool.idleCount);
+    sampledGauge(registry, 'atelier_db_pool_waiting', 'Queries waiting for a pooled connection.', () => pool.waitingCount);
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  snapshot(): Promise<MetricsSnapshot> {
+    return this.registry.getMetricsAsJSON();
+  }
+}
+
+/** The primary's registry: what only the primary sees. */
+export class PrimaryMetrics {
+  readonly registry = new Registry();
+  readonly workerRestarts = new Counter({
+    name: 'atelier_worker_restarts_total',
+    help: 'Workers that died without being asked to and were respawned.',
+    registers: [this.registry],
+  });
+
+  constructor(readyWorkers: () => number) {
+    sampledGauge(this.registry, 'atelier_workers', 'Workers ready to serve.', readyWorkers);
+  }
+
+  snapshot(): Promise<MetricsSnapshot> {
+    return this.registry.getMetricsAsJSON();
+  }
+}
+
+/**
+ * The Prometheus text of several registries together. Every metric here is a count or an amount
+ * that adds up across processes, so prom-client's default aggregation (the sum) fits them all.
+ */
+export function aggregate(snapshots: readonly MetricsSnapshot[]): Promise<string> {
+  return AggregatorRegistry.aggregate([...snapshots]).metrics();
+}
