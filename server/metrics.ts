@@ -30,25 +30,22 @@ const KNOWN_METHODS = new Set(['get', 'head', 'post', 'put', 'delete', 'patch', 
 
 /** Counts and times the requests of one route and method. */
 export class RequestRecorder {
-  /** Keyed by status line: the counter child for each status is looked up once, then reused. */
-  private readonly byStatus = new Map<string, Counter.Internal>();
+  /**
+   * Replies by status line, handed to the counter when it is scraped: a prom-client child
+   * rebuilds its label key on every inc(), which would cost a request more than the whole count.
+   */
+  readonly replies = new Map<string, number>();
 
   constructor(
-    private readonly requests: Counter<'route' | 'method' | 'status'>,
     private readonly duration: Histogram.Internal<'route' | 'method'>,
-    private readonly route: string,
-    private readonly method: string,
+    readonly route: string,
+    readonly method: string,
   ) {}
 
   /** One reply, by its status line (or ABORTED), taken `startedAt` (performance.now()). */
   record(status: string, startedAt: number): void {
     this.duration.observe((performance.now() - startedAt) / 1000);
-    let counter = this.byStatus.get(status);
-    if (counter === undefined) {
-      counter = this.requests.labels(this.route, this.method, status.split(' ', 1)[0]!);
-      this.byStatus.set(status, counter);
-    }
-    counter.inc();
+    this.replies.set(status, (this.replies.get(status) ?? 0) + 1);
   }
 }
 
@@ -72,16 +69,23 @@ export class RouteRecorders {
 
 /** The request counter and latency histogram. */
 export class RequestMetrics {
-  private readonly requests: Counter<'route' | 'method' | 'status'>;
+  private readonly recorders: RequestRecorder[] = [];
   private readonly duration: Histogram<'route' | 'method'>;
 
   /** Without a registry they count into one nobody reads (a bare Exchanges in tests). */
   constructor(registry: Registry = new Registry()) {
-    this.requests = new Counter({
+    const { recorders } = this;
+    new Counter({
       name: 'atelier_http_requests_total',
       help: 'HTTP requests answered, by mounted route pattern, method and status code.',
       labelNames: ['route', 'method', 'status'],
       registers: [registry],
+      collect() {
+        this.reset();
+        for (const { route, method, replies } of recorders) {
+          for (const [status, count] of replies) this.inc({ route, method, status: status.split(' ', 1)[0]! }, count);
+        }
+      },
     });
     this.duration = new Histogram({
       name: 'atelier_http_request_duration_seconds',
@@ -98,7 +102,9 @@ export class RequestMetrics {
   }
 
   recorder(route: string, method: string): RequestRecorder {
-    return new RequestRecorder(this.requests, this.duration.labels(route, method), route, method);
+    const recorder = new RequestRecorder(this.duration.labels(route, method), route, method);
+    this.recorders.push(recorder);
+    return recorder;
   }
 }
 
