@@ -26,6 +26,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig } from '../server/config.js';
 import { checkCoherence, describeProbes, probeWhile } from './bench-checks.js';
 import { answerQuestionIds, loadDataset, writeIdFiles } from './bench-dataset.js';
+import { HitRate } from './bench-metrics.js';
 import { parseOptions, UsageError, type BenchOptions } from './bench-options.js';
 import type { RunResult } from './bench-parse.js';
 import { captureStatement, pgbenchScript, runPgbench } from './bench-pgbench.js';
@@ -269,6 +270,8 @@ async function mixScenario(session: Session): Promise<void> {
   const { options } = session;
   const api = await session.cluster({ cacheMaxBytes: CACHE.cacheMaxBytes });
   const writtenFile = path.join(session.runDir, 'written.txt');
+  const readsHitRate = new HitRate(api.port);
+  const writesHitRate = new HitRate(api.port);
   try {
     await session.warm(api, 'bench-storefront.lua', session.mixEnv());
     await session.interleave([
@@ -277,20 +280,22 @@ async function mixScenario(session: Session): Promise<void> {
           id: 'mix.cached.reads', title: 'storefront mix, cache on, reads only', group: 'mix', tool: 'wrk',
           concurrency: options.connections, ceiling: 'hello',
         },
-        measure: () => session.wrk(api, 'bench-storefront.lua', session.mixEnv({ writeShare: 0 })),
+        measure: readsHitRate.around(() => session.wrk(api, 'bench-storefront.lua', session.mixEnv({ writeShare: 0 }))),
       },
       {
         definition: {
           id: 'mix.cached', title: 'storefront mix, cache on', group: 'mix', tool: 'wrk',
           concurrency: options.connections, ceiling: 'mix.cached.reads',
         },
-        measure: () => session.wrk(api, 'bench-storefront.lua', session.mixEnv({ writtenFile })),
+        measure: writesHitRate.around(() => session.wrk(api, 'bench-storefront.lua', session.mixEnv({ writtenFile }))),
       },
     ]);
     const writes = await readFile(`${writtenFile}.writes`, 'utf8').catch(() => '{}');
     session.notes.push('Storefront mix: a product page view (product, styles, related, reviews count=200 relevant, meta, ' +
       'questions count=100, answers of one question), Zipf(s=1) popularity over the newest 10 % of products, ' +
-      `5 % writes (issued in its last run: ${writes.trim()}); "reads only" is the same mix without the writes.`);
+      `5 % writes (issued in its last run: ${writes.trim()}); "reads only" is the same mix without the writes. ` +
+      `Response cache hit rate over the measured runs (GET /metrics): reads only ${readsHitRate.describe()}; ` +
+      `with writes ${writesHitRate.describe()}.`);
     await delay(1000);
     session.checks.push(await checkCoherence(session, api, writtenFile));
   } finally {
@@ -323,6 +328,7 @@ async function vcpuScenarios(session: Session): Promise<void> {
   const hello = await session.helloWorld(1, '0');
   try {
     const api = await session.cluster({ cacheMaxBytes: CACHE.cacheMaxBytes, workers: 1, cpus: '0', ...(wrapper ? { wrapper } : {}) });
+    const hitRate = new HitRate(api.port);
     await session.warm(hello, 'bench-route.lua', session.routeEnv(STYLES), onCpu1);
     await session.warm(api, 'bench-storefront.lua', session.mixEnv(), onCpu1);
     let peak = 0;
@@ -336,13 +342,14 @@ async function vcpuScenarios(session: Session): Promise<void> {
           id: 'vcpu.mix', title: 'storefront mix, cache on, 1 worker + PostgreSQL on 1 CPU', group: 'vcpu', tool: 'wrk',
           concurrency: options.connections, ceiling: 'vcpu.hello', target: { kind: 'level', ...VCPU_TARGET },
         },
-        measure: async () => {
+        measure: hitRate.around(async () => {
           const measured = session.wrk(api, 'bench-storefront.lua', session.mixEnv(), onCpu1);
           peak = Math.max(peak, await peakWhile(async () => memoryBytes(await session.stackPids(api)), measured));
           return measured;
-        },
+        }),
       },
     ]);
+    session.notes.push(`1-vCPU storefront mix: response cache hit rate over the measured runs ${hitRate.describe()}.`);
     session.checks.push({
       name: '1-vCPU: stack within 1 GiB',
       passed: peak <= 1024 * MIB,
