@@ -116,9 +116,20 @@ async function served(port: number, path: string, pids: readonly number[]): Prom
   }
 }
 
+/** The text of GET /metrics, or undefined if no answer came within `ms` (it reached a stopped worker). */
+async function scrapeWithin(port: number, ms: number): Promise<string | undefined> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(ms) });
+    return await response.text();
+  } catch (err) {
+    if ((err as Error).name === 'TimeoutError') return undefined;
+    throw err;
+  }
+}
+
 const readyWorker = (line: LogLine): boolean => line.event === 'worker_ready' && line.role === 'primary';
 
-t.test('under the cluster GET /metrics sums every worker, whichever answers it, and counts worker restarts', async (t) => {
+t.test('under the cluster GET /metrics sums every worker, whichever answers it, counts restarts and skips a stuck worker', async (t) => {
   const port = await freePort();
   const cluster = startCluster(t, {
     DATABASE_URL: await freshDatabase(t),
@@ -163,4 +174,18 @@ t.test('under the cluster GET /metrics sums every worker, whichever answers it, 
   const afterRestart = parseExposition(await (await fetch(`http://127.0.0.1:${port}/metrics`)).text());
   t.equal(total(afterRestart, 'atelier_worker_restarts_total'), 1, 'the SIGKILLed worker counts as one restart');
   t.equal(total(afterRestart, 'atelier_workers'), 2, 'two workers ready again');
+
+  // The survivor is now the only worker that served /health; stopped, it cannot answer the primary.
+  const survivor = pids[1]!;
+  process.kill(survivor, 'SIGSTOP');
+  let text: string | undefined;
+  try {
+    // A scrape whose connection the kernel gave to the stopped worker cannot be answered: try another.
+    while (text === undefined) text = await scrapeWithin(port, 2500);
+  } finally {
+    process.kill(survivor, 'SIGCONT');
+  }
+  const withoutSurvivor = parseExposition(text);
+  t.equal(total(withoutSurvivor, 'atelier_http_requests_total', { route: '/health' }), undefined, 'the stuck worker is left out of the sum');
+  t.equal(total(withoutSurvivor, 'atelier_workers'), 2, 'and still counted ready by the primary');
 });
