@@ -65,12 +65,12 @@ export class TupleBuffer {
     this.length += 5;
   }
 
-  text(value: string): void {
-    // UTF-8 takes at most 3 bytes per UTF-16 unit, so the write below is never cut short.
-    this.ensure(4 + value.length * 3);
-    const written = this.bytes.write(value, this.length + 4, 'utf8');
-    this.view.setInt32(this.length, written);
-    this.length += 4 + written;
+  /** `utf8` must be valid UTF-8 without NUL: the whole COPY fails on anything else. */
+  text(utf8: Uint8Array): void {
+    this.ensure(4 + utf8.length);
+    this.view.setInt32(this.length, utf8.length);
+    this.bytes.set(utf8, this.length + 4);
+    this.length += 4 + utf8.length;
   }
 
   /**
