@@ -41,12 +41,12 @@ export async function checkCoherence(session: Session, target: Target, writtenFi
   await inBatches(products, 8, async (id) => {
     for (const route of REVIEW_ROUTES) {
       for (;;) {
-        const minute = relevanceClock(new Date()).getTime();
+        const clock = relevanceClock(new Date()).getTime();
         const served = [];
         for (let i = 0; i < COHERENCE_READS; i++) served.push(await freshGet(target.port, routePath(route, id)));
         const now = new Date();
-        // The relevant order is computed for the minute: compare only within one.
-        if (relevanceClock(now).getTime() !== minute) continue;
+        // The relevant order is computed for the clock's hour: compare only within one.
+        if (relevanceClock(now).getTime() !== clock) continue;
         const truth = await route.body(session.dataset.pool, id, now);
         for (const answer of served) {
           compared += 1;

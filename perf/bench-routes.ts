@@ -8,7 +8,7 @@
 import type { Pool } from '../sql/db.js';
 import { productDetail, productRelated, productStyles } from '../sql/queries/products.js';
 import { answerList, questionList } from '../sql/queries/qa.js';
-import { reviewList, reviewMeta } from '../sql/queries/reviews.js';
+import { relevanceClock, reviewList, reviewMeta } from '../sql/queries/reviews.js';
 
 /** What a route's id is: a product id, or the id of a visible question of such a product. */
 export type IdKind = 'product' | 'question';
@@ -25,14 +25,10 @@ export interface ReadRoute {
 }
 
 /**
- * GET /reviews orders `relevant` by the request time cut to the minute (server/routes/reviews.ts),
- * and caches under that minute: the database body for "now" is the one for that minute.
+ * GET /reviews orders `relevant` by the request time cut to the hour and caches under that hour:
+ * the database body for "now" is the one for relevanceClock(now).
  */
-export const RELEVANCE_CLOCK_MS = 60_000;
-
-export function relevanceClock(now: Date): Date {
-  return new Date(Math.floor(now.getTime() / RELEVANCE_CLOCK_MS) * RELEVANCE_CLOCK_MS);
-}
+export { relevanceClock };
 
 export const READ_ROUTES: readonly ReadRoute[] = [
   { name: 'product', label: 'GET /products/:id', path: '/products/{id}', ids: 'product', body: (pool, id) => productDetail(pool, id) },

@@ -36,7 +36,7 @@ const READS = ['/reviews?product_id=2', '/reviews?product_id=2&sort=newest&count
   '/reviews?product_id=2&sort=helpful&page=1&count=2', '/reviews/meta?product_id=2'];
 /**
  * The reads whose bodies must stay cached between warming and the write. The relevant order's
- * key holds the minute (server/routes/reviews.ts), so it may legitimately reload mid-test.
+ * key holds the hour (server/routes/reviews.ts), so it may legitimately reload mid-test.
  */
 const STABLE_READS = READS.filter((path) => !path.endsWith('product_id=2'));
 

@@ -5,7 +5,7 @@
  */
 import type { Pool } from '../../sql/db.js';
 import {
-  createReview, markReviewHelpful, reportReview, reviewList, reviewMeta, REVIEW_SORTS,
+  createReview, markReviewHelpful, relevanceClock, reportReview, reviewList, reviewMeta, REVIEW_SORTS,
   type NewReview, type ReviewSort,
 } from '../../sql/queries/reviews.js';
 import { ApiError, invalidParameter } from '../errors.js';
@@ -20,13 +20,6 @@ import { rowWriteRoute } from './row-write.js';
 const DEFAULT_SORT: ReviewSort = 'relevant';
 const INVALID_SORT = new ApiError(invalidParameter('sort', `one of ${REVIEW_SORTS.join(', ')}`));
 
-/**
- * The relevant order measures ages from the request time cut to the minute (a 90-day scale makes
- * that invisible), so every page of a listing fetched within the minute, and every cached copy
- * of it on every worker, is ordered by the same clock: paging cannot skip or repeat a review
- * because two pages were ranked at different instants. The minute is part of the cache key.
- */
-const RELEVANCE_CLOCK_MS = 60_000;
 
 function reviewSort(query: URLSearchParams): ReviewSort {
   const sort = query.get('sort') ?? DEFAULT_SORT;
@@ -85,10 +78,11 @@ export function mountReviewRoutes(app: TemplatedApp, exchanges: Exchanges, pool:
       const productId = queryProductId(query);
       const { page, count } = paging(query);
       const sort = reviewSort(query);
-      const clock = Math.floor(Date.now() / RELEVANCE_CLOCK_MS) * RELEVANCE_CLOCK_MS;
-      const variant = sort === 'relevant' ? `relevant@${clock}:${page}:${count}` : `${sort}:${page}:${count}`;
+      // The clock is part of the key: every page and cached copy within it is ranked alike.
+      const clock = relevanceClock(new Date());
+      const variant = sort === 'relevant' ? `relevant@${clock.getTime()}:${page}:${count}` : `${sort}:${page}:${count}`;
       return coherence.reply('review-lists', productId, variant, async () =>
-        encodeBody(await reviewList(pool, productId, sort, page, count, new Date(clock))));
+        encodeBody(await reviewList(pool, productId, sort, page, count, clock)));
     },
     post: async (req, res) => {
       const review = parseNewReview(await readJsonBody(req, res));

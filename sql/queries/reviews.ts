@@ -215,6 +215,20 @@ SELECT r.product_id, (SELECT token FROM notified) AS token FROM reviews r WHERE 
 };
 
 /**
+ * The relevant order measures ages from the request time cut to the hour (against a 90-day decay
+ * an hour moves a score by about 0.05 %), so every page of a listing fetched within the hour, and
+ * every cached copy of it, is ordered by the same clock: paging cannot skip or repeat a review
+ * because two pages were ranked at different instants. A finer clock (it was the minute) made
+ * every cached relevant list go stale at once, every minute.
+ */
+const RELEVANCE_CLOCK_MS = 60 * 60_000;
+
+/** The instant the relevant order of a request made at `now` measures ages from. */
+export function relevanceClock(now: Date): Date {
+  return new Date(Math.floor(now.getTime() / RELEVANCE_CLOCK_MS) * RELEVANCE_CLOCK_MS);
+}
+
+/**
  * One page of a product's visible reviews, as the whole response body. `relevanceAsOf` is the
  * request time the relevant order measures ages from.
  */
