@@ -11,21 +11,19 @@ const PRODUCT_SPAN = { name: 'bench_product_span', text: 'SELECT count(*)::int A
 // Capped per product: the mix only needs a few to vote on, and the list is loaded by every wrk thread.
 const VISIBLE_CHILDREN_PER_PRODUCT = 20;
 
-const VISIBLE_QUESTIONS = {
-  name: 'bench_visible_questions',
-  text: `
+/** The first visible rows of `table` per product of a range ($1..$2). */
+function visibleChildren(table: 'questions' | 'reviews') {
+  return {
+    name: `bench_visible_${table}`,
+    text: `
 SELECT product_id, (array_agg(id ORDER BY id))[1:${VISIBLE_CHILDREN_PER_PRODUCT}] AS ids
-FROM questions WHERE product_id BETWEEN $1 AND $2 AND NOT reported
+FROM ${table} WHERE product_id BETWEEN $1 AND $2 AND NOT reported
 GROUP BY product_id`,
-};
+  };
+}
 
-const VISIBLE_REVIEWS = {
-  name: 'bench_visible_reviews',
-  text: `
-SELECT product_id, (array_agg(id ORDER BY id))[1:${VISIBLE_CHILDREN_PER_PRODUCT}] AS ids
-FROM reviews WHERE product_id BETWEEN $1 AND $2 AND NOT reported
-GROUP BY product_id`,
-};
+const VISIBLE_QUESTIONS = visibleChildren('questions');
+const VISIBLE_REVIEWS = visibleChildren('reviews');
 
 const INTERACTION_COUNT = { name: 'bench_interaction_count', text: 'SELECT count(*)::bigint::text AS count FROM interactions' };
 
