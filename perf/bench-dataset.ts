@@ -6,20 +6,28 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Log } from '../cluster/log.js';
 import { seedIfEmpty } from '../cluster/seed.js';
-import { resolveDatabase, type ResolvedDatabase } from '../ingest/database-url.js';
+import { resolveDatabase } from '../ingest/database-url.js';
 import { REAL_ROWS } from '../ingest/generator-shape.js';
 import { loadConfig } from '../server/config.js';
-import { createPool, type Pool } from '../sql/db.js';
+import { errorMessage } from '../cluster/log.js';
+import { createPool, dropDatabase, ensureDatabase, withDatabase, type Pool } from '../sql/db.js';
 import { migrate } from '../sql/migrate.js';
 import { freePort } from '../test/helpers/net.js';
 import { productSpan, visibleQuestions, visibleReviews } from '../sql/queries/bench.js';
 
 export interface Dataset {
   readonly scale: number;
-  readonly database: ResolvedDatabase;
+  /**
+   * The database the benchmarks run on: a copy of the loaded one, remade by reset(), so the rows
+   * one run (or one scenario) writes do not slow down the next. Runs on a popular product's
+   * reviews otherwise pile up, and every later read of its reviews sorts them all.
+   */
+  readonly url: string;
+  /** Why the benchmarks run on the loaded database itself, when no copy could be made. */
+  readonly copyUnavailable: string | undefined;
   /** True when this process started the database (an embedded server it can pin to a CPU). */
   readonly embedded: boolean;
-  /** A small pool of the benchmark's own, for probes and checks. */
+  /** A small pool of the benchmark's own, on `url`, for probes and checks. */
   readonly pool: Pool;
   readonly products: number;
   /** The newest 10 % of the products, the range every scenario draws from. */
@@ -28,6 +36,8 @@ export interface Dataset {
   /** Per product of the range: up to 20 visible question ids, and up to 20 visible review ids. */
   readonly questions: ReadonlyMap<number, readonly number[]>;
   readonly reviews: ReadonlyMap<number, readonly number[]>;
+  /** Remakes the copy as loaded; nothing but `pool` may be connected to it. */
+  reset(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -49,8 +59,8 @@ export async function loadDataset(scale: number, dataRoot: string, print: (line:
   });
   print(config.databaseUrl === undefined ? `database: embedded PostgreSQL in ${config.dataDir}/pg` : 'database: DATABASE_URL');
   const database = await resolveDatabase(config);
-  const pool = createPool({
-    connectionString: database.url,
+  const poolOn = (url: string): Pool => createPool({
+    connectionString: url,
     max: 4,
     connectionTimeoutMillis: config.pgConnectTimeoutMs,
     statementTimeoutMillis: 60_000,
@@ -58,9 +68,13 @@ export async function loadDataset(scale: number, dataRoot: string, print: (line:
     applicationName: 'atelier-bench',
     onIdleError: () => undefined,
   });
+  let pool: Pool | undefined;
   try {
     await migrate(database.url);
     await seedIfEmpty(config, database.url, plainLog(print));
+    const copy = await WorkingCopy.make(database.url);
+    if (copy.unavailable !== undefined) print(`warning: ${copy.unavailable}`);
+    pool = poolOn(copy.url);
     const span = await productSpan(pool);
     const expected = Math.round(REAL_ROWS['product.csv'] * scale);
     if (Math.abs(span.count - expected) > expected * 0.05) {
@@ -71,18 +85,63 @@ export async function loadDataset(scale: number, dataRoot: string, print: (line:
       visibleQuestions(pool, first, span.maxId),
       visibleReviews(pool, first, span.maxId),
     ]);
+    let current = pool;
     return {
-      scale, database, pool, products: span.count, first, last: span.maxId, questions, reviews,
+      scale, url: copy.url, copyUnavailable: copy.unavailable, products: span.count, first, last: span.maxId, questions, reviews,
       embedded: config.databaseUrl === undefined,
+      get pool() {
+        return current;
+      },
+      async reset() {
+        if (copy.unavailable !== undefined) return;
+        await current.end();
+        await copy.remake();
+        current = poolOn(copy.url);
+      },
       async close() {
-        await pool.end();
+        await current.end();
         await database.stop();
       },
     };
   } catch (err) {
-    await pool.end();
+    await pool?.end();
     await database.stop();
     throw err;
+  }
+}
+
+/**
+ * `<database>_bench`, made from the loaded database as a template (a file copy: seconds for
+ * scale 0.1). It needs the CREATEDB privilege and no other session on the loaded database, which
+ * a shared DATABASE_URL server may not allow: then there is no copy and the runs write to the
+ * loaded database itself.
+ */
+class WorkingCopy {
+  private constructor(
+    private readonly adminUrl: string,
+    private readonly source: string,
+    readonly url: string,
+    readonly unavailable: string | undefined,
+  ) {}
+
+  static async make(sourceUrl: string): Promise<WorkingCopy> {
+    const source = decodeURIComponent(new URL(sourceUrl).pathname.slice(1));
+    const name = `${source}_bench`;
+    const copy = new WorkingCopy(withDatabase(sourceUrl, 'postgres'), source, withDatabase(sourceUrl, name), undefined);
+    try {
+      await copy.remake();
+      return copy;
+    } catch (err) {
+      const reason = `no copy of database ${source} to benchmark on (${errorMessage(err)}): ` +
+        'the runs write to it, and rows written by earlier runs stay in it';
+      return new WorkingCopy(copy.adminUrl, source, sourceUrl, reason);
+    }
+  }
+
+  async remake(): Promise<void> {
+    const name = decodeURIComponent(new URL(this.url).pathname.slice(1));
+    await dropDatabase(this.adminUrl, name);
+    await ensureDatabase(this.adminUrl, name, this.source);
   }
 }
 

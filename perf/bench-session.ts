@@ -140,7 +140,7 @@ export class Session {
     const workers = options.workers ?? this.options.workers;
     const backendPort = await this.port();
     const cluster = await startCluster({
-      port: backendPort, workers, databaseUrl: this.dataset.database.url, poolSize: this.options.poolSize,
+      port: backendPort, workers, databaseUrl: this.dataset.url, poolSize: this.options.poolSize,
       // Behind nginx, each worker listens on a port of its own so that nginx balances over the workers.
       ...(this.options.nginx ? { env: { WORKER_PORTS: 'per-worker' } } : {}),
       ...options,

@@ -109,7 +109,7 @@ async function uncachedRoutes(session: Session, api: Target): Promise<void> {
       {
         definition: { id: `pgbench.${route.name}`, title: `pgbench: ${route.name} SQL`, group: 'database', tool: 'pgbench', concurrency: clients },
         measure: () => runPgbench({
-          databaseUrl: dataset.database.url, script, clients, threads: options.threads, seconds: options.seconds,
+          databaseUrl: dataset.url, script, clients, threads: options.threads, seconds: options.seconds,
           dir: path.join(session.runDir, `pgbench-${route.name}-${++pgbenchRun}`),
         }),
       },
@@ -409,6 +409,7 @@ async function main(): Promise<number> {
   const dataset = await loadDataset(options.scale, options.dataDir, print);
   print(`dataset: ${dataset.products} products, measuring ids ${dataset.first}–${dataset.last}`);
   const session = new Session(options, dataset, runDir, await writeIdFiles(dataset, runDir), print);
+  if (dataset.copyUnavailable !== undefined) session.notes.push(`Dataset: ${dataset.copyUnavailable}.`);
   const interrupted = new Promise<never>((_, reject) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => reject(new Error(`interrupted by ${signal}`)));
   });
@@ -421,7 +422,14 @@ async function main(): Promise<number> {
       [groups.has('mix'), mixScenario],
       [groups.has('vcpu'), vcpuScenarios],
     ];
-    for (const [wanted, phase] of phases) if (wanted) await Promise.race([phase(session), interrupted]);
+    let first = true;
+    for (const [wanted, phase] of phases) {
+      if (!wanted) continue;
+      // Each phase starts from the data as loaded, whatever the phases before it wrote.
+      if (!first) await Promise.race([dataset.reset(), interrupted]);
+      first = false;
+      await Promise.race([phase(session), interrupted]);
+    }
   } finally {
     await session.stopAll();
     await dataset.close();
