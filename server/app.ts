@@ -1,13 +1,13 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createLog, errorMessage } from '../cluster/log.js';
 import { createPool } from '../sql/db.js';
-import { insertInteractions } from '../sql/queries/interactions.js';
+import { insertInteractions, type Interaction } from '../sql/queries/interactions.js';
 import { ping } from '../sql/queries/ping.js';
+import { voteForAnswers, voteForQuestions, voteForReviews, type CastVotes } from '../sql/queries/votes.js';
 import { ResponseCache, type CacheStats } from './cache.js';
 import type { Config } from './config.js';
 import { ERRORS } from './errors.js';
 import { Exchanges } from './http.js';
-import { InteractionsBuffer } from './interactions-buffer.js';
 import { CacheCoherence } from './invalidation.js';
 import { UNMATCHED_ROUTE, WorkerMetrics, type MetricsSnapshot } from './metrics.js';
 import { mountInteractionRoutes } from './routes/interactions.js';
@@ -16,6 +16,7 @@ import { mountProductRoutes } from './routes/products.js';
 import { mountQaRoutes } from './routes/qa.js';
 import { mountReviewRoutes } from './routes/reviews.js';
 import { uws, type us_listen_socket } from './uws.js';
+import { CLICK_BATCHING, VOTE_BATCHING, WriteBatcher } from './write-batcher.js';
 
 export interface RunningServer {
   /** The port actually bound (useful when the config asked for port 0). */
@@ -64,7 +65,13 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const cache = new ResponseCache({ maxBytes: config.cacheMaxBytes, ttlMs: config.cacheTtlMs });
   const metrics = new WorkerMetrics(() => cache.stats(), pool);
   const exchanges = new Exchanges(config.retryAfterSeconds, log, metrics.requests);
-  const interactions = new InteractionsBuffer((rows) => insertInteractions(pool, rows));
+  const clicks = new WriteBatcher<Interaction, void>(async (rows) => {
+    await insertInteractions(pool, rows);
+    return rows.map(() => undefined);
+  }, CLICK_BATCHING);
+  const voteBatcher = (cast: CastVotes) => new WriteBatcher((ids: readonly number[]) => cast(pool, ids), VOTE_BATCHING);
+  const votes = { reviews: voteBatcher(voteForReviews), questions: voteBatcher(voteForQuestions), answers: voteBatcher(voteForAnswers) };
+  const batchers = [clicks, votes.reviews, votes.questions, votes.answers];
   try {
     await ping(pool);
     coherence = await CacheCoherence.start(cache, {
@@ -75,9 +82,9 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     const app = uws.App();
     mountOperationalRoutes(app, exchanges, pool, options.instanceMetrics ?? (() => metrics.text()));
     mountProductRoutes(app, exchanges, pool, cache);
-    mountReviewRoutes(app, exchanges, pool, coherence);
-    mountQaRoutes(app, exchanges, pool, coherence);
-    mountInteractionRoutes(app, exchanges, interactions);
+    mountReviewRoutes(app, exchanges, pool, coherence, (id) => votes.reviews.add(id));
+    mountQaRoutes(app, exchanges, pool, coherence, { questions: (id) => votes.questions.add(id), answers: (id) => votes.answers.add(id) });
+    mountInteractionRoutes(app, exchanges, (click) => clicks.add(click));
     app.any('/*', exchanges.handle(() => ERRORS.unknownRoute, UNMATCHED_ROUTE));
     const port = options.port ?? config.port;
     listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
@@ -101,8 +108,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         // Exiting at once would reset those connections mid-request.
         await delay(Math.min(config.drainLingerMs, config.drainTimeoutMs));
         await exchanges.drain(config.drainTimeoutMs);
-        // Rows taken by requests that outlived the drain deadline still get their INSERT.
-        await interactions.close();
+        // Writes taken by requests that outlived the drain deadline still get their statement.
+        await Promise.all(batchers.map((batcher) => batcher.close()));
         await coherence?.close();
         await pool.end();
       })();

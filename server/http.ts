@@ -12,6 +12,7 @@ import { ApiError, ERRORS, methodNotAllowed, unavailable } from './errors.js';
 import { ABORTED, RequestMetrics, type RequestRecorder } from './metrics.js';
 import { JSON_CONTENT_TYPE, type Reply } from './reply.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
+import { WriteBatcherClosed } from './write-batcher.js';
 
 /**
  * A route: reads `req` synchronously, then returns the reply, or a promise of it when it must
@@ -67,8 +68,9 @@ export class Exchanges {
   replyFor(err: unknown): Reply {
     if (err instanceof ApiError) return err.reply;
     // Shedding is counted in /metrics (503s), not logged: under overload a log line per refused
-    // request would spend the CPU the worker is short of.
-    if (isPoolSaturated(err)) return this.unavailable;
+    // request would spend the CPU the worker is short of. A write that outlived the drain
+    // deadline is refused the same way.
+    if (isPoolSaturated(err) || err instanceof WriteBatcherClosed) return this.unavailable;
     if (isDatabaseUnavailable(err) || isStatementTimeout(err)) {
       this.logUnavailable(err);
       return this.unavailable;

@@ -49,7 +49,7 @@ export class CacheCoherence {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private readonly backoff = new Backoff({ initialMs: 100, maxMs: 5000, jitter: 0.2 });
   private readonly recentTokens = new Set<string>();
-  private readonly waiters = new Map<string, () => void>();
+  private readonly waiters = new Map<string, (() => void)[]>();
 
   private constructor(
     private readonly cache: ResponseCache,
@@ -81,16 +81,22 @@ export class CacheCoherence {
    */
   async written({ productId, kinds, token }: Written): Promise<void> {
     this.invalidate(productId, kinds);
-    if (token === null || this.listener === undefined || this.recentTokens.delete(token)) return;
+    if (token === null || this.listener === undefined || this.recentTokens.has(token)) return;
+    // Every write of a batch (server/write-batcher.ts) carries its transaction's token.
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiters.delete(token);
-        resolve();
-      }, OWN_NOTIFICATION_WAIT_MS);
-      this.waiters.set(token, () => {
+      const arrived = (): void => {
         clearTimeout(timer);
         resolve();
-      });
+      };
+      const timer = setTimeout(() => {
+        const waiting = this.waiters.get(token);
+        waiting?.splice(waiting.indexOf(arrived), 1);
+        if (waiting?.length === 0) this.waiters.delete(token);
+        resolve();
+      }, OWN_NOTIFICATION_WAIT_MS);
+      const waiting = this.waiters.get(token);
+      if (waiting === undefined) this.waiters.set(token, [arrived]);
+      else waiting.push(arrived);
     });
   }
 
@@ -122,12 +128,9 @@ export class CacheCoherence {
       return;
     }
     this.invalidate(invalidation.productId, invalidation.kinds);
-    const waiter = this.waiters.get(invalidation.token);
-    if (waiter !== undefined) {
-      this.waiters.delete(invalidation.token);
-      waiter();
-      return;
-    }
+    const waiting = this.waiters.get(invalidation.token);
+    this.waiters.delete(invalidation.token);
+    waiting?.forEach((arrived) => arrived());
     this.recentTokens.add(invalidation.token);
     if (this.recentTokens.size > RECENT_TOKENS) this.recentTokens.delete(this.recentTokens.values().next().value!);
   }
@@ -169,7 +172,7 @@ export class CacheCoherence {
   }
 
   private releaseWaiters(): void {
-    for (const release of this.waiters.values()) release();
+    for (const waiting of this.waiters.values()) waiting.forEach((arrived) => arrived());
     this.waiters.clear();
   }
 }

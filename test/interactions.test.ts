@@ -6,6 +6,7 @@ import { loadConfig } from '../server/config.js';
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from './helpers/net.js';
 import { isEvent, startCluster } from './helpers/process.js';
+import { until } from './helpers/wait.js';
 
 const click = (element: string) => JSON.stringify({ element, widget: 'Related Items', time: '2021-03-17T13:28:37.620Z' });
 
@@ -50,11 +51,6 @@ async function serve(t: Test, env: Record<string, string> = {}): Promise<Served>
 
 async function storedElements(db: Session): Promise<string[]> {
   return (await db.query<{ element: string }>('SELECT element FROM interactions ORDER BY element COLLATE "C"')).map((row) => row.element);
-}
-
-/** Polls `condition` until it holds (the database is watched, nothing is timed). */
-async function until(condition: () => Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 const sorted = (values: Iterable<string>): string[] => [...values].sort();

@@ -14,6 +14,7 @@ import {
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from './helpers/net.js';
 import { isEvent, startCluster, type RunningCluster } from './helpers/process.js';
+import { until } from './helpers/wait.js';
 
 interface Reply {
   readonly status: number;
@@ -42,10 +43,6 @@ interface Access {
   readonly uri: string;
   readonly status: number;
   readonly upstream_addr: string;
-}
-
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 50));
 }
 
 /**

@@ -267,15 +267,22 @@ t.test('a review whose characteristic rating fails its insert leaves nothing beh
 t.test('PUT /reviews/:id/helpful: parallel votes are all counted; unknown ids are 404', async (t) => {
   const api = await serveFixture(t);
   t.same(await ids(api, '/reviews?product_id=2&sort=helpful&count=10'), ORDER.helpful, 'cache warmed');
-  const votes = await Promise.all(Array.from({ length: 20 }, () => api.send('PUT', '/reviews/4/helpful')));
-  for (const vote of votes) {
+  // One burst, so the worker batches votes for two reviews and an unknown one together.
+  const burst = [...Array.from({ length: 20 }, () => 4), ...Array.from({ length: 5 }, () => 6), 999, 999];
+  const votes = await Promise.all(burst.map((id) => api.send('PUT', `/reviews/${id}/helpful`)));
+  for (const [i, vote] of votes.entries()) {
+    if (burst[i] === 999) {
+      await expectError(t, vote, 404, 'Nothing exists with this id.', 'an unknown review in the burst');
+      continue;
+    }
     t.equal(vote.status, 204);
     t.equal(vote.headers.get('content-type'), null, 'a 204 has no Content-Type');
     t.equal(vote.headers.get('content-length'), null, 'nor Content-Length');
     t.equal(await vote.text(), '');
   }
-  t.same(await api.db.query('SELECT helpfulness FROM reviews WHERE id = 4'), [{ helpfulness: 20 }]);
-  t.same(await ids(api, '/reviews?product_id=2&sort=helpful&count=10'), [4, 3, 5, 7, 9, 6], 'the cached order moved at once');
+  t.same(await api.db.query('SELECT id, helpfulness FROM reviews WHERE id IN (4, 6) ORDER BY id'),
+    [{ id: 4, helpfulness: 20 }, { id: 6, helpfulness: 5 }]);
+  t.same(await ids(api, '/reviews?product_id=2&sort=helpful&count=10'), [4, 3, 6, 5, 7, 9], 'the cached order moved at once');
   const body = await (await api.get('/reviews?product_id=2&sort=helpful&count=1')).json() as { results: { helpfulness: number }[] };
   t.equal(body.results[0]?.helpfulness, 20);
 

@@ -7,6 +7,7 @@ import { Exchanges, MAX_BODY_BYTES, mount, readJsonBody } from '../server/http.j
 import { ok } from '../server/reply.js';
 import { uws, type us_listen_socket } from '../server/uws.js';
 import { freshDatabase } from './helpers/database.js';
+import { until } from './helpers/wait.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
@@ -27,11 +28,6 @@ async function oneProduct(t: Test): Promise<{ url: string; db: Session }> {
   const db = await session(t, url);
   await db.query("INSERT INTO products VALUES (1, 'Camo Onesie', 'Blend in', 'Fatigues', 'Jackets', 140)");
   return { url, db };
-}
-
-/** Polls until `condition` holds: how a test waits for another process to reach a state. */
-async function until(condition: () => Promise<boolean> | boolean): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 /** Resolves once a query of this process's pool is blocked on a lock in the database. */

@@ -1,11 +1,9 @@
 /**
- * POST /interactions: one row per click, the highest-volume write. Rows go through the worker's
- * InteractionsBuffer, and the 201 is sent once the row's batch has committed (see
- * server/interactions-buffer.ts for why).
+ * POST /interactions: one row per click, the highest-volume write. Rows are batched by the
+ * worker (server/write-batcher.ts), and the 201 is sent once the row's batch has committed.
  */
 import type { Interaction } from '../../sql/queries/interactions.js';
 import { created, mount, readJsonBody, type Exchanges } from '../http.js';
-import type { InteractionsBuffer } from '../interactions-buffer.js';
 import { jsonObject, text } from '../validate.js';
 import type { TemplatedApp } from '../uws.js';
 
@@ -22,13 +20,13 @@ function parseInteraction(input: unknown): Interaction {
   };
 }
 
-export function mountInteractionRoutes(app: TemplatedApp, exchanges: Exchanges, buffer: InteractionsBuffer): void {
+/** Resolves once the click is committed. */
+export type StoreClick = (interaction: Interaction) => Promise<void>;
+
+export function mountInteractionRoutes(app: TemplatedApp, exchanges: Exchanges, store: StoreClick): void {
   mount(app, exchanges, '/interactions', {
     post: async (req, res) => {
-      const interaction = parseInteraction(await readJsonBody(req, res));
-      // Only a request that outlived the drain deadline gets here after the buffer closed.
-      if (!buffer.accepting) return exchanges.unavailableReply;
-      await buffer.add(interaction);
+      await store(parseInteraction(await readJsonBody(req, res)));
       return STORED;
     },
   });

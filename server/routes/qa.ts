@@ -12,7 +12,7 @@
 import { LRUCache } from 'lru-cache';
 import type { Pool } from '../../sql/db.js';
 import {
-  answerList, createAnswer, createQuestion, markAnswerHelpful, markQuestionHelpful, questionList, reportAnswer,
+  answerList, createAnswer, createQuestion, questionList, reportAnswer,
   reportQuestion, type NewAnswer, type NewPost, type NewQuestion,
 } from '../../sql/queries/qa.js';
 import { ERRORS } from '../errors.js';
@@ -22,7 +22,7 @@ import { paging, pathId, queryParams, queryProductId } from '../params.js';
 import { encodeBody, ok, type Reply } from '../reply.js';
 import type { TemplatedApp } from '../uws.js';
 import { email, id, invalid, jsonObject, photoUrls, text } from '../validate.js';
-import { rowWriteRoute } from './row-write.js';
+import { rowWriteRoute, type WriteRow } from './row-write.js';
 
 /** Question → product entries kept per worker (about 100 bytes each). */
 const KNOWN_QUESTIONS = 100_000;
@@ -46,7 +46,13 @@ function parseNewAnswer(input: unknown): NewAnswer {
   return { ...postFields(fields), photos: photoUrls(fields) };
 }
 
-export function mountQaRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Pool, coherence: CacheCoherence): void {
+/** Helpful votes, batched by the worker. */
+export interface QaVotes {
+  readonly questions: WriteRow;
+  readonly answers: WriteRow;
+}
+
+export function mountQaRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Pool, coherence: CacheCoherence, votes: QaVotes): void {
   const questionProducts = new LRUCache<number, number>({ max: KNOWN_QUESTIONS });
 
   mount(app, exchanges, '/qa/questions', {
@@ -95,8 +101,8 @@ export function mountQaRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Poo
     },
   });
 
-  mount(app, exchanges, '/qa/questions/:question_id/helpful', rowWriteRoute(pool, coherence, markQuestionHelpful));
-  mount(app, exchanges, '/qa/questions/:question_id/report', rowWriteRoute(pool, coherence, reportQuestion));
-  mount(app, exchanges, '/qa/answers/:answer_id/helpful', rowWriteRoute(pool, coherence, markAnswerHelpful));
-  mount(app, exchanges, '/qa/answers/:answer_id/report', rowWriteRoute(pool, coherence, reportAnswer));
+  mount(app, exchanges, '/qa/questions/:question_id/helpful', rowWriteRoute(coherence, votes.questions));
+  mount(app, exchanges, '/qa/questions/:question_id/report', rowWriteRoute(coherence, (id) => reportQuestion(pool, id)));
+  mount(app, exchanges, '/qa/answers/:answer_id/helpful', rowWriteRoute(coherence, votes.answers));
+  mount(app, exchanges, '/qa/answers/:answer_id/report', rowWriteRoute(coherence, (id) => reportAnswer(pool, id)));
 }

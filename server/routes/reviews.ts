@@ -5,7 +5,7 @@
  */
 import type { Pool } from '../../sql/db.js';
 import {
-  createReview, markReviewHelpful, relevanceClock, reportReview, reviewList, reviewMeta, REVIEW_SORTS,
+  createReview, relevanceClock, reportReview, reviewList, reviewMeta, REVIEW_SORTS,
   type NewReview, type ReviewSort,
 } from '../../sql/queries/reviews.js';
 import { ApiError, invalidParameter } from '../errors.js';
@@ -15,7 +15,7 @@ import { MAX_ID, paging, queryParams, queryProductId } from '../params.js';
 import { encodeBody } from '../reply.js';
 import type { TemplatedApp } from '../uws.js';
 import { email, id, invalid, jsonObject, photoUrls, text } from '../validate.js';
-import { rowWriteRoute } from './row-write.js';
+import { rowWriteRoute, type WriteRow } from './row-write.js';
 
 const DEFAULT_SORT: ReviewSort = 'relevant';
 const INVALID_SORT = new ApiError(invalidParameter('sort', `one of ${REVIEW_SORTS.join(', ')}`));
@@ -71,7 +71,9 @@ export function parseNewReview(input: unknown): NewReview {
 
 const UNKNOWN_PRODUCT = invalid('product_id', 'the id of an existing product');
 
-export function mountReviewRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Pool, coherence: CacheCoherence): void {
+export function mountReviewRoutes(
+  app: TemplatedApp, exchanges: Exchanges, pool: Pool, coherence: CacheCoherence, voteHelpful: WriteRow,
+): void {
   mount(app, exchanges, '/reviews', {
     get: (req) => {
       const query = queryParams(req.getQuery());
@@ -100,6 +102,6 @@ export function mountReviewRoutes(app: TemplatedApp, exchanges: Exchanges, pool:
     },
   });
 
-  mount(app, exchanges, '/reviews/:review_id/helpful', rowWriteRoute(pool, coherence, markReviewHelpful));
-  mount(app, exchanges, '/reviews/:review_id/report', rowWriteRoute(pool, coherence, reportReview));
+  mount(app, exchanges, '/reviews/:review_id/helpful', rowWriteRoute(coherence, voteHelpful));
+  mount(app, exchanges, '/reviews/:review_id/report', rowWriteRoute(coherence, (id) => reportReview(pool, id)));
 }

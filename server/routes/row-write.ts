@@ -1,5 +1,4 @@
-import type { Pool } from '../../sql/db.js';
-import type { RowWrite } from '../../sql/queries/invalidation.js';
+import type { Written } from '../../sql/queries/invalidation.js';
 import { ERRORS } from '../errors.js';
 import { NO_CONTENT } from '../http.js';
 import type { CacheCoherence } from '../invalidation.js';
@@ -7,14 +6,17 @@ import { pathId } from '../params.js';
 import type { Reply } from '../reply.js';
 import type { HttpRequest } from '../uws.js';
 
+/** Changes the row with this id; undefined when there is none. */
+export type WriteRow = (id: number) => Promise<Written | undefined>;
+
 /**
  * PUT …/:id/helpful and …/:id/report: 404 for an unknown id, otherwise 204 once the change has
  * committed and every cached body it affects is invalidated.
  */
-export function rowWriteRoute(pool: Pool, coherence: CacheCoherence, write: RowWrite) {
+export function rowWriteRoute(coherence: CacheCoherence, write: WriteRow) {
   return {
     put: async (req: HttpRequest): Promise<Reply> => {
-      const written = await write(pool, pathId(req.getParameter(0)));
+      const written = await write(pathId(req.getParameter(0)));
       if (written === undefined) return ERRORS.unknownId;
       await coherence.written(written);
       return NO_CONTENT;

@@ -137,23 +137,22 @@ FROM answer, question`,
 };
 
 /** The product a row's bodies belong to: a question's own, an answer's through its question. */
-const PRODUCT_OF = {
+export const PRODUCT_OF = {
   questions: 'w.product_id',
   answers: '(SELECT q.product_id FROM questions q WHERE q.id = w.question_id)',
 } as const;
 
 /**
- * One UPDATE of the row with id $1 where `condition` holds, notifying its product if it changed
- * something. The final SELECT reads the statement's snapshot, so it finds the row whether or not
- * the UPDATE changed it: no row means an unknown id. Votes cannot be lost: a concurrent UPDATE
- * waits for the row lock, then adds its vote to the committed value.
+ * Hides the row with id $1, once: reporting twice changes (and notifies) nothing the second time.
+ * The final SELECT reads the statement's snapshot, so it finds the row whether or not the UPDATE
+ * changed it: no row means an unknown id. (Helpful votes are in votes.ts.)
  */
-function rowWrite(name: string, table: keyof typeof PRODUCT_OF, change: string, condition = ''): Statement {
+function reportStatement(name: string, table: keyof typeof PRODUCT_OF): Statement {
   return {
     name,
     text: `
 WITH changed AS (
-  UPDATE ${table} w SET ${change} WHERE w.id = $1${condition} RETURNING ${PRODUCT_OF[table]} AS product_id
+  UPDATE ${table} w SET reported = true WHERE w.id = $1 AND NOT w.reported RETURNING ${PRODUCT_OF[table]} AS product_id
 ), notified AS (
   ${notifyProducts('changed', QA_BODIES)}
 )
@@ -161,11 +160,8 @@ SELECT ${PRODUCT_OF[table]} AS product_id, (SELECT token FROM notified) AS token
   };
 }
 
-// Reporting twice changes (and notifies) nothing the second time.
-const QUESTION_HELPFUL = rowWrite('qa_question_helpful', 'questions', 'helpful = w.helpful + 1');
-const QUESTION_REPORT = rowWrite('qa_question_report', 'questions', 'reported = true', ' AND NOT w.reported');
-const ANSWER_HELPFUL = rowWrite('qa_answer_helpful', 'answers', 'helpful = w.helpful + 1');
-const ANSWER_REPORT = rowWrite('qa_answer_report', 'answers', 'reported = true', ' AND NOT w.reported');
+const QUESTION_REPORT = reportStatement('qa_question_report', 'questions');
+const ANSWER_REPORT = reportStatement('qa_answer_report', 'answers');
 
 /** One page of a product's visible questions with all their visible answers, as the response body. */
 export async function questionList(pool: Pool, productId: number, page: number, count: number): Promise<string> {
@@ -225,7 +221,6 @@ export async function createAnswer(pool: Pool, questionId: number, answer: NewAn
   return row === undefined ? undefined : { id: row.answer_id, written: { productId: row.product_id, kinds: QA_BODIES, token: row.token } };
 }
 
-
 function runRowWrite(statement: Statement): RowWrite {
   return async (pool, id) => {
     const result = await pool.query<{ product_id: number; token: string | null }>({ ...statement, values: [id] });
@@ -234,8 +229,6 @@ function runRowWrite(statement: Statement): RowWrite {
   };
 }
 
-/** Each adds a vote or hides the row (once); undefined for an unknown id. */
-export const markQuestionHelpful = runRowWrite(QUESTION_HELPFUL);
+/** Each hides the row (once); undefined for an unknown id. */
 export const reportQuestion = runRowWrite(QUESTION_REPORT);
-export const markAnswerHelpful = runRowWrite(ANSWER_HELPFUL);
 export const reportAnswer = runRowWrite(ANSWER_REPORT);

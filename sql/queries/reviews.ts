@@ -111,6 +111,9 @@ FROM (
 ) m`,
 };
 
+/** A new or reported review changes its product's lists and ratings (a helpful vote: votes.ts). */
+const EVERY_REVIEW_BODY: readonly BodyKind[] = ['review-lists', 'review-meta'];
+
 /**
  * Inserts the review, its photos and its ratings, and adds them to the stats, only if the
  * product exists and every rated characteristic belongs to it; otherwise inserts nothing and
@@ -118,9 +121,6 @@ FROM (
  * The date is cut to milliseconds, the precision every body prints, so the instant printed is
  * the instant stored and ordered by.
  */
-/** A new or reported review changes its product's lists and ratings; a helpful vote only reorders the lists. */
-const EVERY_REVIEW_BODY: readonly BodyKind[] = ['review-lists', 'review-meta'];
-const REVIEW_LISTS: readonly BodyKind[] = ['review-lists'];
 
 const CREATE = {
   name: 'reviews_create',
@@ -164,17 +164,6 @@ WITH product AS (
 SELECT (SELECT id FROM review) AS review_id,
        (SELECT token FROM notified) AS token,
        EXISTS (SELECT FROM product) AS product_exists`,
-};
-
-const HELPFUL = {
-  name: 'reviews_helpful',
-  text: `
-WITH voted AS (
-  UPDATE reviews SET helpfulness = helpfulness + 1 WHERE id = $1 RETURNING product_id
-), notified AS (
-  ${notifyProducts('voted', REVIEW_LISTS)}
-)
-SELECT product_id, (SELECT token FROM notified) AS token FROM voted`,
 };
 
 /**
@@ -289,11 +278,6 @@ async function writeOne(
   const result = await pool.query<{ product_id: number; token: string | null }>({ ...statement, values: [reviewId] });
   const row = result.rows[0];
   return row === undefined ? undefined : { productId: row.product_id, kinds, token: row.token };
-}
-
-/** Adds one helpful vote; undefined for an unknown review. */
-export function markReviewHelpful(pool: Pool, reviewId: number): Promise<Written | undefined> {
-  return writeOne(pool, HELPFUL, REVIEW_LISTS, reviewId);
 }
 
 /** Hides the review from every read (once); undefined for an unknown review. */
