@@ -7,7 +7,8 @@
  * - Everything happens in one transaction: drop the reloaded tables' indexes and constraints
  *   and every foreign key that points at them (definitions read from the catalogue first),
  *   TRUNCATE, COPY FREEZE (binary) each file parents first, re-create what was dropped, refresh the
- *   review statistics, move identity sequences past the largest loaded id, COMMIT, ANALYZE.
+ *   review statistics, move identity sequences past the largest loaded id, notify every running
+ *   server's workers to drop their cached bodies (delivered at COMMIT), COMMIT, ANALYZE.
  *   A failed or interrupted run rolls back and leaves the database as it was; the same files
  *   loaded twice give the same database. Until COMMIT, readers of the reloaded tables wait on
  *   the load's lock rather than see a partial load.
@@ -28,7 +29,8 @@ import { finished } from 'node:stream/promises';
 import { openSession, type Session } from '../sql/db.js';
 import {
   addConstraint, analyze, COLUMN_TYPES, copyInto, DEPENDENT_CONSTRAINTS, dropConstraint, dropIndex, idPage, INGEST_LOCK_ID,
-  LOAD_SETTINGS, lockTables, REFRESH_REVIEW_STATS, resetIdentity, STANDALONE_INDEXES, truncateTables, TRY_INGEST_LOCK,
+  LOAD_SETTINGS, lockTables, NOTIFY_EVERYTHING_CHANGED, REFRESH_REVIEW_STATS, resetIdentity, STANDALONE_INDEXES,
+  truncateTables, TRY_INGEST_LOCK,
   type ConstraintDefinition, type IndexDefinition,
 } from '../sql/ingest-queries.js';
 import { migrate } from '../sql/migrate.js';
@@ -373,6 +375,7 @@ export async function ingest(options: IngestOptions): Promise<IngestReport> {
     try {
       await session.query('BEGIN');
       files = await loadAll(plans, { session, pool, rejects, progress });
+      await session.query(NOTIFY_EVERYTHING_CHANGED);
       progress.note('committing');
       await session.query('COMMIT');
     } catch (err) {

@@ -1,25 +1,29 @@
 /**
  * Keeps one worker's cached bodies of data that the API writes (reviews, meta, Q&A) coherent with
- * writes committed by any worker of any instance sharing the database.
+ * writes committed by any worker of any instance sharing the database, and its whole cache with
+ * a re-ingest of the catalogue.
  *
  * Every write statement notifies the products it changed, and which kinds of their bodies, from
  * inside itself, so PostgreSQL sends the notification exactly when the write commits, to every
- * listening connection at once. This worker keeps ONE dedicated LISTEN connection and drops those
- * cached bodies of the product on each notification. The writing worker also drops them itself as soon as its write returns, then
- * waits (at most OWN_NOTIFICATION_WAIT_MS) until its own listener has received that write's
- * notification before answering: the other listeners were sent theirs at the same moment, which
- * narrows the window in which another worker could still answer from its old body.
+ * listening connection at once; the ingest sends EVERYTHING_CHANGED the same way. This worker
+ * keeps ONE dedicated LISTEN connection and drops those cached bodies of the product on each
+ * notification, or every cached body (catalogue bodies included) on EVERYTHING_CHANGED. The
+ * writing worker also drops them itself as soon as its write returns, then waits (at most
+ * OWN_NOTIFICATION_WAIT_MS) until its own listener has received that write's notification before
+ * answering: the other listeners were sent theirs at the same moment, which narrows the window in
+ * which another worker could still answer from its old body.
  *
  * Notifications are not stored: whatever is sent while a listener is disconnected is lost to it.
  * So while the connection is down this worker neither reads nor fills the cache for these bodies
  * (every read goes to the database), and each reconnection clears the cache, so no body cached
- * before it is served. A connection that died silently is
- * found by a heartbeat; until then, at worst, a body is served for config.cacheTtlMs.
+ * before it is served. A connection that died silently is found by a heartbeat; until then, at
+ * worst, a body is served for config.cacheTtlMs, as is one changed outside the API and the
+ * ingest (manual SQL), which notifies nobody.
  */
 import { Backoff } from '../cluster/backoff.js';
 import { errorMessage, type Log } from '../cluster/log.js';
 import { listen, type Listener } from '../sql/db.js';
-import { INVALIDATION_CHANNEL, parseInvalidation, type BodyKind, type Written } from '../sql/queries/invalidation.js';
+import { EVERYTHING_CHANGED, INVALIDATION_CHANNEL, parseInvalidation, type BodyKind, type Written } from '../sql/queries/invalidation.js';
 import { cachedReply, type Loader, type ResponseCache } from './cache.js';
 import { ERRORS } from './errors.js';
 import { ok, type Reply } from './reply.js';
@@ -125,6 +129,10 @@ export class CacheCoherence {
     const invalidation = parseInvalidation(payload);
     if (invalidation === undefined) {
       this.log.error('invalidation_payload_invalid', { payload });
+      return;
+    }
+    if (invalidation === EVERYTHING_CHANGED) {
+      this.cache.clear();
       return;
     }
     this.invalidate(invalidation.productId, invalidation.kinds);

@@ -3,6 +3,7 @@
  * table specs, never from input, and are quoted all the same; values travel as parameters.
  */
 import { quoteIdent } from './db.js';
+import { EVERYTHING_CHANGED, INVALIDATION_CHANNEL } from './queries/invalidation.js';
 
 /** Any fixed 64-bit number, distinct from the migration lock; held for the load's transaction. */
 export const INGEST_LOCK_ID = 7_305_112_002;
@@ -105,6 +106,12 @@ export function idPage(table: string): string {
 }
 
 export const REFRESH_REVIEW_STATS = 'SELECT refresh_review_stats()';
+
+/**
+ * Sent inside the load's transaction, so PostgreSQL delivers it to every listening worker when
+ * the load commits, and never if it rolls back: they drop every cached body (server/invalidation.ts).
+ */
+export const NOTIFY_EVERYTHING_CHANGED = `SELECT pg_notify('${INVALIDATION_CHANNEL}', '${EVERYTHING_CHANGED}')`;
 
 /**
  * The next id the identity column hands out is one above the largest loaded id (1 for an empty

@@ -9,8 +9,14 @@ import type { Pool } from '../db.js';
  * The payload is "<product id> <transaction id> <kind>[,<kind>…]". The transaction id is also
  * returned to the writer as its write token, so the writing worker can recognise its own
  * notification among everyone else's and answer only once it has arrived (server/invalidation.ts).
+ *
+ * The ingest, which replaces whole tables, sends EVERYTHING_CHANGED instead, from inside its
+ * transaction: every worker then drops every cached body, catalogue bodies included.
  */
 export const INVALIDATION_CHANNEL = 'atelier_invalidate';
+
+/** The payload meaning that any cached body may have changed. */
+export const EVERYTHING_CHANGED = 'all';
 
 /**
  * The kinds of cached body a write can change. A helpful vote reorders a product's review lists
@@ -52,8 +58,12 @@ export interface Invalidation {
 
 const PAYLOAD = /^([1-9][0-9]*) ([0-9]+) ([a-z,-]+)$/;
 
-/** The notification's product, kinds and write token, or undefined for a payload of another format. */
-export function parseInvalidation(payload: string): Invalidation | undefined {
+/**
+ * The notification's product, kinds and write token, EVERYTHING_CHANGED, or undefined for a
+ * payload of another format.
+ */
+export function parseInvalidation(payload: string): Invalidation | typeof EVERYTHING_CHANGED | undefined {
+  if (payload === EVERYTHING_CHANGED) return EVERYTHING_CHANGED;
   const match = PAYLOAD.exec(payload);
   if (!match) return undefined;
   const kinds = match[3]!.split(',');
