@@ -3,6 +3,7 @@
  * how a scenario is warmed and measured, and what it recorded.
  */
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../test/helpers/net.js';
@@ -33,6 +34,25 @@ export interface Measured {
  * caches filling on every worker, statements being prepared on every pooled connection.
  */
 const WARM_RISE = 0.05;
+const WALK_CONNECTIONS = 32;
+
+/** The GETs of one product page, as bench-storefront.lua's view() issues them, with the answers of `questions`. */
+function productPage(id: number, questions: readonly number[]): string[] {
+  return [
+    `/products/${id}`, `/products/${id}/styles`, `/products/${id}/related`,
+    `/reviews?product_id=${id}&count=200&sort=relevant`, `/reviews/meta?product_id=${id}`,
+    `/qa/questions?product_id=${id}&count=100`, ...questions.map((question) => `/qa/questions/${question}/answers`),
+  ];
+}
+
+/** The status of a GET whose body is read and dropped. */
+function get(port: number, requestPath: string, agent: http.Agent): Promise<number> {
+  return new Promise((resolve, reject) => {
+    http.get({ host: '127.0.0.1', port, path: requestPath, agent }, (response) => {
+      response.resume().on('end', () => resolve(response.statusCode ?? 0)).on('error', reject);
+    }).on('error', reject);
+  });
+}
 
 export class Session {
   readonly scenarios: ScenarioResult[] = [];
@@ -82,6 +102,36 @@ export class Session {
 
   measure(definition: Omit<ScenarioResult, 'runs'>, measure: () => Promise<Measurement>, runs = this.options.runs): Promise<ScenarioResult> {
     return this.interleave([{ definition, measure }], runs).then(([scenario]) => scenario!);
+  }
+
+  /**
+   * Views every product page of the measured range, as bench-storefront.lua's view() does (with
+   * the answers of each question it can draw), `passes` times over new connections. A storefront
+   * that has been up longer than the cache TTL has its long tail cached; the mix's runs last
+   * seconds, and without this they would measure a cache still filling. The kernel spreads each
+   * pass's connections over the workers, whose caches are their own: pass once per worker.
+   */
+  async viewEveryProduct(target: Target, passes: number): Promise<void> {
+    const { dataset } = this;
+    const paths: string[] = [];
+    for (let id = dataset.first; id <= dataset.last; id++) paths.push(...productPage(id, dataset.questions.get(id) ?? []));
+    const started = Date.now();
+    let failed = 0;
+    for (let pass = 0; pass < passes; pass++) {
+      const agent = new http.Agent({ keepAlive: true, maxSockets: WALK_CONNECTIONS });
+      let next = 0;
+      try {
+        await Promise.all(Array.from({ length: WALK_CONNECTIONS }, async () => {
+          while (next < paths.length) {
+            if ((await get(target.port, paths[next++]!, agent)) >= 300) failed += 1;
+          }
+        }));
+      } finally {
+        agent.destroy();
+      }
+    }
+    this.print(`  viewed every product page ${passes}×: ${thousands(paths.length * passes)} requests in ` +
+      `${((Date.now() - started) / 1000).toFixed(1)} s${failed > 0 ? `, ${failed} not 2xx` : ''}`);
   }
 
   /** Unmeasured rounds of the same load until its throughput stops rising. */

@@ -49,6 +49,11 @@ const CACHED_TARGET = 0.75;
 const UNCACHED_TARGET = 0.7;
 /** The 1-vCPU storefront target. */
 const VCPU_TARGET = { minRps: 10_000, maxP99Ms: 50 };
+/**
+ * The 1-vCPU profile's one worker gets a quarter of the 1 GiB (CACHE_MAX_BYTES), as the README
+ * advises for that VM: the default 64 MiB is a per-worker share sized for many workers.
+ */
+const VCPU_CACHE_BYTES = 256 * 1024 * 1024;
 /** The recovery run must reach this share of the same scenario before the overload. */
 const RECOVERY_SHARE = 0.8;
 /** An overloaded API should still answer (200 or a 503) within this. */
@@ -273,6 +278,7 @@ async function mixScenario(session: Session): Promise<void> {
   const readsHitRate = new HitRate(api.port);
   const writesHitRate = new HitRate(api.port);
   try {
+    await session.viewEveryProduct(api, options.workers);
     await session.warm(api, 'bench-storefront.lua', session.mixEnv());
     await session.interleave([
       {
@@ -293,6 +299,8 @@ async function mixScenario(session: Session): Promise<void> {
     const writes = await readFile(`${writtenFile}.writes`, 'utf8').catch(() => '{}');
     session.notes.push('Storefront mix: a product page view (product, styles, related, reviews count=200 relevant, meta, ' +
       'questions count=100, answers of one question), Zipf(s=1) popularity over the newest 10 % of products, ' +
+      'measured after every product page of that range was viewed once per worker (the long tail a storefront up for ' +
+      'longer than the cache TTL has cached) and after warm-up rounds of the mix itself, ' +
       `5 % writes (issued in its last run: ${writes.trim()}); "reads only" is the same mix without the writes. ` +
       `Response cache hit rate over the measured runs (GET /metrics): reads only ${readsHitRate.describe()}; ` +
       `with writes ${writesHitRate.describe()}.`);
@@ -327,9 +335,10 @@ async function vcpuScenarios(session: Session): Promise<void> {
       'the memory of PostgreSQL and the cluster was measured instead.');
   const hello = await session.helloWorld(1, '0');
   try {
-    const api = await session.cluster({ cacheMaxBytes: CACHE.cacheMaxBytes, workers: 1, cpus: '0', ...(wrapper ? { wrapper } : {}) });
+    const api = await session.cluster({ cacheMaxBytes: VCPU_CACHE_BYTES, workers: 1, cpus: '0', ...(wrapper ? { wrapper } : {}) });
     const hitRate = new HitRate(api.port);
     await session.warm(hello, 'bench-route.lua', session.routeEnv(STYLES), onCpu1);
+    await session.viewEveryProduct(api, 1);
     await session.warm(api, 'bench-storefront.lua', session.mixEnv(), onCpu1);
     let peak = 0;
     await session.interleave([
@@ -349,7 +358,8 @@ async function vcpuScenarios(session: Session): Promise<void> {
         }),
       },
     ]);
-    session.notes.push(`1-vCPU storefront mix: response cache hit rate over the measured runs ${hitRate.describe()}.`);
+    session.notes.push(`1-vCPU storefront mix: one worker with CACHE_MAX_BYTES=${VCPU_CACHE_BYTES / MIB} MiB; ` +
+      `response cache hit rate over the measured runs ${hitRate.describe()}.`);
     session.checks.push({
       name: '1-vCPU: stack within 1 GiB',
       passed: peak <= 1024 * MIB,
