@@ -109,7 +109,7 @@ export function loadConfig(env: Env = process.env): Config {
     pgStatementTimeoutMs: integer(env, 'PG_STATEMENT_TIMEOUT_MS', 5000, 100, 3_600_000),
     pgIdleTimeoutMs: integer(env, 'PG_IDLE_TIMEOUT_MS', 30_000, 1000, 3_600_000),
     cacheMaxBytes: integer(env, 'CACHE_MAX_BYTES', 64 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
-    cacheTtlMs: integer(env, 'CACHE_TTL_MS', 60_000, 0, 86_400_000),
+    cacheTtlMs: integer(env, 'CACHE_TTL_MS', 600_000, 0, 86_400_000),
     drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_MS', 10_000, 100, 600_000),
     drainLingerMs: integer(env, 'DRAIN_LINGER_MS', 500, 0, 600_000),
     retryAfterSeconds: integer(env, 'RETRY_AFTER_SECONDS', 1, 1, 3600),
