@@ -51,6 +51,7 @@ export class ResponseCache {
   /** Versions are never reused, so a key made before an invalidation never matches again. */
   private lastVersion = 0;
   private clears = 0;
+  private readonly clearListeners: (() => void)[] = [];
   private readonly ttlMs: number;
   private readonly counters = { hits: 0, misses: 0, coalesced: 0, loads: 0, evictions: 0 };
 
@@ -126,6 +127,12 @@ export class ResponseCache {
   clear(): void {
     this.clears += 1;
     this.entries?.clear();
+    for (const listener of this.clearListeners) listener();
+  }
+
+  /** Runs `listener` on every clear(): for what a worker learnt from the data alongside its bodies. */
+  onClear(listener: () => void): void {
+    this.clearListeners.push(listener);
   }
 
   /** Makes every cached body of this kind of the product unreachable (see the module comment). */

@@ -80,6 +80,14 @@ export class CacheCoherence {
   }
 
   /**
+   * Runs `listener` whenever this worker's cache is cleared (a re-ingest committed, or the listener
+   * reconnected after notifications may have been lost).
+   */
+  onCacheCleared(listener: () => void): void {
+    this.cache.onClear(listener);
+  }
+
+  /**
    * Call once a write has committed, before answering it: drops this worker's bodies the write
    * changed, then waits (bounded) for this worker's listener to receive the write's notification.
    */

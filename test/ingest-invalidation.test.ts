@@ -132,3 +132,37 @@ t.test('an ingest that fails notifies nobody, and an unparseable notification is
   t.equal(await hitsOf(server, async () => { after = await bodies(server); }), READS.length, 'every body is still answered from the cache');
   t.same(after, cached, 'unchanged');
 });
+
+t.test('a re-ingest that gives a question id to another product: later answers to it show at once', async (t) => {
+  const QUESTIONS_HEADER = 'id,product_id,body,date_written,asker_name,asker_email,reported,helpful';
+  const ANSWERS_HEADER = 'id,question_id,body,date_written,answerer_name,answerer_email,reported,helpful';
+  const url = await freshDatabase(t);
+  await load(t, url, {
+    ...FIRST_LOAD,
+    'questions.csv': `${QUESTIONS_HEADER}\n1,1,"Does it fade?",1595884714409,"asker","a@example.com",0,0\n`,
+    'answers.csv': `${ANSWERS_HEADER}\n1,1,"Not after ten washes",1599958385988,"owner","o@example.com",0,0\n`,
+  });
+  const server = await serve(t, url);
+  const answers = async (): Promise<string[]> => {
+    const body = await (await fetch(`http://127.0.0.1:${server.port}/qa/questions/1/answers`)).json() as { results: { body: string }[] };
+    return body.results.map((answer) => answer.body);
+  };
+  t.same(await answers(), ['Not after ten washes'], 'the first read learns the question\'s product');
+  await answers();
+  t.equal(await hitsOf(server, answers), 1, 'the list is then cached under product 1');
+
+  await load(t, url, {
+    'questions.csv': `${QUESTIONS_HEADER}\n1,2,"Are they polarised?",1595884714409,"asker","a@example.com",0,0\n`,
+    'answers.csv': `${ANSWERS_HEADER}\n1,1,"Yes",1599958385988,"owner","o@example.com",0,0\n`,
+  });
+  await receivedAllNotifications(t, server);
+  t.same(await answers(), ['Yes'], 'the reloaded question, now product 2\'s');
+  const posted = await fetch(`http://127.0.0.1:${server.port}/qa/questions/1/answers`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ body: 'Polarised, and they fold', name: 'fan', email: 'f@example.com' }),
+  });
+  t.equal(posted.status, 201);
+  t.same((await answers()).sort(), ['Polarised, and they fold', 'Yes'],
+    'the answer (which invalidates product 2) shows: the list is no longer kept under product 1');
+});

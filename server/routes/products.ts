@@ -11,7 +11,8 @@ type ProductQuery = (pool: Pool, productId: number) => Promise<string | undefine
 
 /**
  * The API never writes the catalogue, so its bodies carry no version: review and Q&A writes leave
- * them cached. A catalogue changed behind the API's back (a re-ingest) shows after config.cacheTtlMs.
+ * them cached. A re-ingest clears every worker's cache when it commits (server/invalidation.ts); a
+ * catalogue changed by hand shows after config.cacheTtlMs.
  */
 export function mountProductRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Pool, cache: ResponseCache): void {
   const perProduct = (variant: string, query: ProductQuery) => ({

@@ -5,8 +5,8 @@
  * Every cached Q&A body is keyed under a product, so each write (which notifies the product it
  * changed) drops exactly the bodies it can change, on every worker of every instance. An answers
  * list is addressed by its question, so this worker remembers each question's product the first
- * time it reads the list (the statement returns it): a question never changes product, so the
- * mapping cannot go stale. That first read is answered without being cached, since its key is
+ * time it reads the list (the statement returns it): the API never moves a question to another
+ * product, and a re-ingest (which can reuse ids) clears the mapping with the cache. That first read is answered without being cached, since its key is
  * only known once the read returns; later reads of the question are cached like any other body.
  */
 import { LRUCache } from 'lru-cache';
@@ -54,6 +54,8 @@ export interface QaVotes {
 
 export function mountQaRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Pool, coherence: CacheCoherence, votes: QaVotes): void {
   const questionProducts = new LRUCache<number, number>({ max: KNOWN_QUESTIONS });
+  // A re-ingest may hand a question id to another product's question.
+  coherence.onCacheCleared(() => questionProducts.clear());
 
   mount(app, exchanges, '/qa/questions', {
     get: (req) => {
