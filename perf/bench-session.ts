@@ -115,6 +115,9 @@ export class Session {
     const { dataset } = this;
     const paths: string[] = [];
     for (let id = dataset.first; id <= dataset.last; id++) paths.push(...productPage(id, dataset.questions.get(id) ?? []));
+    // A worker caches a question's answers from its second read on (the first learns the
+    // question's product, server/routes/qa.ts): read them all again, once the first reads are done.
+    paths.push(...paths.filter((requestPath) => requestPath.endsWith('/answers')));
     const started = Date.now();
     let failed = 0;
     for (let pass = 0; pass < passes; pass++) {
