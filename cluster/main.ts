@@ -3,10 +3,10 @@
  * DATA_DIR), migrates it, seeds it on first start, then keeps the workers up until SIGTERM or
  * SIGINT (drain, then stop the database) and replaces them on SIGHUP.
  */
-import { resolveDatabase } from '../ingest/database-url.js';
-import { ConfigError, loadConfig, type Config } from '../server/config.js';
+import { resolveDatabase } from '../sql/bootstrap.js';
+import { ConfigError, loadConfig, type Config } from '../lib/config.js';
 import { migrate } from '../sql/migrate.js';
-import { createLog, errorMessage } from './log.js';
+import { createLog, errorMessage } from '../lib/log.js';
 import { CrashLoopError, Supervisor } from './primary.js';
 import { enableRequestMigration } from './request-migration.js';
 import { seedIfEmpty } from './seed.js';

@@ -17,8 +17,8 @@ import cluster, { type Worker } from 'node:cluster';
 import { EventEmitter, once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { aggregate, PrimaryMetrics, type MetricsSnapshot } from '../server/metrics.js';
-import { Backoff, type BackoffOptions } from './backoff.js';
-import { errorMessage, type Log } from './log.js';
+import { Backoff, type BackoffOptions } from '../lib/backoff.js';
+import { errorMessage, type Log } from '../lib/log.js';
 import { METRICS_COLLECT_TIMEOUT_MS, PendingAnswers, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 const WORKER_SCRIPT = fileURLToPath(new URL('./worker.js', import.meta.url));

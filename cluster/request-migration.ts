@@ -1,5 +1,5 @@
 import { readFile, writeFile } from 'node:fs/promises';
-import { errorMessage, type Log } from './log.js';
+import { errorMessage, type Log } from '../lib/log.js';
 
 const SETTING = '/proc/sys/net/ipv4/tcp_migrate_req';
 

@@ -1,11 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { generate, MANIFEST_FILE, type Manifest } from '../ingest/generate.js';
+import { generate, MANIFEST_FILE, type Manifest } from '../generate/generate.js';
 import { ingest } from '../ingest/ingest.js';
-import type { Config } from '../server/config.js';
+import type { Config } from '../lib/config.js';
 import { createPool } from '../sql/db.js';
 import { hasProducts } from '../sql/queries/catalogue.js';
-import type { Log } from './log.js';
+import type { Log } from '../lib/log.js';
 
 async function catalogueLoaded(config: Config, databaseUrl: string): Promise<boolean> {
   const pool = createPool({

@@ -4,8 +4,8 @@
  * GET /metrics goes through the primary, which sums every worker's metrics.
  */
 import type { RunningServer } from '../server/app.js';
-import { listenPort, loadConfig } from '../server/config.js';
-import { createLog, errorMessage } from './log.js';
+import { listenPort, loadConfig } from '../lib/config.js';
+import { createLog, errorMessage } from '../lib/log.js';
 import { METRICS_ANSWER_TIMEOUT_MS, PendingAnswers, type PrimaryMessage, type WorkerMessage } from './messages.js';
 
 const log = createLog('worker');

@@ -32,7 +32,7 @@ import {
   LOAD_SETTINGS, lockTables, NOTIFY_EVERYTHING_CHANGED, REFRESH_REVIEW_STATS, resetIdentity, STANDALONE_INDEXES,
   truncateTables, TRY_INGEST_LOCK,
   type ConstraintDefinition, type IndexDefinition,
-} from '../sql/ingest-queries.js';
+} from '../sql/queries/ingest.js';
 import { migrate } from '../sql/migrate.js';
 import { LINE_BLANK, LINE_REFUSED, type ChunkResult } from './chunk-parser.js';
 import { COPY_BINARY_HEADER, COPY_BINARY_TRAILER } from './copy-binary.js';

@@ -4,16 +4,16 @@
  */
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Log } from '../cluster/log.js';
+import type { Log } from '../lib/log.js';
 import { seedIfEmpty } from '../cluster/seed.js';
-import { resolveDatabase } from '../ingest/database-url.js';
-import { REAL_ROWS } from '../ingest/generator-shape.js';
-import { loadConfig } from '../server/config.js';
-import { errorMessage } from '../cluster/log.js';
+import { resolveDatabase } from '../sql/bootstrap.js';
+import { REAL_ROWS } from '../generate/shape.js';
+import { loadConfig } from '../lib/config.js';
+import { errorMessage } from '../lib/log.js';
 import { createPool, dropDatabase, ensureDatabase, withDatabase, type Pool } from '../sql/db.js';
 import { migrate } from '../sql/migrate.js';
-import { freePort } from '../test/helpers/net.js';
-import { productSpan, visibleQuestions, visibleReviews } from '../sql/queries/bench.js';
+import { freePort } from '../lib/net.js';
+import { productSpan, visibleQuestions, visibleReviews } from './bench-queries.js';
 
 export interface Dataset {
   readonly scale: number;

@@ -6,7 +6,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
-import { freePort } from '../test/helpers/net.js';
+import { freePort } from '../lib/net.js';
 import type { Dataset } from './bench-dataset.js';
 import type { BenchOptions } from './bench-options.js';
 import type { RunResult } from './bench-parse.js';

@@ -23,7 +23,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { loadConfig } from '../server/config.js';
+import { loadConfig } from '../lib/config.js';
 import { checkCoherence, describeProbes, probeWhile } from './bench-checks.js';
 import { answerQuestionIds, loadDataset, writeIdFiles } from './bench-dataset.js';
 import { HitRate } from './bench-metrics.js';
@@ -31,7 +31,7 @@ import { parseOptions, UsageError, type BenchOptions } from './bench-options.js'
 import type { RunResult } from './bench-parse.js';
 import { captureStatement, pgbenchScript, runPgbench } from './bench-pgbench.js';
 import { commandExists, descendants, memoryBytes, peakWhile, pinProcesses, ROOT, run } from './bench-processes.js';
-import { interactionCount } from '../sql/queries/bench.js';
+import { interactionCount } from './bench-queries.js';
 import {
   markdown, ms, spliceReadme, summarize, svgChart, thousands, type BenchReport, type Machine, type ScenarioResult,
 } from './bench-report.js';

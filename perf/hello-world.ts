@@ -8,7 +8,7 @@
  *   wrk -t2 -c64 -d15s http://127.0.0.1:3001/
  */
 import cluster from 'node:cluster';
-import { loadConfig } from '../server/config.js';
+import { loadConfig } from '../lib/config.js';
 import { uws } from '../server/uws.js';
 
 const config = loadConfig();

@@ -27,7 +27,7 @@ cd "$root"
 npm run build --silent
 
 echo "== ingest of $dir" >&2
-/usr/bin/time -v -o "$work/time.txt" node dist/ingest/ingest-cli.js --dir "$dir" --rejects "$work/rejects.csv" \
+/usr/bin/time -v -o "$work/time.txt" node dist/ingest/cli.js --dir "$dir" --rejects "$work/rejects.csv" \
   > "$work/ingest.txt" 2> "$work/ingest-progress.txt"
 cat "$work/ingest.txt"
 ingest_seconds=$(awk -F': ' '/Elapsed \(wall clock\)/ { n = split($2, t, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + t[i]; print s }' "$work/time.txt")

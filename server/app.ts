@@ -1,11 +1,11 @@
 import { setTimeout as delay } from 'node:timers/promises';
-import { createLog, errorMessage } from '../cluster/log.js';
+import { createLog, errorMessage } from '../lib/log.js';
 import { createPool } from '../sql/db.js';
 import { insertInteractions, type Interaction } from '../sql/queries/interactions.js';
 import { ping } from '../sql/queries/ping.js';
 import { voteForAnswers, voteForQuestions, voteForReviews, type CastVotes } from '../sql/queries/votes.js';
 import { ResponseCache, type CacheStats } from './cache.js';
-import type { Config } from './config.js';
+import type { Config } from '../lib/config.js';
 import { ERRORS } from './errors.js';
 import { Exchanges } from './http.js';
 import { CacheCoherence } from './invalidation.js';

@@ -6,7 +6,7 @@
  * uWS callback: an unexpected one becomes a logged 500 whose body says nothing about it.
  * Every reply is counted and timed by its mounted route (server/metrics.ts).
  */
-import { createLog, errorMessage, type Log } from '../cluster/log.js';
+import { createLog, errorMessage, type Log } from '../lib/log.js';
 import { isDatabaseUnavailable, isPoolSaturated, isStatementTimeout } from '../sql/db.js';
 import { ApiError, ERRORS, methodNotAllowed, unavailable } from './errors.js';
 import { ABORTED, RequestMetrics, type RequestRecorder } from './metrics.js';

@@ -20,8 +20,8 @@
  * worst, a body is served for config.cacheTtlMs, as is one changed outside the API and the
  * ingest (manual SQL), which notifies nobody.
  */
-import { Backoff } from '../cluster/backoff.js';
-import { errorMessage, type Log } from '../cluster/log.js';
+import { Backoff } from '../lib/backoff.js';
+import { errorMessage, type Log } from '../lib/log.js';
 import { listen, type Listener } from '../sql/db.js';
 import { EVERYTHING_CHANGED, INVALIDATION_CHANNEL, parseInvalidation, type BodyKind, type Written } from '../sql/queries/invalidation.js';
 import { cachedReply, type Loader, type ResponseCache } from './cache.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { Backoff } from '../cluster/backoff.js';
+import { Backoff } from '../lib/backoff.js';
 
 const policy = { initialMs: 100, maxMs: 10_000, jitter: 0.2 };
 

@@ -1,9 +1,9 @@
 import http from 'node:http';
 import { createServer } from 'node:net';
 import t from 'tap';
-import { listenPort, loadConfig } from '../server/config.js';
+import { listenPort, loadConfig } from '../lib/config.js';
 import { freshDatabase } from './helpers/database.js';
-import { freePort } from './helpers/net.js';
+import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster, type LogLine } from './helpers/process.js';
 
 /** A loopback port whose successor was free a moment ago too. */

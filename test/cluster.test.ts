@@ -7,7 +7,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { openSession } from '../sql/db.js';
 import { freshDatabase } from './helpers/database.js';
-import { freePort } from './helpers/net.js';
+import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster, type RunningCluster } from './helpers/process.js';
 
 interface Reply {

@@ -11,9 +11,9 @@ import http from 'node:http';
 import t, { type Test } from 'tap';
 import { openSession, type Session } from '../sql/db.js';
 import { startServer, type RunningServer } from '../server/app.js';
-import { loadConfig } from '../server/config.js';
+import { loadConfig } from '../lib/config.js';
 import { freshDatabase } from './helpers/database.js';
-import { freePort } from './helpers/net.js';
+import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster } from './helpers/process.js';
 
 const FIXTURE = `

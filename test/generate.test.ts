@@ -7,11 +7,11 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import { generate, MANIFEST_FILE, type GenerateResult, type Manifest } from '../ingest/generate.js';
+import { generate, MANIFEST_FILE, type GenerateResult, type Manifest } from '../generate/generate.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const samples = path.resolve(root, '../shared/atelier-sample');
-const cli = path.join(root, 'dist/ingest/generate-cli.js');
+const cli = path.join(root, 'dist/generate/cli.js');
 
 /** The headers of atelier-data.md, written out here so the test does not trust the generator's own table. */
 const HEADERS: Record<string, string> = {

@@ -12,7 +12,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { ingest, type IngestReport } from '../ingest/ingest.js';
 import { startServer, type RunningServer } from '../server/app.js';
-import { loadConfig } from '../server/config.js';
+import { loadConfig } from '../lib/config.js';
 import { openSession } from '../sql/db.js';
 import { EVERYTHING_CHANGED, INVALIDATION_CHANNEL, parseInvalidation } from '../sql/queries/invalidation.js';
 import { freshDatabase } from './helpers/database.js';

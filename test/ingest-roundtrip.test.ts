@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import t from 'tap';
-import { generate, MANIFEST_FILE, type Manifest } from '../ingest/generate.js';
+import { generate, MANIFEST_FILE, type Manifest } from '../generate/generate.js';
 import { ingest } from '../ingest/ingest.js';
 import { TABLES } from '../ingest/tables.js';
 import { openSession } from '../sql/db.js';

@@ -11,7 +11,7 @@ import { openSession, type Session } from '../sql/db.js';
 import { freshDatabase } from './helpers/database.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const cli = path.join(root, 'dist/ingest/ingest-cli.js');
+const cli = path.join(root, 'dist/ingest/cli.js');
 const sample = path.resolve(root, '../shared/atelier-sample');
 
 const CATALOGUE = ['products', 'features', 'styles', 'photos', 'skus', 'related', 'reviews', 'reviews_photos',

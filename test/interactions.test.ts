@@ -2,9 +2,9 @@ import http from 'node:http';
 import t, { type Test } from 'tap';
 import { openSession, type Session } from '../sql/db.js';
 import { startServer, type RunningServer } from '../server/app.js';
-import { loadConfig } from '../server/config.js';
+import { loadConfig } from '../lib/config.js';
 import { freshDatabase } from './helpers/database.js';
-import { freePort } from './helpers/net.js';
+import { freePort } from '../lib/net.js';
 import { isEvent, startCluster } from './helpers/process.js';
 import { until } from './helpers/wait.js';
 

@@ -2,7 +2,7 @@ import http from 'node:http';
 import t from 'tap';
 import { serveFixture } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
-import { freePort } from './helpers/net.js';
+import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster, type LogLine } from './helpers/process.js';
 
 const PROMETHEUS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';

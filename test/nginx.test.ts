@@ -12,7 +12,7 @@ import {
   writeNginxConf,
 } from '../perf/nginx-template.js';
 import { freshDatabase } from './helpers/database.js';
-import { freePort } from './helpers/net.js';
+import { freePort } from '../lib/net.js';
 import { isEvent, startCluster, type RunningCluster } from './helpers/process.js';
 import { until } from './helpers/wait.js';
 

@@ -1,7 +1,7 @@
 import t, { type Test } from 'tap';
 import { openSession } from '../sql/db.js';
 import { startServer } from '../server/app.js';
-import { loadConfig } from '../server/config.js';
+import { loadConfig } from '../lib/config.js';
 import { freshDatabase } from './helpers/database.js';
 
 /**

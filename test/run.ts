@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { dropDatabase, ensureDatabase, openSession, withDatabase } from '../sql/db.js';
 import { startEmbedded, type EmbeddedServer } from '../sql/embedded.js';
 import { migrate } from '../sql/migrate.js';
-import { freePort } from './helpers/net.js';
+import { freePort } from '../lib/net.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 

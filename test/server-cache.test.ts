@@ -2,7 +2,7 @@ import t, { type Test } from 'tap';
 import { openSession, type Session } from '../sql/db.js';
 import { startServer, type RunningServer } from '../server/app.js';
 import { ResponseCache } from '../server/cache.js';
-import { loadConfig } from '../server/config.js';
+import { loadConfig } from '../lib/config.js';
 import { freshDatabase } from './helpers/database.js';
 
 function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(err: Error): void } {

@@ -2,7 +2,7 @@ import net from 'node:net';
 import t, { type Test } from 'tap';
 import { openSession, type Session } from '../sql/db.js';
 import { startServer, type RunningServer } from '../server/app.js';
-import { loadConfig } from '../server/config.js';
+import { loadConfig } from '../lib/config.js';
 import { Exchanges, MAX_BODY_BYTES, mount, readJsonBody } from '../server/http.js';
 import { ok } from '../server/reply.js';
 import { uws, type us_listen_socket } from '../server/uws.js';

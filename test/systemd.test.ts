@@ -4,7 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { DEFAULT_POLICY } from '../cluster/primary.js';
-import { loadConfig } from '../server/config.js';
+import { loadConfig } from '../lib/config.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const UNIT = path.join(root, 'systemd/atelier-api.service');

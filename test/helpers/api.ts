@@ -1,6 +1,6 @@
 import type { Test } from 'tap';
 import { startServer } from '../../server/app.js';
-import { loadConfig } from '../../server/config.js';
+import { loadConfig } from '../../lib/config.js';
 import { openSession, type Session } from '../../sql/db.js';
 import { freshDatabase } from './database.js';
 

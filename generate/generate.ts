@@ -13,21 +13,18 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
-import { emptyStats, FILE_NAMES, FILES, type Generation } from './generator-files.js';
-import { startProgress } from './generator-progress.js';
-import { REAL_ROWS, type FileName } from './generator-shape.js';
-import type { WorkerMessage } from './generator-worker.js';
+import { emptyStats, FILE_NAMES, FILES, type FileStats, type Generation } from './files.js';
+
+export type { FileStats };
+import { startProgress } from './progress.js';
+import { REAL_ROWS, type FileName } from './shape.js';
+import type { WorkerMessage } from './worker.js';
 
 export interface GenerateOptions {
   scale: number;
   out: string;
   seed?: number;
   progress?: boolean;
-}
-
-export interface FileStats {
-  rows: number;
-  dirt: Record<string, number>;
 }
 
 export interface GenerateResult {
@@ -109,7 +106,7 @@ function writeInParallel(generation: Generation, events: WorkerEvents): Promise<
       reject(error);
     };
     for (let n = Math.min(os.availableParallelism(), queue.length); n > 0; n--) {
-      const worker = new Worker(new URL('./generator-worker.js', import.meta.url), { workerData: generation });
+      const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: generation });
       workers.push(worker);
       running++;
       const sendNext = (): void => {

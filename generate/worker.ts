@@ -4,8 +4,8 @@
  * more files.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { CsvWriter, emptyStats, type Generation } from './generator-files.js';
-import type { FileName } from './generator-shape.js';
+import { CsvWriter, emptyStats, type Generation } from './files.js';
+import type { FileName } from './shape.js';
 
 export type WorkerMessage =
   | { readonly file: FileName; readonly rows: number }

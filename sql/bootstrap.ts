@@ -1,7 +1,7 @@
 import path from 'node:path';
-import type { Config } from '../server/config.js';
-import { ensureDatabase, withDatabase } from '../sql/db.js';
-import { startEmbedded } from '../sql/embedded.js';
+import type { Config } from '../lib/config.js';
+import { ensureDatabase, withDatabase } from './db.js';
+import { startEmbedded } from './embedded.js';
 
 /** The database the embedded server holds the catalogue in. */
 export const EMBEDDED_DATABASE = 'atelier';

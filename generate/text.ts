@@ -4,8 +4,8 @@
  * (review bodies, descriptions, answers) is a slice of one pre-built corpus, which V8 keeps as
  * a view of the corpus instead of a copy.
  */
-import { Rng } from './generator-random.js';
-import type { Category } from './generator-shape.js';
+import { Rng } from './random.js';
+import type { Category } from './shape.js';
 
 /** Escapes a value for the inside of a double-quoted CSV field. */
 export function escapeQuotes(text: string): string {

@@ -7,8 +7,8 @@
  */
 import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig } from '../server/config.js';
-import { resolveDatabase } from './database-url.js';
+import { ConfigError, loadConfig } from '../lib/config.js';
+import { resolveDatabase } from '../sql/bootstrap.js';
 import { defaultRejectsPath, ingest, type IngestReport } from './ingest.js';
 
 const USAGE = 'usage: npm run ingest -- --dir DIR [--rejects FILE]';

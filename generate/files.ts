@@ -1,6 +1,6 @@
 /**
  * One row source per CSV file of the legacy export. Each is a generator of ~64 KiB string
- * chunks that walks the catalogue tree (generator-shape.ts) on its own, so files can be written
+ * chunks that walks the catalogue tree (shape.ts) on its own, so files can be written
  * in any order or in parallel, never holding more than a chunk.
  *
  * Formats follow the real files (atelier-data.md, atelier-sample/): text double-quoted with
@@ -10,13 +10,12 @@ import { createWriteStream } from 'node:fs';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import type { FileStats } from './generate.js';
-import { exponentialWeight, Rng } from './generator-random.js';
+import { exponentialWeight, Rng } from './random.js';
 import {
   answerWalk, CHARACTERISTIC_NAMES, CharacteristicsWalk, END_DATE_MS, FIRST_DATE_MS, MAX_RELATED_PER_PRODUCT,
   questionWalk, reviewWalk, Shape, styleWalk, type Category, type FileName,
-} from './generator-shape.js';
-import { LONGEST_PASSAGE, photoWidth, SIZE_LABELS, TextSource } from './generator-text.js';
+} from './shape.js';
+import { LONGEST_PASSAGE, photoWidth, SIZE_LABELS, TextSource } from './text.js';
 
 /** Dirt the real files contain, written at these rates and counted in the manifest. */
 export const DIRT_RATES = {
@@ -42,6 +41,12 @@ const DAY_MS = 86_400_000;
 const CHUNK_CHARS = 64 * 1024;
 /** Lets the disk absorb a few MiB while the generator keeps its core busy. */
 const WRITE_BUFFER_BYTES = 4 << 20;
+
+/** What one generated file holds: its rows and how many of them carry each kind of dirt. */
+export interface FileStats {
+  rows: number;
+  dirt: Record<string, number>;
+}
 
 export interface FileContext {
   readonly shape: Shape;

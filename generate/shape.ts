@@ -4,7 +4,7 @@
  * rating, a question's date). Everything here is a pure function of (seed, id), so each CSV
  * file is produced by walking the same tree on its own (see the *Walk classes).
  */
-import { exponentialWeight, HashedUnit, logNormalWeight, stochasticCount } from './generator-random.js';
+import { exponentialWeight, HashedUnit, logNormalWeight, stochasticCount } from './random.js';
 
 /**
  * Rows of each file of the real dataset (atelier-data.md). The cart file is only described as
