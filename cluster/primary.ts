@@ -87,7 +87,9 @@ export class Supervisor {
   constructor(private readonly options: SupervisorOptions) {
     this.policy = options.policy ?? DEFAULT_POLICY;
     this.backoff = new Backoff(this.policy.backoff);
-    this.failed = new Promise<never>((_, reject) => { this.fail = reject; });
+    this.failed = new Promise<never>((_, reject) => {
+      this.fail = reject;
+    });
     this.failed.catch(() => undefined);
     cluster.setupPrimary({ exec: WORKER_SCRIPT });
   }
@@ -153,7 +155,10 @@ export class Supervisor {
       pid,
       slot,
       state: 'starting',
-      ready: new Promise<void>((resolve, reject) => { markReady = resolve; markFailed = reject; }),
+      ready: new Promise<void>((resolve, reject) => {
+        markReady = resolve;
+        markFailed = reject;
+      }),
       exited: once(worker, 'exit'),
     };
     member.ready.catch(() => undefined);
@@ -198,10 +203,12 @@ export class Supervisor {
       if (member.readyAt !== undefined && now - member.readyAt >= this.policy.stableAfterMs) this.backoff.reset();
       this.deathsSinceReady = [...this.deathsSinceReady.filter((t) => now - t < this.policy.crashWindowMs), now];
       if (this.deathsSinceReady.length > this.policy.maxDeathsInWindow) {
-        this.fail(new CrashLoopError(
-          `${this.deathsSinceReady.length} workers died within ${this.policy.crashWindowMs} ms without one ` +
-            `becoming ready (last: code ${code}, signal ${signal})`,
-        ));
+        this.fail(
+          new CrashLoopError(
+            `${this.deathsSinceReady.length} workers died within ${this.policy.crashWindowMs} ms without one ` +
+              `becoming ready (last: code ${code}, signal ${signal})`,
+          ),
+        );
         return;
       }
       this.metrics.workerRestarts.inc();
@@ -256,9 +263,10 @@ export class Supervisor {
 
   private answerMetrics(asking: Member, id: number): void {
     this.instanceMetrics().then(
-      (text) => this.tell(asking, { type: 'metrics_text', id, text }, (err) => {
-        this.options.log.error('metrics_unsent', { worker: asking.pid, error: err.message });
-      }),
+      (text) =>
+        this.tell(asking, { type: 'metrics_text', id, text }, (err) => {
+          this.options.log.error('metrics_unsent', { worker: asking.pid, error: err.message });
+        }),
       (err: unknown) => this.options.log.error('metrics_failed', { error: errorMessage(err) }),
     );
   }

@@ -16,7 +16,9 @@ export async function enableRequestMigration(log: Log): Promise<void> {
   try {
     current = (await readFile(SETTING, 'utf8')).trim();
   } catch {
-    log.warn('tcp_migrate_req_unavailable', { reason: `${SETTING} not found (not Linux, or a kernel before 5.14): a reload may reset a few queued connections` });
+    log.warn('tcp_migrate_req_unavailable', {
+      reason: `${SETTING} not found (not Linux, or a kernel before 5.14): a reload may reset a few queued connections`,
+    });
     return;
   }
   if (current !== '0') return;
@@ -25,7 +27,8 @@ export async function enableRequestMigration(log: Log): Promise<void> {
     log.info('tcp_migrate_req_enabled', { reason: 'reloads hand queued connections to the remaining workers' });
   } catch (err) {
     log.warn('tcp_migrate_req_off', {
-      reason: `cannot set net.ipv4.tcp_migrate_req=1 (${errorMessage(err)}): a reload may reset a few queued connections; ` +
+      reason:
+        `cannot set net.ipv4.tcp_migrate_req=1 (${errorMessage(err)}): a reload may reset a few queued connections; ` +
         'set it with sysctl as root',
     });
   }

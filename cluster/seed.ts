@@ -41,7 +41,8 @@ async function generated(dir: string, scale: number): Promise<boolean> {
  */
 export async function seedIfEmpty(config: Config, databaseUrl: string, log: Log): Promise<void> {
   if (config.seedScale === 0) return log.info('seed_skipped', { reason: 'SEED_SCALE=0' });
-  if (await catalogueLoaded(config, databaseUrl)) return log.info('seed_skipped', { reason: 'the database holds products' });
+  if (await catalogueLoaded(config, databaseUrl))
+    return log.info('seed_skipped', { reason: 'the database holds products' });
   const dir = path.join(config.dataDir, `seed-${config.seedScale}`);
   if (await generated(dir, config.seedScale)) {
     log.info('seed_generate_skipped', { dir, reason: 'a complete generation is already there' });

@@ -23,7 +23,8 @@ async function instanceMetrics(): Promise<string> {
   const { id, answer } = metricsAnswers.open();
   tell({ type: 'metrics_request', id }, () => metricsAnswers.settle(id, undefined));
   const text = await answer;
-  if (text === undefined) throw new Error(`the primary did not answer with the instance metrics within ${METRICS_ANSWER_TIMEOUT_MS} ms`);
+  if (text === undefined)
+    throw new Error(`the primary did not answer with the instance metrics within ${METRICS_ANSWER_TIMEOUT_MS} ms`);
   return text;
 }
 

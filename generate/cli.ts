@@ -59,7 +59,9 @@ function parseOptions(argv: string[]): GenerateOptions {
 function formatTable(result: GenerateResult): string {
   const rows = FILE_NAMES.map((name) => {
     const stats = result.files[name]!;
-    const dirt = Object.entries(stats.dirt).map(([kind, count]) => `${kind}=${count}`).join(' ');
+    const dirt = Object.entries(stats.dirt)
+      .map(([kind, count]) => `${kind}=${count}`)
+      .join(' ');
     return [name, stats.rows.toLocaleString('en-US'), dirt];
   });
   const total = FILE_NAMES.reduce((sum, name) => sum + result.files[name]!.rows, 0);
@@ -67,9 +69,10 @@ function formatTable(result: GenerateResult): string {
   const nameWidth = Math.max(...rows.map((row) => row[0]!.length));
   const rowsWidth = Math.max(...rows.map((row) => row[1]!.length));
   const lines = rows.map(([name, count, dirt]) =>
-    `${name!.padEnd(nameWidth)}  ${count!.padStart(rowsWidth)}  ${dirt}`.trimEnd());
+    `${name!.padEnd(nameWidth)}  ${count!.padStart(rowsWidth)}  ${dirt}`.trimEnd(),
+  );
   lines.push(`${result.seconds.toFixed(1)} s, ${Math.round(total / result.seconds).toLocaleString('en-US')} rows/s`);
-  return lines.join('\n') + '\n';
+  return `${lines.join('\n')}\n`;
 }
 
 async function main(): Promise<number> {

@@ -12,8 +12,18 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { exponentialWeight, Rng } from './random.js';
 import {
-  answerWalk, CHARACTERISTIC_NAMES, CharacteristicsWalk, END_DATE_MS, FIRST_DATE_MS, MAX_RELATED_PER_PRODUCT,
-  questionWalk, reviewWalk, Shape, styleWalk, type Category, type FileName,
+  answerWalk,
+  CHARACTERISTIC_NAMES,
+  CharacteristicsWalk,
+  END_DATE_MS,
+  FIRST_DATE_MS,
+  MAX_RELATED_PER_PRODUCT,
+  questionWalk,
+  reviewWalk,
+  Shape,
+  styleWalk,
+  type Category,
+  type FileName,
 } from './shape.js';
 import { LONGEST_PASSAGE, photoWidth, SIZE_LABELS, TextSource } from './text.js';
 
@@ -88,7 +98,10 @@ class LeafIds {
   private nextId = 1;
   private held = 0;
 
-  constructor(private readonly rng: Rng, private readonly stats: FileStats) {}
+  constructor(
+    private readonly rng: Rng,
+    private readonly stats: FileStats,
+  ) {}
 
   /** The id of the next row, given how many rows of the current parent are still to come. */
   take(remainingSiblings: number): number {
@@ -120,8 +133,22 @@ function* products({ shape, text, rng }: FileContext, stats: FileStats): Generat
   const chunk = new Chunk();
   for (let productId = 1; productId <= shape.products; productId++) {
     const category = shape.category(productId);
-    if (chunk.add(productId + ',"' + text.productName(rng, category) + '","' + text.slogan(rng) + '","'
-      + text.passage(rng, 60, 450) + '","' + category.name + '",' + shape.price(productId, category) + '\n')) {
+    if (
+      chunk.add(
+        productId +
+          ',"' +
+          text.productName(rng, category) +
+          '","' +
+          text.slogan(rng) +
+          '","' +
+          text.passage(rng, 60, 450) +
+          '","' +
+          category.name +
+          '",' +
+          shape.price(productId, category) +
+          '\n',
+      )
+    ) {
       yield chunk.take();
     }
     stats.rows++;
@@ -144,9 +171,9 @@ function* features({ shape, text, rng }: FileContext, stats: FileStats): Generat
         value = 'null';
         stats.dirt.null_value++;
       } else {
-        value = '"' + rng.pick(values) + '"';
+        value = `"${rng.pick(values)}"`;
       }
-      if (chunk.add(++id + ',' + productId + ',"' + feature + '",' + value + '\n')) yield chunk.take();
+      if (chunk.add(`${++id},${productId},"${feature}",${value}\n`)) yield chunk.take();
       stats.rows++;
     }
   }
@@ -164,7 +191,7 @@ function* styles({ shape, text, rng }: FileContext, stats: FileStats): Generator
       price = shape.price(productId, shape.category(productId));
       defaultIndex = shape.defaultStyleIndex(productId, walk.count);
     }
-    const name = rng.chance(0.5) ? text.color(rng) : text.color(rng) + ' & ' + text.color(rng);
+    const name = rng.chance(0.5) ? text.color(rng) : `${text.color(rng)} & ${text.color(rng)}`;
     const original = rng.chance(STYLES_WITH_OWN_PRICE) ? price + rng.between(1, 10) * 10 : price;
     let sale: number | string;
     if (rng.chance(STYLES_ON_SALE)) {
@@ -173,8 +200,22 @@ function* styles({ shape, text, rng }: FileContext, stats: FileStats): Generator
       sale = 'null';
       stats.dirt.null_sale_price++;
     }
-    if (chunk.add(walk.id + ',' + productId + ',"' + name + '",' + sale + ',' + original + ','
-      + (walk.index === defaultIndex ? '1' : '0') + '\n')) {
+    if (
+      chunk.add(
+        walk.id +
+          ',' +
+          productId +
+          ',"' +
+          name +
+          '",' +
+          sale +
+          ',' +
+          original +
+          ',' +
+          (walk.index === defaultIndex ? '1' : '0') +
+          '\n',
+      )
+    ) {
       yield chunk.take();
     }
     stats.rows++;
@@ -195,8 +236,20 @@ function* photos({ shape, text, rng }: FileContext, stats: FileStats): Generator
         close = '\n';
         stats.dirt.unterminated_quote++;
       }
-      if (chunk.add(ids.take(count - n) + ',' + walk.id + ',"' + prefix + photoWidth(rng) + '&q=80","' + prefix
-        + '300&q=80' + close)) {
+      if (
+        chunk.add(
+          ids.take(count - n) +
+            ',' +
+            walk.id +
+            ',"' +
+            prefix +
+            photoWidth(rng) +
+            '&q=80","' +
+            prefix +
+            '300&q=80' +
+            close,
+        )
+      ) {
         yield chunk.take();
       }
       stats.rows++;
@@ -217,8 +270,18 @@ function* skus({ shape, rng }: FileContext, stats: FileStats): Generator<string,
     // A run of consecutive sizes; a style with more skus than sizes repeats some, as real ones do.
     const first = count >= labels.length ? 0 : rng.below(labels.length - count + 1);
     for (let n = 0; n < count; n++) {
-      if (chunk.add(ids.take(count - n) + ',' + walk.id + ',"' + labels[(first + n) % labels.length] + '",'
-        + rng.below(60) + '\n')) {
+      if (
+        chunk.add(
+          ids.take(count - n) +
+            ',' +
+            walk.id +
+            ',"' +
+            labels[(first + n) % labels.length] +
+            '",' +
+            rng.below(60) +
+            '\n',
+        )
+      ) {
         yield chunk.take();
       }
       stats.rows++;
@@ -268,7 +331,7 @@ function* related({ shape, rng }: FileContext, stats: FileStats): Generator<stri
         if (relatedId === 0) continue;
         clean[cleanCount++] = relatedId;
       }
-      if (chunk.add(++id + ',' + productId + ',' + relatedId + '\n')) yield chunk.take();
+      if (chunk.add(`${++id},${productId},${relatedId}\n`)) yield chunk.take();
       stats.rows++;
     }
   }
@@ -303,14 +366,37 @@ function* reviews({ shape, text, rng }: FileContext, stats: FileStats): Generato
     const recommend = rng.chance(rating >= 4 ? 0.92 : rating === 3 ? 0.5 : 0.12);
     let response: string;
     if (rng.chance(REVIEWS_WITH_RESPONSE)) {
-      response = '"' + text.response(rng) + '"';
+      response = `"${text.response(rng)}"`;
     } else {
       response = 'null';
       stats.dirt.null_response++;
     }
-    if (chunk.add(walk.id + ',' + walk.parent.id + ',' + rating + ',' + randomDate(rng) + ',"' + text.summary(rng)
-      + '","' + text.passage(rng, REVIEW_BODY_MIN, LONGEST_PASSAGE) + '",' + recommend + ',' + rng.chance(REPORTED) + ','
-      + text.person(rng) + ',' + response + ',' + votes(rng, 6) + '\n')) {
+    if (
+      chunk.add(
+        walk.id +
+          ',' +
+          walk.parent.id +
+          ',' +
+          rating +
+          ',' +
+          randomDate(rng) +
+          ',"' +
+          text.summary(rng) +
+          '","' +
+          text.passage(rng, REVIEW_BODY_MIN, LONGEST_PASSAGE) +
+          '",' +
+          recommend +
+          ',' +
+          rng.chance(REPORTED) +
+          ',' +
+          text.person(rng) +
+          ',' +
+          response +
+          ',' +
+          votes(rng, 6) +
+          '\n',
+      )
+    ) {
       yield chunk.take();
     }
     stats.rows++;
@@ -325,7 +411,7 @@ function* reviewsPhotos({ shape, text, rng }: FileContext, stats: FileStats): Ge
   while (walk.next()) {
     const count = shape.reviewPhotoCount(walk.id);
     for (let n = 0; n < count; n++) {
-      if (chunk.add(ids.take(count - n) + ',' + walk.id + ',"' + text.photoUrl(rng) + '"\n')) yield chunk.take();
+      if (chunk.add(`${ids.take(count - n)},${walk.id},"${text.photoUrl(rng)}"\n`)) yield chunk.take();
       stats.rows++;
     }
   }
@@ -339,7 +425,7 @@ function* characteristics({ shape }: FileContext, stats: FileStats): Generator<s
     let id = walk.firstCharacteristicId;
     for (let bit = 0; bit < CHARACTERISTIC_NAMES.length; bit++) {
       if ((walk.mask & (1 << bit)) === 0) continue;
-      if (chunk.add(id++ + ',' + walk.id + ',"' + CHARACTERISTIC_NAMES[bit] + '"\n')) yield chunk.take();
+      if (chunk.add(`${id++},${walk.id},"${CHARACTERISTIC_NAMES[bit]}"\n`)) yield chunk.take();
       stats.rows++;
     }
   }
@@ -356,7 +442,7 @@ function* characteristicReviews({ shape, rng }: FileContext, stats: FileStats): 
     for (let n = 0; n < product.count; n++) {
       // Characteristic scores follow the star rating, give or take one.
       const value = Math.min(5, Math.max(1, rating + rng.below(3) - 1));
-      if (chunk.add(++id + ',' + (product.firstCharacteristicId + n) + ',' + walk.id + ',' + value + '\n')) {
+      if (chunk.add(`${++id},${product.firstCharacteristicId + n},${walk.id},${value}\n`)) {
         yield chunk.take();
       }
       stats.rows++;
@@ -369,8 +455,24 @@ function* questions({ shape, text, rng }: FileContext, stats: FileStats): Genera
   const chunk = new Chunk();
   const walk = questionWalk(shape);
   while (walk.next()) {
-    if (chunk.add(walk.id + ',' + walk.parent.id + ',"' + text.question(rng) + '",' + shape.questionDate(walk.id)
-      + ',' + text.person(rng) + ',' + (rng.chance(REPORTED) ? 1 : 0) + ',' + votes(rng, 5) + '\n')) {
+    if (
+      chunk.add(
+        walk.id +
+          ',' +
+          walk.parent.id +
+          ',"' +
+          text.question(rng) +
+          '",' +
+          shape.questionDate(walk.id) +
+          ',' +
+          text.person(rng) +
+          ',' +
+          (rng.chance(REPORTED) ? 1 : 0) +
+          ',' +
+          votes(rng, 5) +
+          '\n',
+      )
+    ) {
       yield chunk.take();
     }
     stats.rows++;
@@ -386,8 +488,24 @@ function* answers({ shape, text, rng }: FileContext, stats: FileStats): Generato
     // Answered some days after the question, within the dataset's span.
     const answered = Math.min(END_DATE_MS - 1, asked + Math.floor(exponentialWeight(rng.next()) * 30 * DAY_MS));
     const body = rng.chance(0.5) ? text.shortAnswer(rng) : text.passage(rng, 20, 300);
-    if (chunk.add(walk.id + ',' + walk.parent.id + ',"' + body + '",' + answered + ',' + text.person(rng) + ','
-      + (rng.chance(REPORTED) ? 1 : 0) + ',' + votes(rng, 4) + '\n')) {
+    if (
+      chunk.add(
+        walk.id +
+          ',' +
+          walk.parent.id +
+          ',"' +
+          body +
+          '",' +
+          answered +
+          ',' +
+          text.person(rng) +
+          ',' +
+          (rng.chance(REPORTED) ? 1 : 0) +
+          ',' +
+          votes(rng, 4) +
+          '\n',
+      )
+    ) {
       yield chunk.take();
     }
     stats.rows++;
@@ -402,7 +520,7 @@ function* answersPhotos({ shape, text, rng }: FileContext, stats: FileStats): Ge
   while (walk.next()) {
     const count = shape.answerPhotoCount(walk.id);
     for (let n = 0; n < count; n++) {
-      if (chunk.add(++id + ',' + walk.id + ',"' + text.photoUrl(rng) + '"\n')) yield chunk.take();
+      if (chunk.add(`${++id},${walk.id},"${text.photoUrl(rng)}"\n`)) yield chunk.take();
       stats.rows++;
     }
   }
@@ -415,8 +533,7 @@ function* cart({ shape, rng }: FileContext, stats: FileStats): Generator<string,
   for (let id = 1; id <= shape.cartRows; id++) {
     // A session adds a few products in a row before the next one starts.
     if (id === 1 || rng.chance(0.3)) session = rng.between(1000, 99_999);
-    if (chunk.add(id + ',' + session + ',' + rng.between(1, shape.products) + ',' + (rng.chance(0.9) ? 1 : 0)
-      + '\n')) {
+    if (chunk.add(`${id},${session},${rng.between(1, shape.products)},${rng.chance(0.9) ? 1 : 0}\n`)) {
       yield chunk.take();
     }
     stats.rows++;
@@ -427,53 +544,90 @@ function* cart({ shape, rng }: FileContext, stats: FileStats): Generator<string,
 /** Every file of the export, parents before children, with its exact header. */
 export const FILES: Record<FileName, FileSpec> = {
   'product.csv': {
-    header: 'id,name,slogan,description,category,default_price', dirt: [], rows: products, bytesPerRow: 250,
+    header: 'id,name,slogan,description,category,default_price',
+    dirt: [],
+    rows: products,
+    bytesPerRow: 250,
   },
   'features.csv': {
-    header: 'id,product_id,feature,value', dirt: ['null_value'], rows: features, bytesPerRow: 35,
+    header: 'id,product_id,feature,value',
+    dirt: ['null_value'],
+    rows: features,
+    bytesPerRow: 35,
   },
   'styles.csv': {
     header: 'id,productId,name,sale_price,original_price,default_style',
-    dirt: ['null_sale_price'], rows: styles, bytesPerRow: 38,
+    dirt: ['null_sale_price'],
+    rows: styles,
+    bytesPerRow: 38,
   },
   'photos.csv': {
     header: 'id,styleId,url,thumbnail_url',
-    dirt: ['unterminated_quote', 'out_of_order'], rows: photos, bytesPerRow: 280,
+    dirt: ['unterminated_quote', 'out_of_order'],
+    rows: photos,
+    bytesPerRow: 280,
   },
   'skus.csv': {
-    header: 'id,styleId,size,quantity', dirt: ['out_of_order'], rows: skus, bytesPerRow: 23,
+    header: 'id,styleId,size,quantity',
+    dirt: ['out_of_order'],
+    rows: skus,
+    bytesPerRow: 23,
   },
   'related.csv': {
     header: 'id,current_product_id,related_product_id',
-    dirt: ['related_zero', 'related_unknown', 'related_self', 'related_duplicate'], rows: related, bytesPerRow: 19,
+    dirt: ['related_zero', 'related_unknown', 'related_self', 'related_duplicate'],
+    rows: related,
+    bytesPerRow: 19,
   },
   'reviews.csv': {
-    header: 'id,product_id,rating,date,summary,body,recommend,reported,reviewer_name,reviewer_email,response,'
-      + 'helpfulness',
-    dirt: ['null_response'], rows: reviews, bytesPerRow: 480,
+    header:
+      'id,product_id,rating,date,summary,body,recommend,reported,reviewer_name,reviewer_email,response,' +
+      'helpfulness',
+    dirt: ['null_response'],
+    rows: reviews,
+    bytesPerRow: 480,
   },
   'reviews_photos.csv': {
-    header: 'id,review_id,url', dirt: ['out_of_order'], rows: reviewsPhotos, bytesPerRow: 146,
+    header: 'id,review_id,url',
+    dirt: ['out_of_order'],
+    rows: reviewsPhotos,
+    bytesPerRow: 146,
   },
   'characteristics.csv': {
-    header: 'id,product_id,name', dirt: [], rows: characteristics, bytesPerRow: 21,
+    header: 'id,product_id,name',
+    dirt: [],
+    rows: characteristics,
+    bytesPerRow: 21,
   },
   'characteristic_reviews.csv': {
-    header: 'id,characteristic_id,review_id,value', dirt: [], rows: characteristicReviews, bytesPerRow: 23,
+    header: 'id,characteristic_id,review_id,value',
+    dirt: [],
+    rows: characteristicReviews,
+    bytesPerRow: 23,
   },
   'questions.csv': {
     header: 'id,product_id,body,date_written,asker_name,asker_email,reported,helpful',
-    dirt: [], rows: questions, bytesPerRow: 102,
+    dirt: [],
+    rows: questions,
+    bytesPerRow: 102,
   },
   'answers.csv': {
     header: 'id,question_id,body,date_written,answerer_name,answerer_email,reported,helpful',
-    dirt: [], rows: answers, bytesPerRow: 141,
+    dirt: [],
+    rows: answers,
+    bytesPerRow: 141,
   },
   'answers_photos.csv': {
-    header: 'id,answer_id,url', dirt: [], rows: answersPhotos, bytesPerRow: 146,
+    header: 'id,answer_id,url',
+    dirt: [],
+    rows: answersPhotos,
+    bytesPerRow: 146,
   },
   'cart.csv': {
-    header: 'id,user_session,product_id,active', dirt: [], rows: cart, bytesPerRow: 18,
+    header: 'id,user_session,product_id,active',
+    dirt: [],
+    rows: cart,
+    bytesPerRow: 18,
   },
 };
 
@@ -510,7 +664,7 @@ export class CsvWriter {
     const rng = new Rng(this.generation.seed, FILE_SALT + FILE_NAMES.indexOf(name));
     const context = { shape: this.shape, text: this.text, rng };
     function* chunks(): Generator<string, void, undefined> {
-      yield spec.header + '\n';
+      yield `${spec.header}\n`;
       yield* spec.rows(context, stats);
     }
     // Readable.from pulls a chunk only when the file stream has room: memory stays bounded.

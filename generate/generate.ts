@@ -57,31 +57,37 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   const rowsSoFar = new Map<FileName, number>();
   const writing = new Set<FileName>();
   const reporter = progress
-    ? startProgress(FILE_NAMES.reduce((sum, name) => sum + REAL_ROWS[name] * scale, 0), () => ({
-      rows: [...rowsSoFar.values()].reduce((sum, rows) => sum + rows, 0),
-      label: [...writing].join(', '),
-    }))
+    ? startProgress(
+        FILE_NAMES.reduce((sum, name) => sum + REAL_ROWS[name] * scale, 0),
+        () => ({
+          rows: [...rowsSoFar.values()].reduce((sum, rows) => sum + rows, 0),
+          label: [...writing].join(', '),
+        }),
+      )
     : undefined;
   try {
-    await writeInParallel({ seed, scale, out }, {
-      start(file) {
-        writing.add(file);
+    await writeInParallel(
+      { seed, scale, out },
+      {
+        start(file) {
+          writing.add(file);
+        },
+        rows(file, rows) {
+          rowsSoFar.set(file, rows);
+        },
+        done(file, stats) {
+          writing.delete(file);
+          files[file] = stats;
+          rowsSoFar.set(file, stats.rows);
+        },
       },
-      rows(file, rows) {
-        rowsSoFar.set(file, rows);
-      },
-      done(file, stats) {
-        writing.delete(file);
-        files[file] = stats;
-        rowsSoFar.set(file, stats.rows);
-      },
-    });
+    );
   } finally {
     reporter?.stop();
   }
 
   const manifest: Manifest = { scale, seed, files };
-  await writeFile(path.join(out, MANIFEST_FILE), JSON.stringify(manifest, null, 2) + '\n');
+  await writeFile(path.join(out, MANIFEST_FILE), `${JSON.stringify(manifest, null, 2)}\n`);
   return { files, seconds: (performance.now() - started) / 1000 };
 }
 

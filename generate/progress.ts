@@ -25,11 +25,14 @@ export function startProgress(expectedRows: number, sample: () => ProgressSample
   const rate = (rows: number): number => Math.round(rows / Math.max(0.001, (performance.now() - started) / 1000));
 
   if (process.stderr.isTTY) {
-    const bar = new cliProgress.SingleBar({
-      stream: process.stderr,
-      format: 'generate [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted} | {label}',
-      hideCursor: true,
-    }, cliProgress.Presets.shades_classic);
+    const bar = new cliProgress.SingleBar(
+      {
+        stream: process.stderr,
+        format: 'generate [{bar}] {percentage}% | {value}/{total} rows | {rate} rows/s | ETA {eta_formatted} | {label}',
+        hideCursor: true,
+      },
+      cliProgress.Presets.shades_classic,
+    );
     bar.start(total, 0, { rate: 0, label: '' });
     const timer = setInterval(() => {
       const { rows, label } = sample();

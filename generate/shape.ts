@@ -95,36 +95,98 @@ export interface Category {
 }
 
 export const CATEGORIES: readonly Category[] = [
-  { name: 'Jackets', sizes: 'apparel', minPrice: 60, maxPrice: 400, weight: 8,
-    nouns: ['Jacket', 'Parka', 'Bomber', 'Windbreaker', 'Blazer', 'Onesie'] },
-  { name: 'Pants', sizes: 'apparel', minPrice: 30, maxPrice: 180, weight: 10,
-    nouns: ['Joggers', 'Slacks', 'Chinos', 'Jeans', 'Trousers'] },
-  { name: 'Shirts', sizes: 'apparel', minPrice: 15, maxPrice: 120, weight: 12,
-    nouns: ['Tee', 'Oxford', 'Henley', 'Polo', 'Flannel'] },
-  { name: 'Shorts', sizes: 'apparel', minPrice: 15, maxPrice: 90, weight: 7,
-    nouns: ['Shorts', 'Cargo Shorts', 'Board Shorts'] },
-  { name: 'Sweatpants', sizes: 'apparel', minPrice: 25, maxPrice: 110, weight: 6,
-    nouns: ['Sweatpants', 'Trackpants'] },
-  { name: 'Tank Tops', sizes: 'apparel', minPrice: 10, maxPrice: 60, weight: 5,
-    nouns: ['Tank', 'Muscle Tee'] },
-  { name: 'Dresses', sizes: 'apparel', minPrice: 30, maxPrice: 300, weight: 6,
-    nouns: ['Dress', 'Maxi Dress', 'Sundress'] },
-  { name: 'Kicks', sizes: 'shoes', minPrice: 40, maxPrice: 450, weight: 10,
-    nouns: ['Sneakers', 'Runners', 'High-Tops', 'Trainers', 'Ones', 'Kicks'] },
-  { name: 'Dress Shoes', sizes: 'shoes', minPrice: 60, maxPrice: 350, weight: 5,
-    nouns: ['Oxfords', 'Loafers', 'Brogues', 'Suede Shoes'] },
-  { name: 'Boots', sizes: 'shoes', minPrice: 60, maxPrice: 400, weight: 5,
-    nouns: ['Boots', 'Chelsea Boots', 'Hikers'] },
-  { name: 'Heels', sizes: 'shoes', minPrice: 40, maxPrice: 500, weight: 4,
-    nouns: ['Heels', 'Pumps', 'Stilettos'] },
-  { name: 'Accessories', sizes: 'one size', minPrice: 5, maxPrice: 600, weight: 8,
-    nouns: ['Sunglasses', 'Watch', 'Belt', 'Scarf', 'Wallet', 'Stone'] },
-  { name: 'Hats', sizes: 'one size', minPrice: 10, maxPrice: 80, weight: 5,
-    nouns: ['Cap', 'Beanie', 'Fedora', 'Bucket Hat'] },
-  { name: 'Bags', sizes: 'one size', minPrice: 20, maxPrice: 900, weight: 4,
-    nouns: ['Tote', 'Backpack', 'Duffel'] },
-  { name: 'Socks', sizes: 'one size', minPrice: 5, maxPrice: 30, weight: 5,
-    nouns: ['Socks', 'Crew Socks', 'Ankle Socks'] },
+  {
+    name: 'Jackets',
+    sizes: 'apparel',
+    minPrice: 60,
+    maxPrice: 400,
+    weight: 8,
+    nouns: ['Jacket', 'Parka', 'Bomber', 'Windbreaker', 'Blazer', 'Onesie'],
+  },
+  {
+    name: 'Pants',
+    sizes: 'apparel',
+    minPrice: 30,
+    maxPrice: 180,
+    weight: 10,
+    nouns: ['Joggers', 'Slacks', 'Chinos', 'Jeans', 'Trousers'],
+  },
+  {
+    name: 'Shirts',
+    sizes: 'apparel',
+    minPrice: 15,
+    maxPrice: 120,
+    weight: 12,
+    nouns: ['Tee', 'Oxford', 'Henley', 'Polo', 'Flannel'],
+  },
+  {
+    name: 'Shorts',
+    sizes: 'apparel',
+    minPrice: 15,
+    maxPrice: 90,
+    weight: 7,
+    nouns: ['Shorts', 'Cargo Shorts', 'Board Shorts'],
+  },
+  { name: 'Sweatpants', sizes: 'apparel', minPrice: 25, maxPrice: 110, weight: 6, nouns: ['Sweatpants', 'Trackpants'] },
+  { name: 'Tank Tops', sizes: 'apparel', minPrice: 10, maxPrice: 60, weight: 5, nouns: ['Tank', 'Muscle Tee'] },
+  {
+    name: 'Dresses',
+    sizes: 'apparel',
+    minPrice: 30,
+    maxPrice: 300,
+    weight: 6,
+    nouns: ['Dress', 'Maxi Dress', 'Sundress'],
+  },
+  {
+    name: 'Kicks',
+    sizes: 'shoes',
+    minPrice: 40,
+    maxPrice: 450,
+    weight: 10,
+    nouns: ['Sneakers', 'Runners', 'High-Tops', 'Trainers', 'Ones', 'Kicks'],
+  },
+  {
+    name: 'Dress Shoes',
+    sizes: 'shoes',
+    minPrice: 60,
+    maxPrice: 350,
+    weight: 5,
+    nouns: ['Oxfords', 'Loafers', 'Brogues', 'Suede Shoes'],
+  },
+  {
+    name: 'Boots',
+    sizes: 'shoes',
+    minPrice: 60,
+    maxPrice: 400,
+    weight: 5,
+    nouns: ['Boots', 'Chelsea Boots', 'Hikers'],
+  },
+  { name: 'Heels', sizes: 'shoes', minPrice: 40, maxPrice: 500, weight: 4, nouns: ['Heels', 'Pumps', 'Stilettos'] },
+  {
+    name: 'Accessories',
+    sizes: 'one size',
+    minPrice: 5,
+    maxPrice: 600,
+    weight: 8,
+    nouns: ['Sunglasses', 'Watch', 'Belt', 'Scarf', 'Wallet', 'Stone'],
+  },
+  {
+    name: 'Hats',
+    sizes: 'one size',
+    minPrice: 10,
+    maxPrice: 80,
+    weight: 5,
+    nouns: ['Cap', 'Beanie', 'Fedora', 'Bucket Hat'],
+  },
+  { name: 'Bags', sizes: 'one size', minPrice: 20, maxPrice: 900, weight: 4, nouns: ['Tote', 'Backpack', 'Duffel'] },
+  {
+    name: 'Socks',
+    sizes: 'one size',
+    minPrice: 5,
+    maxPrice: 30,
+    weight: 5,
+    nouns: ['Socks', 'Crew Socks', 'Ankle Socks'],
+  },
 ];
 
 const CATEGORY_CUMULATIVE: number[] = [];
@@ -143,8 +205,23 @@ export const END_DATE_MS = Date.UTC(2022, 0, 1);
 
 /** One stream of hashed uniforms per kind of fact, so facts never correlate by accident. */
 enum Salt {
-  Features = 1, Styles, DefaultStyle, Photos, Skus, Related, Reviews, Characteristics, Questions,
-  Answers, AnswerIds, ReviewPhotos, AnswerPhotos, Category, Price, Rating, QuestionDate,
+  Features = 1,
+  Styles,
+  DefaultStyle,
+  Photos,
+  Skus,
+  Related,
+  Reviews,
+  Characteristics,
+  Questions,
+  Answers,
+  AnswerIds,
+  ReviewPhotos,
+  AnswerPhotos,
+  Category,
+  Price,
+  Rating,
+  QuestionDate,
 }
 
 export class Shape {
@@ -152,7 +229,10 @@ export class Shape {
   readonly cartRows: number;
   private readonly units: HashedUnit[] = [];
 
-  constructor(readonly seed: number, readonly scale: number) {
+  constructor(
+    readonly seed: number,
+    readonly scale: number,
+  ) {
     this.products = Math.max(1, Math.round(PRODUCTS * scale));
     this.cartRows = Math.round(REAL_ROWS['cart.csv'] * scale);
     for (let salt = 0; salt <= Salt.QuestionDate; salt++) this.units.push(new HashedUnit(seed, salt));
@@ -179,10 +259,18 @@ export class Shape {
   styleCount(productId: number): number {
     if (this.unit(Salt.Styles, productId, 0) < PRODUCTS_WITHOUT_STYLES) return 0;
     // At least one style, then a Gamma(2)-weighted number more: mostly 1-4, a tail to a dozen.
-    const weight = (exponentialWeight(this.unit(Salt.Styles, productId, 1))
-      + exponentialWeight(this.unit(Salt.Styles, productId, 2))) / 2;
-    return 1 + stochasticCount(MEAN.stylesPerProduct / (1 - PRODUCTS_WITHOUT_STYLES) - 1, weight,
-      this.unit(Salt.Styles, productId, 3));
+    const weight =
+      (exponentialWeight(this.unit(Salt.Styles, productId, 1)) +
+        exponentialWeight(this.unit(Salt.Styles, productId, 2))) /
+      2;
+    return (
+      1 +
+      stochasticCount(
+        MEAN.stylesPerProduct / (1 - PRODUCTS_WITHOUT_STYLES) - 1,
+        weight,
+        this.unit(Salt.Styles, productId, 3),
+      )
+    );
   }
 
   /** Index of the product's default style among its styles, or -1 when it has none. */
@@ -206,18 +294,27 @@ export class Shape {
 
   reviewCount(productId: number): number {
     if (this.unit(Salt.Reviews, productId, 0) < PRODUCTS_WITHOUT_REVIEWS) return 0;
-    const weight = logNormalWeight(REVIEW_COUNT_SIGMA, this.unit(Salt.Reviews, productId, 1),
-      this.unit(Salt.Reviews, productId, 2));
-    return stochasticCount(MEAN.reviewsPerProduct / (1 - PRODUCTS_WITHOUT_REVIEWS), weight,
-      this.unit(Salt.Reviews, productId, 3));
+    const weight = logNormalWeight(
+      REVIEW_COUNT_SIGMA,
+      this.unit(Salt.Reviews, productId, 1),
+      this.unit(Salt.Reviews, productId, 2),
+    );
+    return stochasticCount(
+      MEAN.reviewsPerProduct / (1 - PRODUCTS_WITHOUT_REVIEWS),
+      weight,
+      this.unit(Salt.Reviews, productId, 3),
+    );
   }
 
   /** Which CHARACTERISTIC_NAMES the product has, as a bitmask (1 to 6 of them). */
   characteristicMask(productId: number): number {
     // A weight uniform on [0.3, 1.7] keeps the count between 1 and 6 with the real mean.
     const weight = 0.3 + 1.4 * this.unit(Salt.Characteristics, productId, 0);
-    const count = stochasticCount(MEAN.characteristicsPerProduct, weight,
-      this.unit(Salt.Characteristics, productId, 1));
+    const count = stochasticCount(
+      MEAN.characteristicsPerProduct,
+      weight,
+      this.unit(Salt.Characteristics, productId, 1),
+    );
     const subsets = CHARACTERISTIC_SUBSETS[count]!;
     return subsets[Math.floor(this.unit(Salt.Characteristics, productId, 2) * subsets.length)]!;
   }
@@ -246,8 +343,9 @@ export class Shape {
   /** Most posts have no photo, those that do mostly have one. */
   private photoCountOf(salt: Salt, id: number, shareWithPhotos: number, mean: number): number {
     if (this.unit(salt, id, 0) >= shareWithPhotos) return 0;
-    return 1 + stochasticCount(mean / shareWithPhotos - 1, exponentialWeight(this.unit(salt, id, 1)),
-      this.unit(salt, id, 2));
+    return (
+      1 + stochasticCount(mean / shareWithPhotos - 1, exponentialWeight(this.unit(salt, id, 1)), this.unit(salt, id, 2))
+    );
   }
 
   category(productId: number): Category {
@@ -359,6 +457,9 @@ export function questionWalk(shape: Shape): ChildWalk {
 }
 
 export function answerWalk(shape: Shape): ChildWalk<ChildWalk> {
-  return new ChildWalk(questionWalk(shape), (questionId) => shape.answerCount(questionId),
-    (ordinal) => shape.answerIdStep(ordinal));
+  return new ChildWalk(
+    questionWalk(shape),
+    (questionId) => shape.answerCount(questionId),
+    (ordinal) => shape.answerIdStep(ordinal),
+  );
 }

@@ -12,18 +12,107 @@ export function escapeQuotes(text: string): string {
   return text.replaceAll('"', '""');
 }
 
-const NOUNS = ['jacket', 'fabric', 'material', 'color', 'stitching', 'fit', 'size', 'quality', 'design',
-  'pocket', 'zipper', 'sole', 'lining', 'collar', 'strap', 'seam', 'waistband', 'hood', 'cuff', 'print'];
-const ADJECTIVES = ['comfortable', 'soft', 'sturdy', 'cheap', 'flimsy', 'gorgeous', 'warm', 'lightweight',
-  'durable', 'stylish', 'itchy', 'perfect', 'tight', 'loose', 'roomy', 'breathable', 'stiff', 'cozy'];
-const ADVERBS = ['really', 'very', 'surprisingly', 'incredibly', 'a bit', 'way too', 'somewhat', 'super',
-  'not very', 'pretty'];
-const COLORS = ['Forest Green', 'Black', 'Desert Brown', 'Tan', 'Ocean Blue', 'Grey', 'Digital Red',
-  'Sky Blue', 'White', 'Dark Grey', 'Goldenrod', 'Maroon', 'Chartreuse', 'Olive Green', 'Khaki', 'Plaid',
-  'Pinstripe', 'Navy', 'Cream', 'Burgundy', 'Coral', 'Teal', 'Mustard', 'Lavender', 'Charcoal', 'Ivory',
-  'Rose Gold', 'Camo', 'Zebra Stripe', 'Houndstooth', 'Crème', 'Bleu Nuit'];
-const PEOPLE = ['my wife', 'my husband', 'my son', 'my daughter', 'my mom', 'my dad', 'my roommate',
-  'my girlfriend', 'my boyfriend', 'a friend', 'myself'];
+const NOUNS = [
+  'jacket',
+  'fabric',
+  'material',
+  'color',
+  'stitching',
+  'fit',
+  'size',
+  'quality',
+  'design',
+  'pocket',
+  'zipper',
+  'sole',
+  'lining',
+  'collar',
+  'strap',
+  'seam',
+  'waistband',
+  'hood',
+  'cuff',
+  'print',
+];
+const ADJECTIVES = [
+  'comfortable',
+  'soft',
+  'sturdy',
+  'cheap',
+  'flimsy',
+  'gorgeous',
+  'warm',
+  'lightweight',
+  'durable',
+  'stylish',
+  'itchy',
+  'perfect',
+  'tight',
+  'loose',
+  'roomy',
+  'breathable',
+  'stiff',
+  'cozy',
+];
+const ADVERBS = [
+  'really',
+  'very',
+  'surprisingly',
+  'incredibly',
+  'a bit',
+  'way too',
+  'somewhat',
+  'super',
+  'not very',
+  'pretty',
+];
+const COLORS = [
+  'Forest Green',
+  'Black',
+  'Desert Brown',
+  'Tan',
+  'Ocean Blue',
+  'Grey',
+  'Digital Red',
+  'Sky Blue',
+  'White',
+  'Dark Grey',
+  'Goldenrod',
+  'Maroon',
+  'Chartreuse',
+  'Olive Green',
+  'Khaki',
+  'Plaid',
+  'Pinstripe',
+  'Navy',
+  'Cream',
+  'Burgundy',
+  'Coral',
+  'Teal',
+  'Mustard',
+  'Lavender',
+  'Charcoal',
+  'Ivory',
+  'Rose Gold',
+  'Camo',
+  'Zebra Stripe',
+  'Houndstooth',
+  'Crème',
+  'Bleu Nuit',
+];
+const PEOPLE = [
+  'my wife',
+  'my husband',
+  'my son',
+  'my daughter',
+  'my mom',
+  'my dad',
+  'my roommate',
+  'my girlfriend',
+  'my boyfriend',
+  'a friend',
+  'myself',
+];
 const DURATIONS = ['a week', 'two weeks', 'a month', 'three months', 'six months', 'a year', 'two years'];
 const SIZES_WORN = ['XS', 'S', 'M', 'L', 'XL', 'XXL', '9.5', '11'];
 
@@ -70,46 +159,120 @@ const SENTENCES = [
 ];
 
 const SUMMARIES = [
-  'This product was great!', 'This product was ok!', 'This product was terrible!', 'Love the {color}!',
-  'Runs small', 'Runs large', 'Would buy again', 'Not what I expected', 'Five stars', 'Meh',
-  'Best {noun} I have owned', 'Good value, "premium" feel', '{adverb} {adjective}', 'The {noun} is {adjective}',
-  'Returned it', 'Perfect gift for {person}', 'Très bien 👌', 'Worth every penny', 'Fell apart after {duration}',
-  'Exactly as pictured', 'Comfy, cute, cheap', 'So {adjective}!',
+  'This product was great!',
+  'This product was ok!',
+  'This product was terrible!',
+  'Love the {color}!',
+  'Runs small',
+  'Runs large',
+  'Would buy again',
+  'Not what I expected',
+  'Five stars',
+  'Meh',
+  'Best {noun} I have owned',
+  'Good value, "premium" feel',
+  '{adverb} {adjective}',
+  'The {noun} is {adjective}',
+  'Returned it',
+  'Perfect gift for {person}',
+  'Très bien 👌',
+  'Worth every penny',
+  'Fell apart after {duration}',
+  'Exactly as pictured',
+  'Comfy, cute, cheap',
+  'So {adjective}!',
 ];
 
 const QUESTIONS = [
-  'Does this run big or small?', 'Can I wash it?', 'What fabric is the {noun} made of?',
-  'Is the {color} true to the photo?', 'How long does it last?', 'Is it {adjective}?',
-  'Where is this product made?', 'Is this product sustainable?', 'Does it come in {size}?',
-  "I'm allergic to dye #17, does this product contain any?", 'Will it shrink, and by how much?',
-  'Can you wear it in the rain?', 'Is the {noun} removable?', 'Does the "{color}" fade?',
-  'Would this work as a gift for {person}?', 'Is it true to size?', '¿Viene en otros colores?',
-  'How heavy is it?', 'Is the {noun} {adjective} enough for winter?',
+  'Does this run big or small?',
+  'Can I wash it?',
+  'What fabric is the {noun} made of?',
+  'Is the {color} true to the photo?',
+  'How long does it last?',
+  'Is it {adjective}?',
+  'Where is this product made?',
+  'Is this product sustainable?',
+  'Does it come in {size}?',
+  "I'm allergic to dye #17, does this product contain any?",
+  'Will it shrink, and by how much?',
+  'Can you wear it in the rain?',
+  'Is the {noun} removable?',
+  'Does the "{color}" fade?',
+  'Would this work as a gift for {person}?',
+  'Is it true to size?',
+  '¿Viene en otros colores?',
+  'How heavy is it?',
+  'Is the {noun} {adjective} enough for winter?',
 ];
 
 const ANSWERS = [
-  'Supposedly suede, but I think its synthetic', 'It runs a little small, size up.', 'Yes!', 'No, sadly.',
-  'Machine wash cold, hang dry.', 'Mine shrank about half an inch.', 'It is true to size.',
-  'Made in Portugal, according to the label.', 'I wore it in the rain and stayed dry.',
-  'The {noun} is {adjective}, so probably not.', 'Only in {color} as far as I know.',
-  'Ask the seller, the "specs" tab is wrong.', 'Sí, también en {color}.',
+  'Supposedly suede, but I think its synthetic',
+  'It runs a little small, size up.',
+  'Yes!',
+  'No, sadly.',
+  'Machine wash cold, hang dry.',
+  'Mine shrank about half an inch.',
+  'It is true to size.',
+  'Made in Portugal, according to the label.',
+  'I wore it in the rain and stayed dry.',
+  'The {noun} is {adjective}, so probably not.',
+  'Only in {color} as far as I know.',
+  'Ask the seller, the "specs" tab is wrong.',
+  'Sí, también en {color}.',
 ];
 
 const RESPONSES = [
-  "Glad you're enjoying the product!", "Sorry to hear. Is there anything in particular you don't like?",
+  "Glad you're enjoying the product!",
+  "Sorry to hear. Is there anything in particular you don't like?",
   'Thanks for the feedback, we passed it on to our design team.',
   'We are sorry about the {noun}. Please contact support for a replacement.',
-  'Thank you! Enjoy your new purchase.', 'Thanks for the review, "{adjective}" is what we aim for!',
+  'Thank you! Enjoy your new purchase.',
+  'Thanks for the review, "{adjective}" is what we aim for!',
 ];
 
-const PRODUCT_STYLE_WORDS = ['Camo', 'Classic', 'Urban', 'Retro', 'Vintage', 'Slim', 'Cozy', 'Alpine',
-  'Coastal', 'Midnight', 'Summer', 'Morning', 'Heritage', 'Trail', 'Metro', 'Bright Future', 'Heir Force',
-  'Pumped Up', 'Blues Suede', 'Infinity', 'Slacker’s', 'Café', 'Nordic', 'Desert', 'Harbor', 'Electric'];
+const PRODUCT_STYLE_WORDS = [
+  'Camo',
+  'Classic',
+  'Urban',
+  'Retro',
+  'Vintage',
+  'Slim',
+  'Cozy',
+  'Alpine',
+  'Coastal',
+  'Midnight',
+  'Summer',
+  'Morning',
+  'Heritage',
+  'Trail',
+  'Metro',
+  'Bright Future',
+  'Heir Force',
+  'Pumped Up',
+  'Blues Suede',
+  'Infinity',
+  'Slacker’s',
+  'Café',
+  'Nordic',
+  'Desert',
+  'Harbor',
+  'Electric',
+];
 
-const SLOGANS = ['Blend in to your crowd', "You've got to wear {noun}", 'Make yourself a morning person',
-  'Comfortable for everything, or nothing', 'A sneaker dynasty', 'Faster than just about anything',
-  'Made for the {adjective} days', 'The {noun} you deserve', 'Built to last, made to move',
-  '{adverb} {adjective}, every day', 'Say it in {color}', 'Because "good enough" is not'];
+const SLOGANS = [
+  'Blend in to your crowd',
+  "You've got to wear {noun}",
+  'Make yourself a morning person',
+  'Comfortable for everything, or nothing',
+  'A sneaker dynasty',
+  'Faster than just about anything',
+  'Made for the {adjective} days',
+  'The {noun} you deserve',
+  'Built to last, made to move',
+  '{adverb} {adjective}, every day',
+  'Say it in {color}',
+  'Because "good enough" is not',
+];
 
 /** Features of products, with the values each may take; those without values are always null. */
 const FEATURES: ReadonlyArray<readonly [string, readonly string[]]> = [
@@ -131,10 +294,50 @@ const FEATURES: ReadonlyArray<readonly [string, readonly string[]]> = [
   ['Origin', ['Made in Portugal', 'Made in Viet Nam', 'Made in the "USA"']],
 ];
 
-const NAME_PARTS_A = ['fun', 'silly', 'cool', 'big', 'tiny', 'happy', 'lazy', 'fashion', 'shop', 'iluv', 'mister',
-  'miss', 'yankee', 'sneaker', 'l33t', 'urban', 'coffee', 'night', 'zoë', 'josé', 'björn', 'ana'];
-const NAME_PARTS_B = ['time', 'guy', 'girl', 'kid', 'lover', 'addict', 'person', 'catz', 'gamer', 'mother',
-  'brother', 'sister', 'fan', 'owl', 'walker', 'runner', 'head', 'panda'];
+const NAME_PARTS_A = [
+  'fun',
+  'silly',
+  'cool',
+  'big',
+  'tiny',
+  'happy',
+  'lazy',
+  'fashion',
+  'shop',
+  'iluv',
+  'mister',
+  'miss',
+  'yankee',
+  'sneaker',
+  'l33t',
+  'urban',
+  'coffee',
+  'night',
+  'zoë',
+  'josé',
+  'björn',
+  'ana',
+];
+const NAME_PARTS_B = [
+  'time',
+  'guy',
+  'girl',
+  'kid',
+  'lover',
+  'addict',
+  'person',
+  'catz',
+  'gamer',
+  'mother',
+  'brother',
+  'sister',
+  'fan',
+  'owl',
+  'walker',
+  'runner',
+  'head',
+  'panda',
+];
 const EMAIL_DOMAINS = ['gmail.com', 'yahoo.com', 'hotmail.com', 'outlook.com', 'icloud.com', 'example.com'];
 
 const URL_WIDTHS = [668, 668, 668, 1650, 2734, 1000, 975, 1651, 2775, 938, 666, 2089, 2800, 1652, 3028];
@@ -171,18 +374,27 @@ export class TextSource {
   /** All text is drawn from `seed`, so the same seed gives the same vocabulary in every file. */
   constructor(seed: number, salt: number) {
     const rng = new Rng(seed, salt);
-    const fill = (template: string): string => template.replace(/\{(\w+)\}/g, (_, slot: string) => {
-      switch (slot) {
-        case 'noun': return rng.pick(NOUNS);
-        case 'adjective': return rng.pick(ADJECTIVES);
-        case 'adverb': return rng.pick(ADVERBS);
-        case 'color': return rng.pick(COLORS);
-        case 'person': return rng.pick(PEOPLE);
-        case 'duration': return rng.pick(DURATIONS);
-        case 'size': return rng.pick(SIZES_WORN);
-        default: throw new Error(`unknown slot {${slot}}`);
-      }
-    });
+    const fill = (template: string): string =>
+      template.replace(/\{(\w+)\}/g, (_, slot: string) => {
+        switch (slot) {
+          case 'noun':
+            return rng.pick(NOUNS);
+          case 'adjective':
+            return rng.pick(ADJECTIVES);
+          case 'adverb':
+            return rng.pick(ADVERBS);
+          case 'color':
+            return rng.pick(COLORS);
+          case 'person':
+            return rng.pick(PEOPLE);
+          case 'duration':
+            return rng.pick(DURATIONS);
+          case 'size':
+            return rng.pick(SIZES_WORN);
+          default:
+            throw new Error(`unknown slot {${slot}}`);
+        }
+      });
     const pool = (templates: readonly string[], size: number): string[] =>
       Array.from({ length: size }, () => escapeQuotes(capitalise(fill(rng.pick(templates)))));
 
@@ -207,12 +419,20 @@ export class TextSource {
     this.people = Array.from({ length: POOL_SIZE }, () => {
       const name = rng.pick(NAME_PARTS_A) + rng.pick(NAME_PARTS_B) + (rng.chance(0.4) ? rng.below(1000) : '');
       const local = name.normalize('NFD').replace(/[^a-z0-9]/g, '') || 'user';
-      const email = local + (rng.chance(0.5) ? '.' + rng.pick(NAME_PARTS_B) : '') + '@' + rng.pick(EMAIL_DOMAINS);
+      const email = `${local + (rng.chance(0.5) ? `.${rng.pick(NAME_PARTS_B)}` : '')}@${rng.pick(EMAIL_DOMAINS)}`;
       return `"${escapeQuotes(name)}","${email}"`;
     });
     this.photoUrlPrefixes = Array.from({ length: POOL_SIZE }, () => {
       const stamp = 1_400_000_000_000 + rng.below(170_000_000_000);
-      const hash = rng.below(2 ** 32).toString(16).padStart(8, '0') + rng.below(2 ** 16).toString(16).padStart(4, '0');
+      const hash =
+        rng
+          .below(2 ** 32)
+          .toString(16)
+          .padStart(8, '0') +
+        rng
+          .below(2 ** 16)
+          .toString(16)
+          .padStart(4, '0');
       const ixid = rng.chance(0.85) ? '&ixid=eyJhcHBfaWQiOjEyMDd9' : '';
       return `https://images.unsplash.com/photo-${stamp}-${hash}?ixlib=rb-1.2.1${ixid}&auto=format&fit=crop&w=`;
     });
@@ -251,7 +471,7 @@ export class TextSource {
   }
 
   productName(rng: Rng, category: Category): string {
-    return rng.pick(this.productWords) + ' ' + rng.pick(category.nouns);
+    return `${rng.pick(this.productWords)} ${rng.pick(category.nouns)}`;
   }
 
   slogan(rng: Rng): string {
@@ -286,7 +506,7 @@ export class TextSource {
 
   /** An unsplash-like image URL, without quotes. */
   photoUrl(rng: Rng): string {
-    return this.photoUrlPrefix(rng) + photoWidth(rng) + '&q=80';
+    return `${this.photoUrlPrefix(rng) + photoWidth(rng)}&q=80`;
   }
 
   /** An image URL up to its `w=` parameter: the photos file gives each image at two widths. */

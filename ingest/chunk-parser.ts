@@ -5,7 +5,7 @@
  */
 import csv from 'csv-parser';
 import { TupleBuffer } from './copy-binary.js';
-import { RowEncoder, type CsvRow } from './row-encoder.js';
+import type { RowEncoder, CsvRow } from './row-encoder.js';
 
 /** Per-line outcome in ChunkResult.status. */
 export const LINE_ENCODED = 0;
@@ -128,7 +128,7 @@ export class ChunkParser {
       parser.once('end', resolve);
       parser.once('error', reject);
     });
-    for (let from = 0; from < input.length;) {
+    for (let from = 0; from < input.length; ) {
       const to = Math.min(input.length, input.indexOf(NEWLINE, from + PARSER_SLICE) + 1 || input.length);
       parser.write(input.subarray(from, to));
       from = to;
@@ -139,8 +139,15 @@ export class ChunkParser {
     // line numbers and raw lines in the rejects file would be wrong.
     if (line !== lines.count) throw new Error(`csv-parser returned ${line} rows for ${lines.count} lines`);
     return {
-      input: bytes, lines: lines.count, lineStarts: lines.starts, status, repaired: lines.repaired, keys, reasons,
-      copy: copy.take(), tupleEnds: tupleEnds.slice(0, tuples),
+      input: bytes,
+      lines: lines.count,
+      lineStarts: lines.starts,
+      status,
+      repaired: lines.repaired,
+      keys,
+      reasons,
+      copy: copy.take(),
+      tupleEnds: tupleEnds.slice(0, tuples),
     };
   }
 

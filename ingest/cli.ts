@@ -36,14 +36,21 @@ async function parseCommandLine(argv: string[]): Promise<{ dir: string; rejectsP
 function formatReport(report: IngestReport): string {
   const header = ['file', 'read', 'loaded', 'repaired', 'rejected', 'seconds'];
   const rows = report.files.map((file) => [
-    file.file, String(file.read), String(file.loaded), String(file.repaired), String(file.rejected), file.seconds.toFixed(1),
+    file.file,
+    String(file.read),
+    String(file.loaded),
+    String(file.repaired),
+    String(file.rejected),
+    file.seconds.toFixed(1),
   ]);
   const total = (key: 'read' | 'loaded' | 'repaired' | 'rejected'): string =>
     String(report.files.reduce((sum, file) => sum + file[key], 0));
   rows.push(['total', total('read'), total('loaded'), total('repaired'), total('rejected'), report.seconds.toFixed(1)]);
   const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
   const format = (row: string[]): string =>
-    row.map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!))).join('  ');
+    row
+      .map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)))
+      .join('  ');
   return [format(header), ...rows.map(format), '', `rejected rows: ${report.rejectsPath}`].join('\n');
 }
 
@@ -72,7 +79,12 @@ async function main(): Promise<number> {
   const database = await resolveDatabase(config);
   stopDatabase = () => database.stop();
   try {
-    const report = await ingest({ databaseUrl: database.url, dir: args.dir, rejectsPath: args.rejectsPath, progress: true });
+    const report = await ingest({
+      databaseUrl: database.url,
+      dir: args.dir,
+      rejectsPath: args.rejectsPath,
+      progress: true,
+    });
     console.log(formatReport(report));
     return 0;
   } finally {

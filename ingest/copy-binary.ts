@@ -7,7 +7,8 @@
 
 /** Signature, flags (none), header extension length (0). Sent once before the first tuple. */
 export const COPY_BINARY_HEADER = Buffer.concat([
-  Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'), Buffer.from([0, 0, 0, 0, 0, 0, 0, 0]),
+  Buffer.from('PGCOPY\n\xff\r\n\0', 'latin1'),
+  Buffer.from([0, 0, 0, 0, 0, 0, 0, 0]),
 ]);
 /** A tuple field count of -1 ends the data. */
 export const COPY_BINARY_TRAILER = Buffer.from([0xff, 0xff]);
@@ -97,7 +98,8 @@ export class TupleBuffer {
     const point = decimal.indexOf('.');
     const integer = (point < 0 ? decimal : decimal.slice(0, point)).replace(/^0+/, '');
     const fraction = point < 0 ? '' : decimal.slice(point + 1);
-    const padded = '0'.repeat((4 - (integer.length % 4)) % 4) + integer + fraction + '0'.repeat((4 - (fraction.length % 4)) % 4);
+    const padded =
+      '0'.repeat((4 - (integer.length % 4)) % 4) + integer + fraction + '0'.repeat((4 - (fraction.length % 4)) % 4);
     let first = 0;
     let last = padded.length / 4;
     let weight = (padded.length - fraction.length - ((4 - (fraction.length % 4)) % 4)) / 4 - 1;

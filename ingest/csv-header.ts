@@ -19,10 +19,16 @@ export interface Header {
 }
 
 export function parseHeader(spec: TableSpec, line: string): readonly string[] {
-  const names = line.replace(BOM, '').replace(/\r$/, '').split(',').map((name) => name.trim().replace(/^"(.*)"$/, '$1'));
+  const names = line
+    .replace(BOM, '')
+    .replace(/\r$/, '')
+    .split(',')
+    .map((name) => name.trim().replace(/^"(.*)"$/, '$1'));
   const expected = spec.columns.map((column) => column.header);
-  const sameSet = names.length === expected.length && new Set(names).size === names.length
-    && expected.every((name) => names.includes(name));
+  const sameSet =
+    names.length === expected.length &&
+    new Set(names).size === names.length &&
+    expected.every((name) => names.includes(name));
   if (!sameSet) {
     throw new HeaderError(`${spec.file}: the header "${line.trim()}" does not name the columns ${expected.join(',')}`);
   }

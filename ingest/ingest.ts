@@ -28,10 +28,25 @@ import path from 'node:path';
 import { finished } from 'node:stream/promises';
 import { openSession, type Session } from '../sql/db.js';
 import {
-  addConstraint, analyze, COLUMN_TYPES, copyInto, DEPENDENT_CONSTRAINTS, dropConstraint, dropIndex, idPage, INGEST_LOCK_ID,
-  LOAD_SETTINGS, lockTables, NOTIFY_EVERYTHING_CHANGED, REFRESH_REVIEW_STATS, resetIdentity, STANDALONE_INDEXES,
-  truncateTables, TRY_INGEST_LOCK,
-  type ConstraintDefinition, type IndexDefinition,
+  addConstraint,
+  analyze,
+  COLUMN_TYPES,
+  copyInto,
+  DEPENDENT_CONSTRAINTS,
+  dropConstraint,
+  dropIndex,
+  idPage,
+  INGEST_LOCK_ID,
+  LOAD_SETTINGS,
+  lockTables,
+  NOTIFY_EVERYTHING_CHANGED,
+  REFRESH_REVIEW_STATS,
+  resetIdentity,
+  STANDALONE_INDEXES,
+  truncateTables,
+  TRY_INGEST_LOCK,
+  type ConstraintDefinition,
+  type IndexDefinition,
 } from '../sql/queries/ingest.js';
 import { migrate } from '../sql/migrate.js';
 import { LINE_BLANK, LINE_REFUSED, type ChunkResult } from './chunk-parser.js';
@@ -44,9 +59,25 @@ import { SILENT, stderrProgress, type Progress } from './progress.js';
 import { RejectsFile } from './rejects.js';
 import { keyColumns, REVIEW_STATS_SOURCES, SQL_TYPES, TABLES, type TableName, type TableSpec } from './tables.js';
 
-export interface FileReport { file: string; read: number; loaded: number; repaired: number; rejected: number; seconds: number }
-export interface IngestReport { files: FileReport[]; rejectsPath: string; seconds: number }
-export interface IngestOptions { databaseUrl: string; dir: string; rejectsPath?: string; progress?: boolean }
+export interface FileReport {
+  file: string;
+  read: number;
+  loaded: number;
+  repaired: number;
+  rejected: number;
+  seconds: number;
+}
+export interface IngestReport {
+  files: FileReport[];
+  rejectsPath: string;
+  seconds: number;
+}
+export interface IngestOptions {
+  databaseUrl: string;
+  dir: string;
+  rejectsPath?: string;
+  progress?: boolean;
+}
 
 /** A failure the operator can act on; its message is the whole story (no stack needed). */
 export class IngestError extends Error {}
@@ -117,7 +148,11 @@ class FileLoad {
   private readonly pair: { first: number; second: number; headers: [string, string]; seen: PairSet } | undefined;
   private nextLine = 2;
 
-  constructor(private readonly spec: TableSpec, parents: ReadonlyMap<TableName, IdSet>, private readonly rejects: RejectsFile) {
+  constructor(
+    private readonly spec: TableSpec,
+    parents: ReadonlyMap<TableName, IdSet>,
+    private readonly rejects: RejectsFile,
+  ) {
     const keys = keyColumns(spec);
     this.keyCount = keys.length;
     this.refs = keys.slice(1).map((column) => {
@@ -148,7 +183,8 @@ class FileLoad {
       const first = keys[offset + this.pair.first]!;
       const second = keys[offset + this.pair.second]!;
       if (first === second) return `${this.pair.headers[1]} ${second} is the product itself`;
-      if (this.pair.seen.has(first, second)) return `repeats the pair ${this.pair.headers[0]} ${first}, ${this.pair.headers[1]} ${second}`;
+      if (this.pair.seen.has(first, second))
+        return `repeats the pair ${this.pair.headers[0]} ${first}, ${this.pair.headers[1]} ${second}`;
     }
     return undefined;
   }
@@ -168,7 +204,8 @@ class FileLoad {
       const status = result.status[line]!;
       if (status === LINE_BLANK) continue;
       this.read++;
-      let reason = status === LINE_REFUSED ? result.reasons[refusedIndex++]! : this.check(result.keys, line * this.keyCount);
+      let reason =
+        status === LINE_REFUSED ? result.reasons[refusedIndex++]! : this.check(result.keys, line * this.keyCount);
       if (reason === undefined) {
         this.accept(result.keys, line * this.keyCount);
         this.loaded++;
@@ -216,7 +253,11 @@ interface InTransaction {
   readonly progress: Progress;
 }
 
-async function loadFile(plan: FilePlan, parents: ReadonlyMap<TableName, IdSet>, context: InTransaction): Promise<{
+async function loadFile(
+  plan: FilePlan,
+  parents: ReadonlyMap<TableName, IdSet>,
+  context: InTransaction,
+): Promise<{
   report: FileReport;
   ids: IdSet;
 }> {
@@ -224,7 +265,12 @@ async function loadFile(plan: FilePlan, parents: ReadonlyMap<TableName, IdSet>, 
   const { session, pool, rejects, progress } = context;
   const started = performance.now();
   const load = new FileLoad(spec, parents, rejects);
-  const copy = session.copyFrom(copyInto(spec.table, spec.columns.map((column) => column.name)));
+  const copy = session.copyFrom(
+    copyInto(
+      spec.table,
+      spec.columns.map((column) => column.name),
+    ),
+  );
   // Checked before each wait on the stream. (Racing every wait against one long-lived "failed"
   // promise would make that promise retain every chunk's result until the file ends.)
   let copyError: Error | undefined;
@@ -277,7 +323,11 @@ async function loadFile(plan: FilePlan, parents: ReadonlyMap<TableName, IdSet>, 
   }
   return {
     report: {
-      file: spec.file, read: load.read, loaded: load.loaded, repaired: load.repaired, rejected: load.rejected,
+      file: spec.file,
+      read: load.read,
+      loaded: load.loaded,
+      repaired: load.repaired,
+      rejected: load.rejected,
       seconds: (performance.now() - started) / 1000,
     },
     ids: load.ids,
@@ -289,16 +339,18 @@ async function loadFile(plan: FilePlan, parents: ReadonlyMap<TableName, IdSet>, 
  * would fail the COPY with an opaque message; this names the column instead.
  */
 async function checkColumnTypes(session: Session, specs: readonly TableSpec[]): Promise<void> {
-  const rows = await session.query<{ table_name: string; column_name: string; data_type: string }>(
-    COLUMN_TYPES, [specs.map((spec) => spec.table)],
-  );
+  const rows = await session.query<{ table_name: string; column_name: string; data_type: string }>(COLUMN_TYPES, [
+    specs.map((spec) => spec.table),
+  ]);
   const actual = new Map(rows.map((row) => [`${row.table_name}.${row.column_name}`, row.data_type]));
   for (const spec of specs) {
     for (const column of spec.columns) {
       const expected = SQL_TYPES[column.kind.type];
       const found = actual.get(`${spec.table}.${column.name}`);
       if (found !== expected) {
-        throw new IngestError(`${spec.table}.${column.name} is ${found ?? 'missing'} in the database; the ingest writes ${expected}`);
+        throw new IngestError(
+          `${spec.table}.${column.name} is ${found ?? 'missing'} in the database; the ingest writes ${expected}`,
+        );
       }
     }
   }
@@ -321,13 +373,18 @@ async function loadAll(plans: readonly FilePlan[], context: InTransaction): Prom
   if (!lock?.locked) throw new IngestError('another ingest is running on this database');
   for (const setting of LOAD_SETTINGS) await session.query(setting);
   await session.query(lockTables(tables));
-  await checkColumnTypes(session, plans.map((plan) => plan.spec));
+  await checkColumnTypes(
+    session,
+    plans.map((plan) => plan.spec),
+  );
 
   const constraints = await session.query<ConstraintDefinition>(DEPENDENT_CONSTRAINTS, [tables]);
   const indexes = await session.query<IndexDefinition>(STANDALONE_INDEXES, [tables]);
   const foreignKeys = constraints.filter((constraint) => constraint.kind === 'f');
   const ownKeys = constraints.filter((constraint) => constraint.kind !== 'f');
-  progress.note(`reloading ${tables.join(', ')}: dropping ${indexes.length} indexes and ${constraints.length} constraints`);
+  progress.note(
+    `reloading ${tables.join(', ')}: dropping ${indexes.length} indexes and ${constraints.length} constraints`,
+  );
   for (const constraint of [...foreignKeys, ...ownKeys]) await session.query(dropConstraint(constraint));
   for (const index of indexes) await session.query(dropIndex(index));
   await session.query(truncateTables(tables));

@@ -41,7 +41,9 @@ export async function* lineChunks(file: FileHandle, name: string, startOffset: n
     const lastNewline = buffer.subarray(0, filled).lastIndexOf(NEWLINE);
     if (lastNewline < 0) {
       if (filled > MAX_LINE_BYTES) {
-        throw new LineTooLongError(`${name}: the line starting at byte ${position - filled} is longer than ${MAX_LINE_BYTES} bytes`);
+        throw new LineTooLongError(
+          `${name}: the line starting at byte ${position - filled} is longer than ${MAX_LINE_BYTES} bytes`,
+        );
       }
       const grown = Buffer.allocUnsafeSlow(filled + CHUNK_BYTES);
       buffer.copy(grown, 0, 0, filled);

@@ -29,11 +29,20 @@ port.on('message', (request: ParseRequest) => {
     (result) => {
       const reply: ParseReply = { seq: request.seq, result };
       port.postMessage(reply, [
-        result.input.buffer, result.lineStarts.buffer, result.status.buffer, result.repaired.buffer, result.keys.buffer, result.copy.buffer, result.tupleEnds.buffer,
+        result.input.buffer,
+        result.lineStarts.buffer,
+        result.status.buffer,
+        result.repaired.buffer,
+        result.keys.buffer,
+        result.copy.buffer,
+        result.tupleEnds.buffer,
       ] as ArrayBuffer[]);
     },
     (err: unknown) => {
-      const reply: ParseReply = { seq: request.seq, error: err instanceof Error ? err.stack ?? err.message : String(err) };
+      const reply: ParseReply = {
+        seq: request.seq,
+        error: err instanceof Error ? (err.stack ?? err.message) : String(err),
+      };
       port.postMessage(reply);
     },
   );

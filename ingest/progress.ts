@@ -27,12 +27,15 @@ function rowsPerSecond(rows: number, startedMs: number): number {
 
 function barProgress(name: string, sizeBytes: number): FileProgress {
   const started = performance.now();
-  const bar = new cliProgress.SingleBar({
-    stream: process.stderr,
-    format: `${name.padEnd(27)} [{bar}] {percentage}% | {rows} rows | {rate} rows/s | ETA {eta_formatted}`,
-    hideCursor: true,
-    etaBuffer: 50,
-  }, cliProgress.Presets.shades_classic);
+  const bar = new cliProgress.SingleBar(
+    {
+      stream: process.stderr,
+      format: `${name.padEnd(27)} [{bar}] {percentage}% | {rows} rows | {rate} rows/s | ETA {eta_formatted}`,
+      hideCursor: true,
+      etaBuffer: 50,
+    },
+    cliProgress.Presets.shades_classic,
+  );
   bar.start(Math.max(1, sizeBytes), 0, { rows: 0, rate: 0 });
   let lastRows = 0;
   return {
@@ -71,6 +74,7 @@ export function stderrProgress(): Progress {
   return {
     file: (name, sizeBytes) => (tty ? barProgress(name, sizeBytes) : lineProgress(name, sizeBytes)),
     // The elapsed time tells how long each phase took (index builds can take minutes).
-    note: (message) => process.stderr.write(`ingest [${((performance.now() - started) / 1000).toFixed(1)}s]: ${message}\n`),
+    note: (message) =>
+      process.stderr.write(`ingest [${((performance.now() - started) / 1000).toFixed(1)}s]: ${message}\n`),
   };
 }

@@ -14,7 +14,10 @@ function csvField(value: string): string {
 }
 
 export class RejectsFile {
-  private constructor(readonly path: string, private readonly stream: WriteStream) {}
+  private constructor(
+    readonly path: string,
+    private readonly stream: WriteStream,
+  ) {}
 
   static async create(filePath: string): Promise<RejectsFile> {
     await mkdir(path.dirname(filePath), { recursive: true });

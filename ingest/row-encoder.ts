@@ -119,9 +119,14 @@ function bool(column: Column, cell: Buffer): boolean {
   if (equalsAscii(cell, 'true') || equalsAscii(cell, '1')) return true;
   if (equalsAscii(cell, 'false') || equalsAscii(cell, '0')) return false;
   switch (cell.toString().trim().toLowerCase()) {
-    case 'true': case '1': return true;
-    case 'false': case '0': return false;
-    default: throw new Refused(`${column.header} ${quoted(cell.toString())} is not a boolean (true/false or 1/0)`);
+    case 'true':
+    case '1':
+      return true;
+    case 'false':
+    case '0':
+      return false;
+    default:
+      throw new Refused(`${column.header} ${quoted(cell.toString())} is not a boolean (true/false or 1/0)`);
   }
 }
 
@@ -168,17 +173,29 @@ const TIMESTAMP = 8;
  * every time (the ColumnKind variants have several shapes, which made those reads megamorphic).
  */
 class Field {
-  constructor(readonly column: Column, readonly code: number, readonly keySlot: number) {}
+  constructor(
+    readonly column: Column,
+    readonly code: number,
+    readonly keySlot: number,
+  ) {}
 
   static of(column: Column, keySlot: number): Field {
     switch (column.kind.type) {
-      case 'id': case 'ref': return new Field(column, KEY, keySlot);
-      case 'text': return new Field(column, column.kind.nullable ? OPTIONAL_TEXT : TEXT, -1);
-      case 'int': return new Field(column, INT, -1);
-      case 'rating': return new Field(column, RATING, -1);
-      case 'price': return new Field(column, column.kind.nullable ? OPTIONAL_PRICE : PRICE, -1);
-      case 'bool': return new Field(column, BOOL, -1);
-      case 'timestamp': return new Field(column, TIMESTAMP, -1);
+      case 'id':
+      case 'ref':
+        return new Field(column, KEY, keySlot);
+      case 'text':
+        return new Field(column, column.kind.nullable ? OPTIONAL_TEXT : TEXT, -1);
+      case 'int':
+        return new Field(column, INT, -1);
+      case 'rating':
+        return new Field(column, RATING, -1);
+      case 'price':
+        return new Field(column, column.kind.nullable ? OPTIONAL_PRICE : PRICE, -1);
+      case 'bool':
+        return new Field(column, BOOL, -1);
+      case 'timestamp':
+        return new Field(column, TIMESTAMP, -1);
     }
   }
 }
@@ -229,14 +246,30 @@ export class RowEncoder {
             out.int4(value);
             break;
           }
-          case TEXT: writeText(out, column, cell, false, this.cleanUtf8); break;
-          case OPTIONAL_TEXT: writeText(out, column, cell, true, this.cleanUtf8); break;
-          case INT: out.int4(integer(column, cell, INT32_MIN, INT32_MAX)); break;
-          case RATING: out.int2(integer(column, cell, 1, 5)); break;
-          case PRICE: writePrice(out, column, cell, false); break;
-          case OPTIONAL_PRICE: writePrice(out, column, cell, true); break;
-          case BOOL: out.bool(bool(column, cell)); break;
-          default: out.timestamp(epochMs(column, cell)); break;
+          case TEXT:
+            writeText(out, column, cell, false, this.cleanUtf8);
+            break;
+          case OPTIONAL_TEXT:
+            writeText(out, column, cell, true, this.cleanUtf8);
+            break;
+          case INT:
+            out.int4(integer(column, cell, INT32_MIN, INT32_MAX));
+            break;
+          case RATING:
+            out.int2(integer(column, cell, 1, 5));
+            break;
+          case PRICE:
+            writePrice(out, column, cell, false);
+            break;
+          case OPTIONAL_PRICE:
+            writePrice(out, column, cell, true);
+            break;
+          case BOOL:
+            out.bool(bool(column, cell));
+            break;
+          default:
+            out.timestamp(epochMs(column, cell));
+            break;
         }
       }
       return true;

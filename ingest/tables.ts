@@ -40,8 +40,20 @@ export interface TableSpec {
 }
 
 export type TableName =
-  | 'products' | 'features' | 'styles' | 'photos' | 'skus' | 'related' | 'reviews' | 'reviews_photos'
-  | 'characteristics' | 'characteristic_reviews' | 'questions' | 'answers' | 'answers_photos' | 'cart';
+  | 'products'
+  | 'features'
+  | 'styles'
+  | 'photos'
+  | 'skus'
+  | 'related'
+  | 'reviews'
+  | 'reviews_photos'
+  | 'characteristics'
+  | 'characteristic_reviews'
+  | 'questions'
+  | 'answers'
+  | 'answers_photos'
+  | 'cart';
 
 const id: ColumnKind = { type: 'id' };
 const int: ColumnKind = { type: 'int' };
@@ -61,21 +73,33 @@ export const TABLES: readonly TableSpec[] = [
     file: 'product.csv',
     table: 'products',
     columns: [
-      column('id', id), column('name', text), column('slogan', text), column('description', text),
-      column('category', text), column('default_price', { type: 'price', nullable: false }),
+      column('id', id),
+      column('name', text),
+      column('slogan', text),
+      column('description', text),
+      column('category', text),
+      column('default_price', { type: 'price', nullable: false }),
     ],
   },
   {
     file: 'features.csv',
     table: 'features',
-    columns: [column('id', id), column('product_id', ref('products')), column('feature', text), column('value', optionalText)],
+    columns: [
+      column('id', id),
+      column('product_id', ref('products')),
+      column('feature', text),
+      column('value', optionalText),
+    ],
   },
   {
     file: 'styles.csv',
     table: 'styles',
     columns: [
-      column('id', id), column('productId', ref('products'), 'product_id'), column('name', text),
-      column('sale_price', { type: 'price', nullable: true }), column('original_price', { type: 'price', nullable: false }),
+      column('id', id),
+      column('productId', ref('products'), 'product_id'),
+      column('name', text),
+      column('sale_price', { type: 'price', nullable: true }),
+      column('original_price', { type: 'price', nullable: false }),
       column('default_style', bool),
     ],
   },
@@ -83,28 +107,47 @@ export const TABLES: readonly TableSpec[] = [
     file: 'photos.csv',
     table: 'photos',
     columns: [
-      column('id', id), column('styleId', ref('styles'), 'style_id'), column('url', optionalText),
+      column('id', id),
+      column('styleId', ref('styles'), 'style_id'),
+      column('url', optionalText),
       column('thumbnail_url', optionalText),
     ],
   },
   {
     file: 'skus.csv',
     table: 'skus',
-    columns: [column('id', id), column('styleId', ref('styles'), 'style_id'), column('size', text), column('quantity', int)],
+    columns: [
+      column('id', id),
+      column('styleId', ref('styles'), 'style_id'),
+      column('size', text),
+      column('quantity', int),
+    ],
   },
   {
     file: 'related.csv',
     table: 'related',
-    columns: [column('id', id), column('current_product_id', ref('products')), column('related_product_id', ref('products'))],
+    columns: [
+      column('id', id),
+      column('current_product_id', ref('products')),
+      column('related_product_id', ref('products')),
+    ],
     distinctPair: ['current_product_id', 'related_product_id'],
   },
   {
     file: 'reviews.csv',
     table: 'reviews',
     columns: [
-      column('id', id), column('product_id', ref('products')), column('rating', rating), column('date', timestamp),
-      column('summary', text), column('body', text), column('recommend', bool), column('reported', bool),
-      column('reviewer_name', text), column('reviewer_email', text), column('response', optionalText),
+      column('id', id),
+      column('product_id', ref('products')),
+      column('rating', rating),
+      column('date', timestamp),
+      column('summary', text),
+      column('body', text),
+      column('recommend', bool),
+      column('reported', bool),
+      column('reviewer_name', text),
+      column('reviewer_email', text),
+      column('response', optionalText),
       column('helpfulness', int),
     ],
   },
@@ -122,7 +165,9 @@ export const TABLES: readonly TableSpec[] = [
     file: 'characteristic_reviews.csv',
     table: 'characteristic_reviews',
     columns: [
-      column('id', id), column('characteristic_id', ref('characteristics')), column('review_id', ref('reviews')),
+      column('id', id),
+      column('characteristic_id', ref('characteristics')),
+      column('review_id', ref('reviews')),
       column('value', rating),
     ],
   },
@@ -130,16 +175,28 @@ export const TABLES: readonly TableSpec[] = [
     file: 'questions.csv',
     table: 'questions',
     columns: [
-      column('id', id), column('product_id', ref('products')), column('body', text), column('date_written', timestamp),
-      column('asker_name', text), column('asker_email', text), column('reported', bool), column('helpful', int),
+      column('id', id),
+      column('product_id', ref('products')),
+      column('body', text),
+      column('date_written', timestamp),
+      column('asker_name', text),
+      column('asker_email', text),
+      column('reported', bool),
+      column('helpful', int),
     ],
   },
   {
     file: 'answers.csv',
     table: 'answers',
     columns: [
-      column('id', id), column('question_id', ref('questions')), column('body', text), column('date_written', timestamp),
-      column('answerer_name', text), column('answerer_email', text), column('reported', bool), column('helpful', int),
+      column('id', id),
+      column('question_id', ref('questions')),
+      column('body', text),
+      column('date_written', timestamp),
+      column('answerer_name', text),
+      column('answerer_email', text),
+      column('reported', bool),
+      column('helpful', int),
     ],
   },
   {
@@ -150,7 +207,12 @@ export const TABLES: readonly TableSpec[] = [
   {
     file: 'cart.csv',
     table: 'cart',
-    columns: [column('id', id), column('user_session', int), column('product_id', ref('products')), column('active', bool)],
+    columns: [
+      column('id', id),
+      column('user_session', int),
+      column('product_id', ref('products')),
+      column('active', bool),
+    ],
   },
 ];
 

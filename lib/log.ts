@@ -13,7 +13,9 @@ export interface Log {
 
 export function createLog(role: 'primary' | 'worker'): Log {
   const write = (stream: NodeJS.WriteStream, level: string, event: string, fields: LogFields = {}): void => {
-    stream.write(`${JSON.stringify({ time: new Date().toISOString(), level, role, pid: process.pid, event, ...fields })}\n`);
+    stream.write(
+      `${JSON.stringify({ time: new Date().toISOString(), level, role, pid: process.pid, event, ...fields })}\n`,
+    );
   };
   return {
     info: (event, fields) => write(process.stdout, 'info', event, fields),

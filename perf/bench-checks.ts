@@ -17,7 +17,9 @@ export function freshGet(port: number, requestPath: string): Promise<{ status: n
     const request = get({ host: '127.0.0.1', port, path: requestPath, agent: false }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      response.on('end', () =>
+        resolve({ status: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }),
+      );
       response.on('error', reject);
     });
     request.on('error', reject);
@@ -50,16 +52,18 @@ export async function checkCoherence(session: Session, target: Target, writtenFi
         const truth = await route.body(session.dataset.pool, id, now);
         for (const answer of served) {
           compared += 1;
-          if (answer.status !== 200 || answer.body !== truth) stale.push(`${routePath(route, id)} (status ${answer.status})`);
+          if (answer.status !== 200 || answer.body !== truth)
+            stale.push(`${routePath(route, id)} (status ${answer.status})`);
         }
         break;
       }
     }
   });
   return {
-    name: 'no stale read after the mix\'s writes',
+    name: "no stale read after the mix's writes",
     passed: products.length > 0 && stale.length === 0,
-    detail: `${compared} bodies (reviews count=200 relevant, and meta, of ${products.length} of the ${written.length} products ` +
+    detail:
+      `${compared} bodies (reviews count=200 relevant, and meta, of ${products.length} of the ${written.length} products ` +
       `written to; ${COHERENCE_READS} reads each over new connections) compared with the database: ${stale.length} differ` +
       (stale.length > 0 ? ` (e.g. ${stale.slice(0, 3).join(', ')})` : ''),
   };
@@ -74,13 +78,17 @@ export interface Probe {
 export async function probeWhile(port: number, path: () => string, stop: Promise<unknown>): Promise<Probe[]> {
   const probes: Promise<Probe>[] = [];
   let done = false;
-  void stop.finally(() => { done = true; });
+  void stop.finally(() => {
+    done = true;
+  });
   while (!done) {
     const started = performance.now();
-    probes.push(freshGet(port, path()).then(
-      (answer) => ({ status: answer.status, ms: performance.now() - started }),
-      () => ({ status: 0, ms: performance.now() - started }),
-    ));
+    probes.push(
+      freshGet(port, path()).then(
+        (answer) => ({ status: answer.status, ms: performance.now() - started }),
+        () => ({ status: 0, ms: performance.now() - started }),
+      ),
+    );
     await Promise.race([delay(100), stop.catch(() => undefined)]);
   }
   return Promise.all(probes);
@@ -89,9 +97,16 @@ export async function probeWhile(port: number, path: () => string, stop: Promise
 /** "105× 200 (p50 765 ms, max 1768 ms), 3× 503 (…)". */
 export function describeProbes(probes: readonly Probe[]): string {
   const statuses = [...new Set(probes.map((probe) => probe.status))].sort();
-  return statuses.map((status) => {
-    const latencies = probes.filter((probe) => probe.status === status).map((probe) => probe.ms).sort((a, b) => a - b);
-    return `${latencies.length}× ${status === 0 ? 'no answer' : status} (p50 ${ms(quantile(latencies, 0.5))} ms, ` +
-      `max ${ms(latencies[latencies.length - 1]!)} ms)`;
-  }).join(', ');
+  return statuses
+    .map((status) => {
+      const latencies = probes
+        .filter((probe) => probe.status === status)
+        .map((probe) => probe.ms)
+        .sort((a, b) => a - b);
+      return (
+        `${latencies.length}× ${status === 0 ? 'no answer' : status} (p50 ${ms(quantile(latencies, 0.5))} ms, ` +
+        `max ${ms(latencies[latencies.length - 1]!)} ms)`
+      );
+    })
+    .join(', ');
 }

@@ -44,7 +44,9 @@ export interface Dataset {
 /** A Log (cluster/log.ts) printing plain lines, for the seeding code the benchmark reuses. */
 export function plainLog(print: (line: string) => void): Log {
   const line = (event: string, fields: object = {}): void => {
-    const details = Object.entries(fields).map(([key, value]) => `${key}=${String(value)}`).join(' ');
+    const details = Object.entries(fields)
+      .map(([key, value]) => `${key}=${String(value)}`)
+      .join(' ');
     print(`${event}${details ? ` ${details}` : ''}`);
   };
   return { info: line, warn: line, error: line };
@@ -57,17 +59,22 @@ export async function loadDataset(scale: number, dataRoot: string, print: (line:
     EMBEDDED_PG_PORT: String(await freePort()),
     SEED_SCALE: String(scale),
   });
-  print(config.databaseUrl === undefined ? `database: embedded PostgreSQL in ${config.dataDir}/pg` : 'database: DATABASE_URL');
+  print(
+    config.databaseUrl === undefined
+      ? `database: embedded PostgreSQL in ${config.dataDir}/pg`
+      : 'database: DATABASE_URL',
+  );
   const database = await resolveDatabase(config);
-  const poolOn = (url: string): Pool => createPool({
-    connectionString: url,
-    max: 4,
-    connectionTimeoutMillis: config.pgConnectTimeoutMs,
-    statementTimeoutMillis: 60_000,
-    idleTimeoutMillis: config.pgIdleTimeoutMs,
-    applicationName: 'atelier-bench',
-    onIdleError: () => undefined,
-  });
+  const poolOn = (url: string): Pool =>
+    createPool({
+      connectionString: url,
+      max: 4,
+      connectionTimeoutMillis: config.pgConnectTimeoutMs,
+      statementTimeoutMillis: 60_000,
+      idleTimeoutMillis: config.pgIdleTimeoutMs,
+      applicationName: 'atelier-bench',
+      onIdleError: () => undefined,
+    });
   let pool: Pool | undefined;
   try {
     await migrate(database.url);
@@ -87,7 +94,14 @@ export async function loadDataset(scale: number, dataRoot: string, print: (line:
     ]);
     let current = pool;
     return {
-      scale, url: copy.url, copyUnavailable: copy.unavailable, products: span.count, first, last: span.maxId, questions, reviews,
+      scale,
+      url: copy.url,
+      copyUnavailable: copy.unavailable,
+      products: span.count,
+      first,
+      last: span.maxId,
+      questions,
+      reviews,
       embedded: config.databaseUrl === undefined,
       get pool() {
         return current;
@@ -132,7 +146,8 @@ class WorkingCopy {
       await copy.remake();
       return copy;
     } catch (err) {
-      const reason = `no copy of database ${source} to benchmark on (${errorMessage(err)}): ` +
+      const reason =
+        `no copy of database ${source} to benchmark on (${errorMessage(err)}): ` +
         'the runs write to it, and rows written by earlier runs stay in it';
       return new WorkingCopy(copy.adminUrl, source, sourceUrl, reason);
     }
@@ -178,8 +193,11 @@ export async function writeIdFiles(dataset: Dataset, dir: string): Promise<{ que
   const products = path.join(dir, 'products.txt');
   await writeFile(questions, `${answerQuestionIds(dataset).join('\n')}\n`);
   const ids = Array.from({ length: dataset.last - dataset.first + 1 }, (_, i) => dataset.first + i);
-  const list = (values: readonly number[] | undefined): string => (values && values.length > 0 ? values.join(',') : '-');
-  const lines = shuffled(ids, 1).map((id) => `${id} ${list(dataset.questions.get(id))} ${list(dataset.reviews.get(id))}`);
+  const list = (values: readonly number[] | undefined): string =>
+    values && values.length > 0 ? values.join(',') : '-';
+  const lines = shuffled(ids, 1).map(
+    (id) => `${id} ${list(dataset.questions.get(id))} ${list(dataset.reviews.get(id))}`,
+  );
   await writeFile(products, `${lines.join('\n')}\n`);
   return { questions, products };
 }

@@ -14,7 +14,8 @@ interface CacheLookups {
 function total(text: string, name: string): number {
   let sum = 0;
   for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`)) sum += Number(line.slice(line.lastIndexOf(' ') + 1));
+    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
+      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
   }
   return sum;
 }
@@ -49,7 +50,9 @@ export class HitRate {
   describe(): string {
     const lookups = this.hits + this.misses;
     if (lookups === 0) return 'no cache lookups';
-    return `${(this.hits / lookups).toFixed(2)} (${this.hits.toLocaleString('en-US')} hits, ` +
-      `${this.misses.toLocaleString('en-US')} misses)`;
+    return (
+      `${(this.hits / lookups).toFixed(2)} (${this.hits.toLocaleString('en-US')} hits, ` +
+      `${this.misses.toLocaleString('en-US')} misses)`
+    );
   }
 }

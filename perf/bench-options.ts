@@ -97,9 +97,11 @@ export function parseOptions(argv: readonly string[], root: string): BenchOption
   const cores = os.availableParallelism();
   const seconds = number(values.duration, 'duration', quick ? 2 : 8);
   const connections = number(values.connections, 'connections', 64);
-  const groups = values.scenarios === undefined ? [...SCENARIO_GROUPS] : values.scenarios.split(',').map((name) => name.trim());
+  const groups =
+    values.scenarios === undefined ? [...SCENARIO_GROUPS] : values.scenarios.split(',').map((name) => name.trim());
   const unknown = groups.filter((name) => !(SCENARIO_GROUPS as readonly string[]).includes(name));
-  if (unknown.length > 0) throw new UsageError(`unknown scenario group(s) ${unknown.join(', ')}; known: ${SCENARIO_GROUPS.join(', ')}`);
+  if (unknown.length > 0)
+    throw new UsageError(`unknown scenario group(s) ${unknown.join(', ')}; known: ${SCENARIO_GROUPS.join(', ')}`);
   return {
     quick,
     scale: number(values.scale, 'scale', quick ? 0.01 : 0.1, false, 0.0001),

@@ -40,7 +40,8 @@ export function parseWrk(output: string): RunResult {
   const [, requests, elapsed] = required(output, /^\s*(\d+) requests in (\S+),/m, 'request count');
   const [, rps] = required(output, /^Requests\/sec:\s+([\d.]+)/m, 'Requests/sec line');
   const [, maxLatency] = required(output, /^\s+Latency\s+\S+\s+\S+\s+(\S+)/m, 'latency line');
-  const percentile = (p: number): number => durationMs(required(output, new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm'), `${p}% latency`)[1]!);
+  const percentile = (p: number): number =>
+    durationMs(required(output, new RegExp(`^\\s+${p}%\\s+(\\S+)`, 'm'), `${p}% latency`)[1]!);
   const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(output);
   const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(output);
   return {

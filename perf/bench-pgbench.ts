@@ -75,7 +75,10 @@ export function pgbenchScript(statement: CapturedStatement, firstId: number, las
     return name;
   });
   if (!names.includes('id')) throw new Error('the captured statement does not take the id as a parameter');
-  const text = protectLiterals(statement.text.trim()).replace(/\$(\d+)\b/g, (_, n: string) => `:${names[Number(n) - 1]}`);
+  const text = protectLiterals(statement.text.trim()).replace(
+    /\$(\d+)\b/g,
+    (_, n: string) => `:${names[Number(n) - 1]}`,
+  );
   return { script: `${sets.join('\n')}\n${text};\n`, defines };
 }
 
@@ -95,15 +98,22 @@ export async function runPgbench(options: PgbenchRun): Promise<RunResult & { out
   const scriptPath = path.join(options.dir, 'route.sql');
   await writeFile(scriptPath, options.script.script);
   const args = [
-    '--no-vacuum', '--protocol=prepared',
-    `--client=${options.clients}`, `--jobs=${options.threads}`, `--time=${options.seconds}`,
-    `--file=${scriptPath}`, '--log', `--log-prefix=${path.join(options.dir, 'tx')}`,
+    '--no-vacuum',
+    '--protocol=prepared',
+    `--client=${options.clients}`,
+    `--jobs=${options.threads}`,
+    `--time=${options.seconds}`,
+    `--file=${scriptPath}`,
+    '--log',
+    `--log-prefix=${path.join(options.dir, 'tx')}`,
     ...options.script.defines.flatMap((define) => ['--define', define]),
     options.databaseUrl,
   ];
   const { stdout, stderr } = await run('pgbench', args, { cwd: options.dir });
   const logs = await Promise.all(
-    (await readdir(options.dir)).filter((name) => name.startsWith('tx.')).map((name) => readFile(path.join(options.dir, name), 'utf8')),
+    (await readdir(options.dir))
+      .filter((name) => name.startsWith('tx.'))
+      .map((name) => readFile(path.join(options.dir, name), 'utf8')),
   );
   return { ...parsePgbench(stdout, logs), output: `${stdout}${stderr}` };
 }

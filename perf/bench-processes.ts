@@ -17,7 +17,11 @@ export interface Output {
 }
 
 /** Runs a command to completion; rejects with its output when it fails. */
-export function run(command: string, args: readonly string[], options: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Output> {
+export function run(
+  command: string,
+  args: readonly string[],
+  options: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<Output> {
   return new Promise((resolve, reject) => {
     execFile(command, args, { ...options, maxBuffer: 64 * 1024 * 1024 }, (err, stdout, stderr) => {
       if (err) reject(new Error(`${command} ${args.join(' ')} failed: ${err.message}\n${stdout}${stderr}`));
@@ -27,7 +31,10 @@ export function run(command: string, args: readonly string[], options: { cwd?: s
 }
 
 export async function commandExists(command: string): Promise<boolean> {
-  return run('sh', ['-c', `command -v ${command}`]).then(() => true, () => false);
+  return run('sh', ['-c', `command -v ${command}`]).then(
+    () => true,
+    () => false,
+  );
 }
 
 /**
@@ -50,14 +57,18 @@ interface ProcStat {
 }
 
 async function processTable(): Promise<ProcStat[]> {
-  const stats = await Promise.all((await readdir('/proc')).filter((name) => /^\d+$/.test(name)).map(async (name) => {
-    const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => undefined);
-    if (stat === undefined) return undefined;
-    // The command name is parenthesised and may itself hold spaces and parentheses.
-    const close = stat.lastIndexOf(')');
-    const fields = stat.slice(close + 2).split(' ');
-    return { pid: Number(name), ppid: Number(fields[1]), comm: stat.slice(stat.indexOf('(') + 1, close) };
-  }));
+  const stats = await Promise.all(
+    (await readdir('/proc'))
+      .filter((name) => /^\d+$/.test(name))
+      .map(async (name) => {
+        const stat = await readFile(`/proc/${name}/stat`, 'utf8').catch(() => undefined);
+        if (stat === undefined) return undefined;
+        // The command name is parenthesised and may itself hold spaces and parentheses.
+        const close = stat.lastIndexOf(')');
+        const fields = stat.slice(close + 2).split(' ');
+        return { pid: Number(name), ppid: Number(fields[1]), comm: stat.slice(stat.indexOf('(') + 1, close) };
+      }),
+  );
   return stats.filter((stat): stat is ProcStat => stat !== undefined);
 }
 
@@ -65,7 +76,7 @@ async function processTable(): Promise<ProcStat[]> {
 export async function descendants(root: number, comm?: string): Promise<number[]> {
   const table = await processTable();
   const tree = new Set([root]);
-  for (let grew = true; grew;) {
+  for (let grew = true; grew; ) {
     grew = false;
     for (const stat of table) {
       if (!tree.has(stat.pid) && tree.has(stat.ppid)) {
@@ -74,7 +85,9 @@ export async function descendants(root: number, comm?: string): Promise<number[]
       }
     }
   }
-  return table.filter((stat) => tree.has(stat.pid) && (comm === undefined || stat.comm === comm)).map((stat) => stat.pid);
+  return table
+    .filter((stat) => tree.has(stat.pid) && (comm === undefined || stat.comm === comm))
+    .map((stat) => stat.pid);
 }
 
 /**
@@ -82,11 +95,13 @@ export async function descendants(root: number, comm?: string): Promise<number[]
  * node's code) are split between the processes sharing them instead of counted once per process.
  */
 export async function memoryBytes(pids: readonly number[]): Promise<number> {
-  const sizes = await Promise.all(pids.map(async (pid) => {
-    const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
-    const pss = /^Pss:\s+(\d+) kB/m.exec(rollup);
-    return pss ? Number(pss[1]) * 1024 : 0;
-  }));
+  const sizes = await Promise.all(
+    pids.map(async (pid) => {
+      const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8').catch(() => '');
+      const pss = /^Pss:\s+(\d+) kB/m.exec(rollup);
+      return pss ? Number(pss[1]) * 1024 : 0;
+    }),
+  );
   return sizes.reduce((sum, size) => sum + size, 0);
 }
 
@@ -94,7 +109,9 @@ export async function memoryBytes(pids: readonly number[]): Promise<number> {
 export async function peakWhile(sample: () => Promise<number>, stop: Promise<unknown>, everyMs = 250): Promise<number> {
   let peak = await sample();
   let done = false;
-  void stop.finally(() => { done = true; });
+  void stop.finally(() => {
+    done = true;
+  });
   while (!done) {
     await Promise.race([delay(everyMs), stop.catch(() => undefined)]);
     peak = Math.max(peak, await sample());
@@ -133,7 +150,12 @@ function startService(command: string, args: readonly string[], env: NodeJS.Proc
   };
 }
 
-async function waitUntil(service: Service, ready: () => Promise<boolean>, what: string, timeoutMs = 60_000): Promise<void> {
+async function waitUntil(
+  service: Service,
+  ready: () => Promise<boolean>,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     if (service.process.exitCode !== null || service.process.signalCode !== null) {
@@ -166,7 +188,7 @@ export interface ClusterOptions {
 
 /** `npm start`'s entry against an already loaded database; resolves once every worker is ready. */
 export async function startCluster(options: ClusterOptions): Promise<Service> {
-  const [command, args] = pinned(options.cpus, process.execPath, [path.join(ROOT, 'dist/cluster/main.js')]);
+  const [command, args] = pinned(options.cpus, process.execPath, [path.join(ROOT, 'build/cluster/main.js')]);
   const [wrapped, ...wrappedArgs] = [...(options.wrapper ?? []), command, ...args];
   const service = startService(wrapped!, wrappedArgs, {
     ...process.env,
@@ -185,7 +207,7 @@ export async function startCluster(options: ClusterOptions): Promise<Service> {
 
 /** perf/hello-world.ts with the same worker count and port sharing; resolves once it answers. */
 export async function startHelloWorld(port: number, workers: number, cpus?: string): Promise<Service> {
-  const [command, args] = pinned(cpus, process.execPath, [path.join(ROOT, 'dist/perf/hello-world.js')]);
+  const [command, args] = pinned(cpus, process.execPath, [path.join(ROOT, 'build/perf/hello-world.js')]);
   const service = startService(command, args, { ...process.env, PORT: String(port), WORKERS: String(workers) });
   // Each worker binds on its own; give them all the time to, not just the first.
   await waitUntil(service, async () => (await httpStatus(port, '/')) === 200, 'hello-world');

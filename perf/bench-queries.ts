@@ -6,7 +6,10 @@ export interface ProductSpan {
   readonly maxId: number;
 }
 
-const PRODUCT_SPAN = { name: 'bench_product_span', text: 'SELECT count(*)::int AS count, coalesce(max(id), 0) AS max_id FROM products' };
+const PRODUCT_SPAN = {
+  name: 'bench_product_span',
+  text: 'SELECT count(*)::int AS count, coalesce(max(id), 0) AS max_id FROM products',
+};
 
 // Capped per product: the mix only needs a few to vote on, and the list is loaded by every wrk thread.
 const VISIBLE_CHILDREN_PER_PRODUCT = 20;
@@ -25,14 +28,22 @@ GROUP BY product_id`,
 const VISIBLE_QUESTIONS = visibleChildren('questions');
 const VISIBLE_REVIEWS = visibleChildren('reviews');
 
-const INTERACTION_COUNT = { name: 'bench_interaction_count', text: 'SELECT count(*)::bigint::text AS count FROM interactions' };
+const INTERACTION_COUNT = {
+  name: 'bench_interaction_count',
+  text: 'SELECT count(*)::bigint::text AS count FROM interactions',
+};
 
 export async function productSpan(pool: Pool): Promise<ProductSpan> {
   const row = (await pool.query<{ count: number; max_id: number }>(PRODUCT_SPAN)).rows[0]!;
   return { count: row.count, maxId: row.max_id };
 }
 
-async function childrenByProduct(pool: Pool, statement: { name: string; text: string }, first: number, last: number): Promise<Map<number, number[]>> {
+async function childrenByProduct(
+  pool: Pool,
+  statement: { name: string; text: string },
+  first: number,
+  last: number,
+): Promise<Map<number, number[]>> {
   const result = await pool.query<{ product_id: number; ids: number[] }>({ ...statement, values: [first, last] });
   return new Map(result.rows.map((row) => [row.product_id, row.ids]));
 }

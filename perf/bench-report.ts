@@ -100,7 +100,8 @@ export function summarize(runs: readonly RunResult[]): Summary {
 export function verdict(scenario: ScenarioResult, all: readonly ScenarioResult[]): Verdict {
   const summary = summarize(scenario.runs);
   const ceiling = all.find((other) => other.id === scenario.ceiling);
-  const ratio = ceiling && ceiling.runs.length > 0 ? summary.rps.median / summarize(ceiling.runs).rps.median : undefined;
+  const ratio =
+    ceiling && ceiling.runs.length > 0 ? summary.rps.median / summarize(ceiling.runs).rps.median : undefined;
   const target = scenario.target;
   if (target?.kind === 'ratio') {
     if (ratio === undefined) return { text: `no ceiling measured (target ≥ ${target.min})` };
@@ -134,15 +135,23 @@ export function ms(value: number): string {
 
 function machineLine(machine: Machine): string {
   const load = (values: readonly number[]): string => values.map((value) => value.toFixed(2)).join(' / ');
-  const tools = Object.entries(machine.tools).map(([name, version]) => `${name} ${version}`).join(', ');
-  return `${machine.cpu}, ${machine.cores} cores, ${fixed(machine.memoryGiB, 1)} GiB, Linux ${machine.kernel}; ` +
+  const tools = Object.entries(machine.tools)
+    .map(([name, version]) => `${name} ${version}`)
+    .join(', ');
+  return (
+    `${machine.cpu}, ${machine.cores} cores, ${fixed(machine.memoryGiB, 1)} GiB, Linux ${machine.kernel}; ` +
     `load average (1/5/15 min) ${load(machine.loadAverageStart)} at start` +
-    (machine.loadAverageEnd ? `, ${load(machine.loadAverageEnd)} at end` : '') + `; node ${machine.node}, ${tools}`;
+    (machine.loadAverageEnd ? `, ${load(machine.loadAverageEnd)} at end` : '') +
+    `; node ${machine.node}, ${tools}`
+  );
 }
 
 function keyValues(record: Readonly<Record<string, string | number | boolean>>): string {
-  const text = (value: string | number | boolean): string => (typeof value === 'number' && Number.isInteger(value) ? thousands(value) : String(value));
-  return Object.entries(record).map(([key, value]) => `${key} ${text(value)}`).join(', ');
+  const text = (value: string | number | boolean): string =>
+    typeof value === 'number' && Number.isInteger(value) ? thousands(value) : String(value);
+  return Object.entries(record)
+    .map(([key, value]) => `${key} ${text(value)}`)
+    .join(', ');
 }
 
 /**
@@ -156,9 +165,11 @@ export function markdown(report: BenchReport, chartPath: string): string {
     const spread = scenario.runs.length > 1 ? `${thousands(summary.rps.min)}–${thousands(summary.rps.max)}` : '';
     const ceiling = report.scenarios.find((other) => other.id === scenario.ceiling);
     const ratio = judged.ratio === undefined ? '' : `${fixed(judged.ratio, 2)} × ${ceiling?.title ?? scenario.ceiling}`;
-    return `| ${scenario.title} | ${scenario.tool} c${scenario.concurrency} | ${scenario.runs.length} | ${thousands(summary.rps.median)} | ${spread} | ` +
+    return (
+      `| ${scenario.title} | ${scenario.tool} c${scenario.concurrency} | ${scenario.runs.length} | ${thousands(summary.rps.median)} | ${spread} | ` +
       `${ms(summary.latencyMs.p50)} | ${ms(summary.latencyMs.p90)} | ${ms(summary.latencyMs.p99)} | ${ms(summary.latencyMs.max)} | ` +
-      `${summary.errors} | ${summary.non2xx} | ${ratio} | ${judged.text} |`;
+      `${summary.errors} | ${summary.non2xx} | ${ratio} | ${judged.text} |`
+    );
   });
   const lines = [
     `### Benchmark ${report.startedAt} (${report.mode})`,
@@ -168,13 +179,20 @@ export function markdown(report: BenchReport, chartPath: string): string {
     `- Setup: ${keyValues(report.setup)}.`,
     '- rps and latencies are medians over the runs (max: the largest seen), spread is the min–max rps; errors (socket ' +
       'errors, or failed pgbench transactions) and non-2xx are totals over the runs. A ratio compares median rps with ' +
-      'the ceiling\'s, measured in the same run, interleaved with it.',
+      "the ceiling's, measured in the same run, interleaved with it.",
     '',
     '| Scenario | Load | Runs | rps | Spread | p50 ms | p90 ms | p99 ms | max ms | Errors | Non-2xx | Ratio to ceiling | Target |',
     '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|',
     ...rows,
     '',
-    ...(report.checks.length > 0 ? ['Checks:', '', ...report.checks.map((check) => `- ${check.passed ? 'PASS' : 'FAIL'} ${check.name}: ${check.detail}`), ''] : []),
+    ...(report.checks.length > 0
+      ? [
+          'Checks:',
+          '',
+          ...report.checks.map((check) => `- ${check.passed ? 'PASS' : 'FAIL'} ${check.name}: ${check.detail}`),
+          '',
+        ]
+      : []),
     ...(report.notes.length > 0 ? ['Notes:', '', ...report.notes.map((note) => `- ${note}`), ''] : []),
     `![Throughput and p99 latency per scenario](${chartPath})`,
     '',
@@ -189,7 +207,7 @@ function escapeXml(text: string): string {
 /** Position of `value` on a log10 axis from `low` to `high`, mapped onto [0, width]. */
 function logScale(value: number, low: number, high: number, width: number): number {
   const clamped = Math.min(Math.max(value, low), high);
-  return (Math.log10(clamped) - Math.log10(low)) / (Math.log10(high) - Math.log10(low)) * width;
+  return ((Math.log10(clamped) - Math.log10(low)) / (Math.log10(high) - Math.log10(low))) * width;
 }
 
 /** The powers of ten around `values`, at least one decade apart. */
@@ -202,8 +220,14 @@ function decades(values: readonly number[]): [number, number] {
 }
 
 const GROUP_COLOURS: Record<Group, string> = {
-  ceiling: '#7f7f7f', database: '#8c564b', uncached: '#d62728', cached: '#2ca02c',
-  write: '#9467bd', mix: '#1f77b4', overload: '#ff7f0e', vcpu: '#17becf',
+  ceiling: '#7f7f7f',
+  database: '#8c564b',
+  uncached: '#d62728',
+  cached: '#2ca02c',
+  write: '#9467bd',
+  mix: '#1f77b4',
+  overload: '#ff7f0e',
+  vcpu: '#17becf',
 };
 
 /**
@@ -223,10 +247,24 @@ export function svgChart(report: BenchReport): string {
   const rpsRange = decades(summaries.flatMap((summary) => [summary.rps.min, summary.rps.max]));
   const p99Range = decades(summaries.flatMap((summary) => [summary.p99Spread.min, summary.p99Spread.max]));
   const panels = [
-    { title: 'throughput (requests/s, log scale)', x: labelWidth, range: rpsRange,
-      value: (s: Summary) => s.rps.median, low: (s: Summary) => s.rps.min, high: (s: Summary) => s.rps.max, format: thousands },
-    { title: 'p99 latency (ms, log scale)', x: labelWidth + panelWidth + gap, range: p99Range,
-      value: (s: Summary) => s.latencyMs.p99, low: (s: Summary) => s.p99Spread.min, high: (s: Summary) => s.p99Spread.max, format: ms },
+    {
+      title: 'throughput (requests/s, log scale)',
+      x: labelWidth,
+      range: rpsRange,
+      value: (s: Summary) => s.rps.median,
+      low: (s: Summary) => s.rps.min,
+      high: (s: Summary) => s.rps.max,
+      format: thousands,
+    },
+    {
+      title: 'p99 latency (ms, log scale)',
+      x: labelWidth + panelWidth + gap,
+      range: p99Range,
+      value: (s: Summary) => s.latencyMs.p99,
+      low: (s: Summary) => s.p99Spread.min,
+      high: (s: Summary) => s.p99Spread.max,
+      format: ms,
+    },
   ];
   const parts: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="11">`,
@@ -239,7 +277,9 @@ export function svgChart(report: BenchReport): string {
     for (let tick = low; tick <= high; tick *= 10) {
       const x = panel.x + logScale(tick, low, high, panelWidth);
       parts.push(`<line x1="${x.toFixed(1)}" y1="${top - 4}" x2="${x.toFixed(1)}" y2="${height - 26}" stroke="#ddd"/>`);
-      parts.push(`<text x="${x.toFixed(1)}" y="${height - 12}" text-anchor="middle" fill="#555">${escapeXml(panel.format(tick))}</text>`);
+      parts.push(
+        `<text x="${x.toFixed(1)}" y="${height - 12}" text-anchor="middle" fill="#555">${escapeXml(panel.format(tick))}</text>`,
+      );
     }
   }
   report.scenarios.forEach((scenario, index) => {
@@ -251,9 +291,15 @@ export function svgChart(report: BenchReport): string {
       const bar = logScale(panel.value(summary), low, high, panelWidth);
       const from = panel.x + logScale(panel.low(summary), low, high, panelWidth);
       const to = panel.x + logScale(panel.high(summary), low, high, panelWidth);
-      parts.push(`<rect x="${panel.x}" y="${y + 3}" width="${Math.max(bar, 1).toFixed(1)}" height="${rowHeight - 6}" fill="${GROUP_COLOURS[scenario.group]}"/>`);
-      parts.push(`<line x1="${from.toFixed(1)}" y1="${y + rowHeight / 2}" x2="${to.toFixed(1)}" y2="${y + rowHeight / 2}" stroke="#000"/>`);
-      parts.push(`<text x="${(panel.x + bar + 4).toFixed(1)}" y="${y + 12}" fill="#222">${escapeXml(panel.format(panel.value(summary)))}</text>`);
+      parts.push(
+        `<rect x="${panel.x}" y="${y + 3}" width="${Math.max(bar, 1).toFixed(1)}" height="${rowHeight - 6}" fill="${GROUP_COLOURS[scenario.group]}"/>`,
+      );
+      parts.push(
+        `<line x1="${from.toFixed(1)}" y1="${y + rowHeight / 2}" x2="${to.toFixed(1)}" y2="${y + rowHeight / 2}" stroke="#000"/>`,
+      );
+      parts.push(
+        `<text x="${(panel.x + bar + 4).toFixed(1)}" y="${y + 12}" fill="#222">${escapeXml(panel.format(panel.value(summary)))}</text>`,
+      );
     }
   });
   parts.push('</svg>', '');

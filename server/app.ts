@@ -70,25 +70,41 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     return rows.map(() => undefined);
   }, CLICK_BATCHING);
   const voteBatcher = (cast: CastVotes) => new WriteBatcher((ids: readonly number[]) => cast(pool, ids), VOTE_BATCHING);
-  const votes = { reviews: voteBatcher(voteForReviews), questions: voteBatcher(voteForQuestions), answers: voteBatcher(voteForAnswers) };
+  const votes = {
+    reviews: voteBatcher(voteForReviews),
+    questions: voteBatcher(voteForQuestions),
+    answers: voteBatcher(voteForAnswers),
+  };
   const batchers = [clicks, votes.reviews, votes.questions, votes.answers];
   try {
     await ping(pool);
-    coherence = await CacheCoherence.start(cache, {
-      databaseUrl: config.databaseUrl,
-      applicationName: `atelier-api-listen-${process.pid}`,
-      connectTimeoutMs: config.pgConnectTimeoutMs,
-    }, log);
+    coherence = await CacheCoherence.start(
+      cache,
+      {
+        databaseUrl: config.databaseUrl,
+        applicationName: `atelier-api-listen-${process.pid}`,
+        connectTimeoutMs: config.pgConnectTimeoutMs,
+      },
+      log,
+    );
     const app = uws.App();
     mountOperationalRoutes(app, exchanges, pool, options.instanceMetrics ?? (() => metrics.text()));
     mountProductRoutes(app, exchanges, pool, cache);
     mountReviewRoutes(app, exchanges, pool, coherence, (id) => votes.reviews.add(id));
-    mountQaRoutes(app, exchanges, pool, coherence, { questions: (id) => votes.questions.add(id), answers: (id) => votes.answers.add(id) });
+    mountQaRoutes(app, exchanges, pool, coherence, {
+      questions: (id) => votes.questions.add(id),
+      answers: (id) => votes.answers.add(id),
+    });
     mountInteractionRoutes(app, exchanges, (click) => clicks.add(click));
-    app.any('/*', exchanges.handle(() => ERRORS.unknownRoute, UNMATCHED_ROUTE));
+    app.any(
+      '/*',
+      exchanges.handle(() => ERRORS.unknownRoute, UNMATCHED_ROUTE),
+    );
     const port = options.port ?? config.port;
     listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-      app.listen('0.0.0.0', port, (socket) => (socket ? resolve(socket) : reject(new Error(`cannot listen on port ${port}`))));
+      app.listen('0.0.0.0', port, (socket) =>
+        socket ? resolve(socket) : reject(new Error(`cannot listen on port ${port}`)),
+      );
     });
   } catch (err) {
     await coherence?.close();

@@ -57,16 +57,17 @@ export class ResponseCache {
 
   constructor(options: CacheOptions) {
     this.ttlMs = options.ttlMs;
-    this.entries = options.maxBytes > 0
-      ? new LRUCache<string, Buffer>({
-        maxSize: options.maxBytes,
-        sizeCalculation: (body) => body.length,
-        ...(options.ttlMs > 0 ? { ttl: options.ttlMs } : {}),
-        dispose: (_body, _key, reason) => {
-          if (reason === 'evict') this.counters.evictions += 1;
-        },
-      })
-      : undefined;
+    this.entries =
+      options.maxBytes > 0
+        ? new LRUCache<string, Buffer>({
+            maxSize: options.maxBytes,
+            sizeCalculation: (body) => body.length,
+            ...(options.ttlMs > 0 ? { ttl: options.ttlMs } : {}),
+            dispose: (_body, _key, reason) => {
+              if (reason === 'evict') this.counters.evictions += 1;
+            },
+          })
+        : undefined;
   }
 
   /**

@@ -14,7 +14,9 @@ export const ERRORS = Object.freeze({
   unknownRoute: errorReply('404 Not Found', 'No route matches this path.'),
   unknownId: errorReply('404 Not Found', 'Nothing exists with this id.'),
   // The body was not read, so the connection cannot carry another request.
-  bodyTooLarge: errorReply('413 Content Too Large', 'The request body is larger than 64 KiB.', { closeConnection: true }),
+  bodyTooLarge: errorReply('413 Content Too Large', 'The request body is larger than 64 KiB.', {
+    closeConnection: true,
+  }),
   unsupportedMediaType: errorReply(
     '415 Unsupported Media Type',
     'The request body must be sent with Content-Type: application/json.',

@@ -178,7 +178,10 @@ export function mount(
   for (const method of methods) app[method](pattern, exchanges.handle(routes[method] as Respond, pattern, method));
   const notAllowed = methodNotAllowed(methods.map((method) => method.toUpperCase()));
   // uWS prefers a method's own handler to `any`, whatever the registration order.
-  app.any(pattern, exchanges.handle(() => notAllowed, pattern));
+  app.any(
+    pattern,
+    exchanges.handle(() => notAllowed, pattern),
+  );
 }
 
 export const MAX_BODY_BYTES = 64 * 1024;

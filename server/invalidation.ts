@@ -23,7 +23,13 @@
 import { Backoff } from '../lib/backoff.js';
 import { errorMessage, type Log } from '../lib/log.js';
 import { listen, type Listener } from '../sql/db.js';
-import { EVERYTHING_CHANGED, INVALIDATION_CHANNEL, parseInvalidation, type BodyKind, type Written } from '../sql/queries/invalidation.js';
+import {
+  EVERYTHING_CHANGED,
+  INVALIDATION_CHANNEL,
+  parseInvalidation,
+  type BodyKind,
+  type Written,
+} from '../sql/queries/invalidation.js';
 import { cachedReply, type Loader, type ResponseCache } from './cache.js';
 import { ERRORS } from './errors.js';
 import { ok, type Reply } from './reply.js';
@@ -73,7 +79,11 @@ export class CacheCoherence {
    * stored only while notifications are being received.
    */
   reply(
-    kind: BodyKind, productId: number, variant: string, load: Loader, whenMissing: Reply = ERRORS.unknownId,
+    kind: BodyKind,
+    productId: number,
+    variant: string,
+    load: Loader,
+    whenMissing: Reply = ERRORS.unknownId,
   ): Reply | Promise<Reply> {
     if (this.listener === undefined) return load().then((body) => (body === undefined ? whenMissing : ok(body)));
     return cachedReply(this.cache, this.cache.versionedKey(kind, productId, variant), load, whenMissing);

@@ -40,7 +40,10 @@ export class RequestRecorder {
   readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
   durationSum = 0;
 
-  constructor(readonly route: string, readonly method: string) {}
+  constructor(
+    readonly route: string,
+    readonly method: string,
+  ) {}
 
   /** One reply, by its status line (or ABORTED), taken `startedAt` (performance.now()). */
   record(status: string, startedAt: number): void {
@@ -94,7 +97,10 @@ class DurationHistogram {
 export class RouteRecorders {
   private readonly byMethod = new Map<string, RequestRecorder>();
 
-  constructor(private readonly metrics: RequestMetrics, private readonly route: string) {}
+  constructor(
+    private readonly metrics: RequestMetrics,
+    private readonly route: string,
+  ) {}
 
   /** `method` in lower case, as uWS reports it. */
   method(method: string): RequestRecorder {
@@ -175,15 +181,60 @@ export class WorkerMetrics {
 
   constructor(cacheStats: () => CacheStats, pool: Pool) {
     const { registry } = this;
-    totalCounter(registry, 'atelier_cache_hits_total', 'Response cache lookups answered from a stored body.', () => cacheStats().hits);
-    totalCounter(registry, 'atelier_cache_misses_total', 'Response cache lookups that found no stored body.', () => cacheStats().misses);
-    totalCounter(registry, 'atelier_cache_evictions_total', 'Bodies the response cache dropped to stay within its byte bound.', () => cacheStats().evictions);
-    totalCounter(registry, 'atelier_cache_loads_total', 'Database loads started by cache misses (concurrent misses of one key share one).', () => cacheStats().loads);
-    sampledGauge(registry, 'atelier_cache_bytes', 'Bytes of response bodies stored in the response cache.', () => cacheStats().bytes);
-    sampledGauge(registry, 'atelier_cache_entries', 'Response bodies stored in the response cache.', () => cacheStats().entries);
-    sampledGauge(registry, 'atelier_db_pool_in_use', 'Database connections checked out of the pool.', () => pool.totalCount - pool.idleCount);
-    sampledGauge(registry, 'atelier_db_pool_idle', 'Open database connections waiting in the pool.', () => pool.idleCount);
-    sampledGauge(registry, 'atelier_db_pool_waiting', 'Queries waiting for a pooled connection.', () => pool.waitingCount);
+    totalCounter(
+      registry,
+      'atelier_cache_hits_total',
+      'Response cache lookups answered from a stored body.',
+      () => cacheStats().hits,
+    );
+    totalCounter(
+      registry,
+      'atelier_cache_misses_total',
+      'Response cache lookups that found no stored body.',
+      () => cacheStats().misses,
+    );
+    totalCounter(
+      registry,
+      'atelier_cache_evictions_total',
+      'Bodies the response cache dropped to stay within its byte bound.',
+      () => cacheStats().evictions,
+    );
+    totalCounter(
+      registry,
+      'atelier_cache_loads_total',
+      'Database loads started by cache misses (concurrent misses of one key share one).',
+      () => cacheStats().loads,
+    );
+    sampledGauge(
+      registry,
+      'atelier_cache_bytes',
+      'Bytes of response bodies stored in the response cache.',
+      () => cacheStats().bytes,
+    );
+    sampledGauge(
+      registry,
+      'atelier_cache_entries',
+      'Response bodies stored in the response cache.',
+      () => cacheStats().entries,
+    );
+    sampledGauge(
+      registry,
+      'atelier_db_pool_in_use',
+      'Database connections checked out of the pool.',
+      () => pool.totalCount - pool.idleCount,
+    );
+    sampledGauge(
+      registry,
+      'atelier_db_pool_idle',
+      'Open database connections waiting in the pool.',
+      () => pool.idleCount,
+    );
+    sampledGauge(
+      registry,
+      'atelier_db_pool_waiting',
+      'Queries waiting for a pooled connection.',
+      () => pool.waitingCount,
+    );
   }
 
   text(): Promise<string> {

@@ -12,9 +12,7 @@ const require = createRequire(import.meta.url);
  */
 function loadNative(): typeof UwsTypes {
   const uws = require('uWebSockets.js') as typeof UwsTypes;
-  const binaryLoaded = Object.keys(require.cache).some(
-    (file) => file.endsWith('.node') && file.includes('uws_'),
-  );
+  const binaryLoaded = Object.keys(require.cache).some((file) => file.endsWith('.node') && file.includes('uws_'));
   if (!binaryLoaded) {
     throw new Error(
       `uWebSockets.js could not load its native binary for node ${process.version} ` +

@@ -27,7 +27,10 @@ export function text(fields: Record<string, unknown>, field: string, min: number
   // Characters are code points, as PostgreSQL's char_length counts them, not UTF-16 units.
   const length = typeof value === 'string' ? [...value].length : -1;
   if (typeof value !== 'string' || length < min || length > max) {
-    throw invalid(field, min === 0 ? `a string of at most ${max} characters` : `a string of ${min} to ${max} characters`);
+    throw invalid(
+      field,
+      min === 0 ? `a string of at most ${max} characters` : `a string of ${min} to ${max} characters`,
+    );
   }
   // PostgreSQL text cannot hold U+0000: it would fail the insert instead of answering 422.
   if (value.includes('\0')) throw invalid(field, 'text without NUL characters');

@@ -24,13 +24,21 @@ export interface WriteBatcherOptions {
 }
 
 /** A click waits up to 5 ms for company: nobody waits on a beacon's answer. */
-export const CLICK_BATCHING: WriteBatcherOptions = Object.freeze({ maxItems: 500, maxDelayMs: 5, maxConcurrentFlushes: 2 });
+export const CLICK_BATCHING: WriteBatcherOptions = Object.freeze({
+  maxItems: 500,
+  maxDelayMs: 5,
+  maxConcurrentFlushes: 2,
+});
 
 /**
  * A vote waits for no one when the database is idle; one statement at a time, because notifying
  * commits are serialised by PostgreSQL anyway.
  */
-export const VOTE_BATCHING: WriteBatcherOptions = Object.freeze({ maxItems: 500, maxDelayMs: 0, maxConcurrentFlushes: 1 });
+export const VOTE_BATCHING: WriteBatcherOptions = Object.freeze({
+  maxItems: 500,
+  maxDelayMs: 0,
+  maxConcurrentFlushes: 1,
+});
 
 /**
  * Writes a batch in one transaction and returns one result per item, in the items' order, or

@@ -18,7 +18,11 @@ const UNAVAILABLE_CODES = new Set([
   '57P03', // cannot_connect_now (starting up / shutting down)
   '53300', // too_many_connections
   '3D000', // invalid_catalog_name: the database is gone (dropped, or not yet created)
-  '08000', '08001', '08003', '08004', '08006', // connection exceptions
+  '08000',
+  '08001',
+  '08003',
+  '08004',
+  '08006', // connection exceptions
 ]);
 const UNAVAILABLE_ERRNOS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'ENOTFOUND', 'EPIPE', 'EHOSTUNREACH']);
 
@@ -27,8 +31,9 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown }).code;
   if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || UNAVAILABLE_ERRNOS.has(code))) return true;
   // pg reports its own timeouts and dropped connections as plain Errors without a code.
-  return /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error|Query read timeout/i
-    .test(err.message);
+  return /timeout exceeded when trying to connect|Connection terminated|connection timeout|Client has encountered a connection error|Query read timeout/i.test(
+    err.message,
+  );
 }
 
 /**
@@ -73,13 +78,20 @@ export interface PoolOptions {
  * it here sheds both queries and explicit checkouts.
  */
 class SheddingPool extends pg.Pool {
-  constructor(config: pg.PoolConfig, private readonly maxWaiting: number) {
+  constructor(
+    config: pg.PoolConfig,
+    private readonly maxWaiting: number,
+  ) {
     super(config);
   }
 
   override connect(): Promise<pg.PoolClient>;
-  override connect(callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): void;
-  override connect(callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void): Promise<pg.PoolClient> | void {
+  override connect(
+    callback: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void,
+  ): void;
+  override connect(
+    callback?: (err: Error | undefined, client: pg.PoolClient | undefined, done: (release?: unknown) => void) => void,
+  ): Promise<pg.PoolClient> | void {
     const busy = this.idleCount === 0 && this.totalCount >= (this.options.max ?? 10);
     if (busy && this.waitingCount >= this.maxWaiting) {
       const err = new PoolSaturatedError(this.waitingCount);
@@ -92,16 +104,19 @@ class SheddingPool extends pg.Pool {
 }
 
 export function createPool(options: PoolOptions): Pool {
-  const pool = new SheddingPool({
-    connectionString: options.connectionString,
-    max: options.max,
-    connectionTimeoutMillis: options.connectionTimeoutMillis,
-    idleTimeoutMillis: options.idleTimeoutMillis,
-    statement_timeout: options.statementTimeoutMillis,
-    query_timeout: options.statementTimeoutMillis + 1000,
-    application_name: options.applicationName,
-    keepAlive: true,
-  }, options.maxWaiting ?? Number.POSITIVE_INFINITY);
+  const pool = new SheddingPool(
+    {
+      connectionString: options.connectionString,
+      max: options.max,
+      connectionTimeoutMillis: options.connectionTimeoutMillis,
+      idleTimeoutMillis: options.idleTimeoutMillis,
+      statement_timeout: options.statementTimeoutMillis,
+      query_timeout: options.statementTimeoutMillis + 1000,
+      application_name: options.applicationName,
+      keepAlive: true,
+    },
+    options.maxWaiting ?? Number.POSITIVE_INFINITY,
+  );
   // Without this listener an error on an idle client is an uncaught exception that kills the
   // process; with it, the broken client is discarded and the next checkout reconnects.
   pool.on('error', options.onIdleError);
@@ -119,7 +134,9 @@ export interface Session {
 export async function openSession(connectionString: string, applicationName: string): Promise<Session> {
   const client = new pg.Client({ connectionString, application_name: applicationName });
   let lastError: Error | undefined;
-  client.on('error', (err) => { lastError = err; });
+  client.on('error', (err) => {
+    lastError = err;
+  });
   await client.connect();
   return {
     async query<Row>(text: string, params?: readonly unknown[]): Promise<Row[]> {

@@ -27,14 +27,22 @@ const PASSWORD = 'atelier';
  * tables truncated in the same transaction skip WAL; durability of commits is unchanged.
  */
 const SERVER_FLAGS = [
-  '-c', 'listen_addresses=127.0.0.1',
-  '-c', 'max_connections=200',
-  '-c', 'shared_buffers=256MB',
-  '-c', 'wal_level=minimal',
-  '-c', 'max_wal_senders=0',
-  '-c', 'max_wal_size=4GB',
-  '-c', 'maintenance_work_mem=256MB',
-  '-c', 'max_parallel_maintenance_workers=2',
+  '-c',
+  'listen_addresses=127.0.0.1',
+  '-c',
+  'max_connections=200',
+  '-c',
+  'shared_buffers=256MB',
+  '-c',
+  'wal_level=minimal',
+  '-c',
+  'max_wal_senders=0',
+  '-c',
+  'max_wal_size=4GB',
+  '-c',
+  'maintenance_work_mem=256MB',
+  '-c',
+  'max_parallel_maintenance_workers=2',
 ];
 
 const HOOKED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;

@@ -4,10 +4,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { openSession } from './db.js';
 
-/** sql/migrations in the source tree; dist/ holds only compiled code, so walk up from there. */
+/**
+ * sql/migrations in the source tree. The compiled module (dist/ or build/ at the repo root) sits
+ * one folder deeper than its source and the build copies no .sql, so walk up from there.
+ */
+const HERE = fileURLToPath(import.meta.url);
 export const MIGRATIONS_DIR = path.resolve(
-  path.dirname(fileURLToPath(import.meta.url)),
-  fileURLToPath(import.meta.url).includes(`${path.sep}dist${path.sep}`) ? '../../sql/migrations' : 'migrations',
+  path.dirname(HERE),
+  HERE.endsWith('.js') ? '../../sql/migrations' : 'migrations',
 );
 
 interface Migration {
@@ -56,8 +60,9 @@ export async function migrate(connectionString: string, dir: string = MIGRATIONS
       checksum   text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now())`);
     const applied = new Map(
-      (await session.query<{ version: number; checksum: string }>('SELECT version, checksum FROM schema_migrations'))
-        .map((row) => [row.version, row.checksum]),
+      (
+        await session.query<{ version: number; checksum: string }>('SELECT version, checksum FROM schema_migrations')
+      ).map((row) => [row.version, row.checksum]),
     );
     const done: string[] = [];
     for (const migration of migrations) {
@@ -74,7 +79,9 @@ export async function migrate(connectionString: string, dir: string = MIGRATIONS
       try {
         await session.query(migration.sql);
         await session.query('INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)', [
-          migration.version, migration.name, migration.checksum,
+          migration.version,
+          migration.name,
+          migration.checksum,
         ]);
         await session.query('COMMIT');
       } catch (err) {

@@ -6,7 +6,15 @@ import { parseOptions } from '../perf/bench-options.js';
 import { ParseError, parsePgbench, parseWrk, pgbenchLatenciesUs, type RunResult } from '../perf/bench-parse.js';
 import { captureStatement, pgbenchScript, protectLiterals } from '../perf/bench-pgbench.js';
 import {
-  markdown, README_END, README_START, spliceReadme, summarize, svgChart, verdict, type BenchReport, type ScenarioResult,
+  markdown,
+  README_END,
+  README_START,
+  spliceReadme,
+  summarize,
+  svgChart,
+  verdict,
+  type BenchReport,
+  type ScenarioResult,
 } from '../perf/bench-report.js';
 import { READ_ROUTES, relevanceClock } from '../perf/bench-routes.js';
 
@@ -18,9 +26,12 @@ const PGBENCH_LOGS = ['pgbench-reviews.log.0', 'pgbench-reviews.log.1'].map(fixt
 t.test('wrk --latency reports become rps, percentiles in ms, errors and non-2xx', async (t) => {
   const styles = parseWrk(fixture('wrk-styles.txt'));
   t.same(styles, {
-    requests: 4910, seconds: 3.07, rps: 1600.39,
+    requests: 4910,
+    seconds: 3.07,
+    rps: 1600.39,
     latencyMs: { p50: 29.73, p90: 190.16, p99: 567.19, max: 827.2 },
-    errors: 0, non2xx: 0,
+    errors: 0,
+    non2xx: 0,
   });
   t.equal(parseWrk(fixture('wrk-not-found.txt')).non2xx, 51690, 'every 404 counts as non-2xx');
   const overloaded = parseWrk(fixture('wrk-timeouts.txt'));
@@ -40,11 +51,15 @@ t.test('pgbench reports become tps, failures, and percentiles from the per-trans
   t.equal(result.requests, 6481);
   t.equal(result.errors, 0);
   t.equal(result.latencyMs.max, Math.max(...latencies) / 1000);
-  t.ok(result.latencyMs.p50 <= result.latencyMs.p90 && result.latencyMs.p90 <= result.latencyMs.p99 && result.latencyMs.p99 <= result.latencyMs.max);
+  t.ok(
+    result.latencyMs.p50 <= result.latencyMs.p90 &&
+      result.latencyMs.p90 <= result.latencyMs.p99 &&
+      result.latencyMs.p99 <= result.latencyMs.max,
+  );
   t.throws(() => parsePgbench('pgbench: error: connection refused\n', PGBENCH_LOGS), ParseError);
 });
 
-t.test('a route\'s pgbench script is its own SQL with the id drawn at random', async (t) => {
+t.test("a route's pgbench script is its own SQL with the id drawn at random", async (t) => {
   const reviews = READ_ROUTES.find((route) => route.name === 'reviews')!;
   const now = relevanceClock(new Date('2025-03-01T12:34:56Z'));
   const { script, defines } = pgbenchScript(await captureStatement(reviews, now), 900, 1000);
@@ -55,40 +70,93 @@ t.test('a route\'s pgbench script is its own SQL with the id drawn at random', a
   t.same(defines, ['p5=2025-03-01T12:00:00.000Z'], 'the relevance clock is passed as text');
   for (const route of READ_ROUTES) {
     const captured = await captureStatement(route, now);
-    t.equal(protectLiterals(captured.text).replaceAll("'\n'", ''), captured.text, `${route.name}: literals only split, never changed`);
+    t.equal(
+      protectLiterals(captured.text).replaceAll("'\n'", ''),
+      captured.text,
+      `${route.name}: literals only split, never changed`,
+    );
     // Scanned from the start, each match is one whole literal (the script has no other quotes).
     const literals = pgbenchScript(captured, 1, 2).script.match(/'[^']*'/g) ?? [];
-    t.same(literals.filter((literal) => /:\w/.test(literal)), [], `${route.name}: no :name left inside a literal`);
+    t.same(
+      literals.filter((literal) => /:\w/.test(literal)),
+      [],
+      `${route.name}: no :name left inside a literal`,
+    );
   }
 });
 
 const run = (rps: number, p99: number, extra: Partial<RunResult> = {}): RunResult => ({
-  requests: rps * 8, seconds: 8, rps, latencyMs: { p50: p99 / 4, p90: p99 / 2, p99, max: p99 * 2 }, errors: 0, non2xx: 0, ...extra,
+  requests: rps * 8,
+  seconds: 8,
+  rps,
+  latencyMs: { p50: p99 / 4, p90: p99 / 2, p99, max: p99 * 2 },
+  errors: 0,
+  non2xx: 0,
+  ...extra,
 });
 
 function quickReport(): BenchReport {
   const recorded = parseWrk(fixture('wrk-styles.txt'));
   const scenarios: ScenarioResult[] = [
-    { id: 'hello', title: 'uWS hello-world, 2 workers', group: 'ceiling', tool: 'wrk', concurrency: 64, runs: [run(40_000, 5), run(44_000, 6), run(42_000, 7)] },
-    { id: 'pgbench.styles', title: 'pgbench: styles SQL', group: 'database', tool: 'pgbench', concurrency: 16, runs: [parsePgbench(fixture('pgbench-reviews.txt'), PGBENCH_LOGS)] },
     {
-      id: 'styles.uncached', title: 'GET /products/:id/styles, cache off', group: 'uncached', tool: 'wrk', concurrency: 64,
-      runs: [recorded], ceiling: 'pgbench.styles', target: { kind: 'ratio', min: 0.7 },
+      id: 'hello',
+      title: 'uWS hello-world, 2 workers',
+      group: 'ceiling',
+      tool: 'wrk',
+      concurrency: 64,
+      runs: [run(40_000, 5), run(44_000, 6), run(42_000, 7)],
     },
     {
-      id: 'styles.cached', title: 'GET /products/:id/styles, cached', group: 'cached', tool: 'wrk', concurrency: 64,
-      runs: [run(33_000, 9), run(34_000, 8), run(30_000, 12)], ceiling: 'hello', target: { kind: 'ratio', min: 0.75 },
+      id: 'pgbench.styles',
+      title: 'pgbench: styles SQL',
+      group: 'database',
+      tool: 'pgbench',
+      concurrency: 16,
+      runs: [parsePgbench(fixture('pgbench-reviews.txt'), PGBENCH_LOGS)],
     },
     {
-      id: 'vcpu.mix', title: 'storefront mix, 1 CPU', group: 'vcpu', tool: 'wrk', concurrency: 64,
-      runs: [run(12_000, 30, { non2xx: 1 })], target: { kind: 'level', minRps: 10_000, maxP99Ms: 50 },
+      id: 'styles.uncached',
+      title: 'GET /products/:id/styles, cache off',
+      group: 'uncached',
+      tool: 'wrk',
+      concurrency: 64,
+      runs: [recorded],
+      ceiling: 'pgbench.styles',
+      target: { kind: 'ratio', min: 0.7 },
+    },
+    {
+      id: 'styles.cached',
+      title: 'GET /products/:id/styles, cached',
+      group: 'cached',
+      tool: 'wrk',
+      concurrency: 64,
+      runs: [run(33_000, 9), run(34_000, 8), run(30_000, 12)],
+      ceiling: 'hello',
+      target: { kind: 'ratio', min: 0.75 },
+    },
+    {
+      id: 'vcpu.mix',
+      title: 'storefront mix, 1 CPU',
+      group: 'vcpu',
+      tool: 'wrk',
+      concurrency: 64,
+      runs: [run(12_000, 30, { non2xx: 1 })],
+      target: { kind: 'level', minRps: 10_000, maxP99Ms: 50 },
     },
   ];
   return {
-    startedAt: '2025-03-01T12:00:00Z', finishedAt: '2025-03-01T12:02:30Z', mode: 'quick',
+    startedAt: '2025-03-01T12:00:00Z',
+    finishedAt: '2025-03-01T12:02:30Z',
+    mode: 'quick',
     machine: {
-      cpu: 'AMD EPYC', cores: 2, memoryGiB: 23.4, kernel: '6.1.0', loadAverageStart: [1.5, 2, 2.5], loadAverageEnd: [3, 2, 1],
-      node: 'v20.20.2', tools: { wrk: '4.1.0', pgbench: '15.18' },
+      cpu: 'AMD EPYC',
+      cores: 2,
+      memoryGiB: 23.4,
+      kernel: '6.1.0',
+      loadAverageStart: [1.5, 2, 2.5],
+      loadAverageEnd: [3, 2, 1],
+      node: 'v20.20.2',
+      tools: { wrk: '4.1.0', pgbench: '15.18' },
     },
     setup: { workers: 2, 'wrk connections': 64 },
     dataset: { scale: 0.01, products: 10_000 },
@@ -103,13 +171,13 @@ t.test('runs are summarised as medians with their spread, and judged against the
   const cached = report.scenarios.find((scenario) => scenario.id === 'styles.cached')!;
   const summary = summarize(cached.runs);
   t.same(summary.rps, { median: 33_000, min: 30_000, max: 34_000 });
-  t.equal(summary.latencyMs.p99, 9, 'p99 is the median of the runs\' p99');
+  t.equal(summary.latencyMs.p99, 9, "p99 is the median of the runs' p99");
   t.equal(summary.latencyMs.max, 24, 'max is the largest of all runs');
   const judged = verdict(cached, report.scenarios);
   t.equal(judged.ratio, 33_000 / 42_000);
   t.equal(judged.met, true);
   const uncached = verdict(report.scenarios.find((scenario) => scenario.id === 'styles.uncached')!, report.scenarios);
-  t.equal(uncached.met, false, '1,600 rps is under 0.7 of pgbench\'s 3,346 tps');
+  t.equal(uncached.met, false, "1,600 rps is under 0.7 of pgbench's 3,346 tps");
   t.match(uncached.text, /^MISSED: 0\.48 vs ≥ 0\.7$/);
   const level = verdict(report.scenarios.find((scenario) => scenario.id === 'vcpu.mix')!, report.scenarios);
   t.equal(level.met, false, 'a single non-2xx misses a level target');
@@ -118,9 +186,18 @@ t.test('runs are summarised as medians with their spread, and judged against the
 t.test('the Markdown report has the machine, a row per scenario, the checks and the chart', async (t) => {
   const text = markdown(quickReport(), 'chart.svg');
   t.match(text, /^### Benchmark 2025-03-01T12:00:00Z \(quick\)/);
-  t.match(text, /AMD EPYC, 2 cores, 23\.4 GiB, Linux 6\.1\.0; load average \(1\/5\/15 min\) 1\.50 \/ 2\.00 \/ 2\.50 at start/);
-  t.match(text, /\| GET \/products\/:id\/styles, cached \| wrk c64 \| 3 \| 33,000 \| 30,000–34,000 \| 2\.3 \| 4\.5 \| 9\.0 \| 24 \| 0 \| 0 \| 0\.79 × uWS hello-world, 2 workers \| met: 0\.79 vs ≥ 0\.75 \|/);
-  t.match(text, /\| GET \/products\/:id\/styles, cache off \| wrk c64 \| 1 \| 1,600 \| {2}\| 30 \| 190 \| 567 \| 827 \| 0 \| 0 \| 0\.48 × pgbench: styles SQL \| MISSED/);
+  t.match(
+    text,
+    /AMD EPYC, 2 cores, 23\.4 GiB, Linux 6\.1\.0; load average \(1\/5\/15 min\) 1\.50 \/ 2\.00 \/ 2\.50 at start/,
+  );
+  t.match(
+    text,
+    /\| GET \/products\/:id\/styles, cached \| wrk c64 \| 3 \| 33,000 \| 30,000–34,000 \| 2\.3 \| 4\.5 \| 9\.0 \| 24 \| 0 \| 0 \| 0\.79 × uWS hello-world, 2 workers \| met: 0\.79 vs ≥ 0\.75 \|/,
+  );
+  t.match(
+    text,
+    /\| GET \/products\/:id\/styles, cache off \| wrk c64 \| 1 \| 1,600 \| {2}\| 30 \| 190 \| 567 \| 827 \| 0 \| 0 \| 0\.48 × pgbench: styles SQL \| MISSED/,
+  );
   t.match(text, /- PASS no stale read: 80 bodies compared/);
   t.match(text, /!\[Throughput and p99 latency per scenario\]\(chart\.svg\)/);
 });
@@ -136,7 +213,10 @@ t.test('the SVG chart has a labelled bar per scenario in both panels', async (t)
 
 t.test('the README section between the markers is replaced, and nothing happens without them', async (t) => {
   const readme = `# Atelier\n\n## Benchmarks\n\n${README_START}\nold table\n${README_END}\n\n## Next\n`;
-  t.equal(spliceReadme(readme, 'new table\n'), `# Atelier\n\n## Benchmarks\n\n${README_START}\nnew table\n${README_END}\n\n## Next\n`);
+  t.equal(
+    spliceReadme(readme, 'new table\n'),
+    `# Atelier\n\n## Benchmarks\n\n${README_START}\nnew table\n${README_END}\n\n## Next\n`,
+  );
   t.equal(spliceReadme('# Atelier\n', 'new table'), undefined);
   t.equal(spliceReadme(`${README_END}\n${README_START}\n`, 'new table'), undefined, 'markers out of order');
 });

@@ -10,7 +10,10 @@ t.test('respawn delays double from 100 ms and stop at 10 s', async (t) => {
 });
 
 t.test('jitter keeps each delay within ±20 %', async (t) => {
-  t.same([new Backoff({ ...policy, random: () => 0 }).next(), new Backoff({ ...policy, random: () => 0.999999 }).next()], [80, 120]);
+  t.same(
+    [new Backoff({ ...policy, random: () => 0 }).next(), new Backoff({ ...policy, random: () => 0.999999 }).next()],
+    [80, 120],
+  );
   const capped = new Backoff({ ...policy, random: () => 0 });
   for (let i = 0; i < 20; i++) capped.next();
   t.equal(capped.next(), 8_000, 'the cap is jittered too, so a crash-looping fleet does not restart in step');

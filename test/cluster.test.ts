@@ -25,13 +25,17 @@ function get(port: number, path: string, agent: http.Agent | false): Promise<Rep
       const clientPort = response.socket.localPort ?? 0;
       let body = '';
       response.setEncoding('utf8');
-      response.on('data', (chunk: string) => { body += chunk; });
-      response.on('end', () => resolve({
-        status: response.statusCode ?? 0,
-        body,
-        connection: response.headers.connection,
-        clientPort,
-      }));
+      response.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      response.on('end', () =>
+        resolve({
+          status: response.statusCode ?? 0,
+          body,
+          connection: response.headers.connection,
+          clientPort,
+        }),
+      );
       response.on('error', reject);
     });
     request.on('error', reject);
@@ -81,7 +85,13 @@ interface Serving {
 async function startServing(t: Test, env: Readonly<Record<string, string>> = {}): Promise<Serving> {
   const databaseUrl = await catalogueDatabase(t);
   const port = await freePort();
-  const cluster = startCluster(t, { DATABASE_URL: databaseUrl, WORKERS: '2', PORT: String(port), DRAIN_TIMEOUT_MS: '5000', ...env });
+  const cluster = startCluster(t, {
+    DATABASE_URL: databaseUrl,
+    WORKERS: '2',
+    PORT: String(port),
+    DRAIN_TIMEOUT_MS: '5000',
+    ...env,
+  });
   const ready = await cluster.waitFor(isEvent('cluster_ready'), 'the cluster became ready');
   return { cluster, port, databaseUrl, pids: String(ready.workers).split(',').map(Number) };
 }
@@ -91,7 +101,11 @@ t.test('requests over new connections are served by every worker', async (t) => 
   t.equal(pids.length, 2, 'two workers ready');
   const replies = [];
   for (let i = 0; i < 24; i++) replies.push(await servedBy(port, pids));
-  t.same(replies.filter((r) => r.status !== 200), [], 'every request answered 200');
+  t.same(
+    replies.filter((r) => r.status !== 200),
+    [],
+    'every request answered 200',
+  );
   t.same([...new Set(replies.map((r) => r.pid))].sort(), [...pids].sort(), 'both workers accepted connections');
 });
 
@@ -107,8 +121,16 @@ t.test('a SIGKILLed worker is respawned and the cluster serves on', async (t) =>
   const workers = [survivor, Number(respawned.worker)];
   const replies = [];
   for (let i = 0; i < 24; i++) replies.push(await servedBy(port, workers));
-  t.same(replies.filter((r) => r.status !== 200), [], 'every request answered 200');
-  t.same([...new Set(replies.map((r) => r.pid))].sort(), [...workers].sort(), 'the survivor and the replacement both serve');
+  t.same(
+    replies.filter((r) => r.status !== 200),
+    [],
+    'every request answered 200',
+  );
+  t.same(
+    [...new Set(replies.map((r) => r.pid))].sort(),
+    [...workers].sort(),
+    'the survivor and the replacement both serve',
+  );
 });
 
 t.test('SIGTERM lets in-flight requests finish, then exits 0', async (t) => {
@@ -133,8 +155,16 @@ t.test('SIGTERM lets in-flight requests finish, then exits 0', async (t) => {
   await cluster.waitFor(isEvent('worker_draining'), 'a worker started draining');
   await locker.query('COMMIT');
   const replies = await Promise.all(inFlight);
-  t.same(replies.map((r) => r.status), replies.map(() => 200), 'every in-flight request got its 200');
-  t.same(replies.map((r) => JSON.parse(r.body).id), inFlight.map((_, i) => i + 1), 'each with its product');
+  t.same(
+    replies.map((r) => r.status),
+    replies.map(() => 200),
+    'every in-flight request got its 200',
+  );
+  t.same(
+    replies.map((r) => JSON.parse(r.body).id),
+    inFlight.map((_, i) => i + 1),
+    'each with its product',
+  );
   t.same(await cluster.exited, { code: 0, signal: null }, 'the primary exited 0');
 });
 
@@ -167,7 +197,11 @@ t.test('SIGHUP replaces every worker without failing a request', async (t) => {
   t.same(failures, [], 'no request failed');
   const newPids = String(done.workers).split(',').map(Number);
   t.equal(newPids.length, 2, 'two workers after the reload');
-  t.same(newPids.filter((pid) => pids.includes(pid)), [], 'every worker pid changed');
+  t.same(
+    newPids.filter((pid) => pids.includes(pid)),
+    [],
+    'every worker pid changed',
+  );
   const { status, pid } = await servedBy(port, newPids);
   t.equal(status, 200);
   t.ok(pid !== undefined && newPids.includes(pid), 'the new workers serve');
@@ -183,7 +217,10 @@ t.test('workers that can never start make the primary exit non-zero', async (t) 
   const cluster = startCluster(t, { DATABASE_URL: databaseUrl, WORKERS: '2', PORT: String(port) });
   const exit = await cluster.exited;
   t.equal(exit.code, 1, 'exit code 1');
-  t.ok(cluster.lines.some((l) => l.event === 'crash_loop'), 'the primary says it gave up on a crash loop');
+  t.ok(
+    cluster.lines.some((l) => l.event === 'crash_loop'),
+    'the primary says it gave up on a crash loop',
+  );
   t.notOk(cluster.lines.some(isEvent('cluster_ready')), 'it never claimed to be ready');
 });
 

@@ -32,8 +32,12 @@ SELECT setval(pg_get_serial_sequence('characteristic_reviews', 'id'), 3);
 `;
 
 /** Every cached body of product 2 a write can change. */
-const READS = ['/reviews?product_id=2', '/reviews?product_id=2&sort=newest&count=10',
-  '/reviews?product_id=2&sort=helpful&page=1&count=2', '/reviews/meta?product_id=2'];
+const READS = [
+  '/reviews?product_id=2',
+  '/reviews?product_id=2&sort=newest&count=10',
+  '/reviews?product_id=2&sort=helpful&page=1&count=2',
+  '/reviews/meta?product_id=2',
+];
 /**
  * The reads whose bodies must stay cached between warming and the write. The relevant order's
  * key holds the hour (server/routes/reviews.ts), so it may legitimately reload mid-test.
@@ -45,8 +49,15 @@ const SILENT_LIST_CHANGE = "UPDATE reviews SET summary = summary || ' (edited)' 
 const SILENT_META_CHANGE = 'UPDATE review_stats SET rating_1 = rating_1 + 100 WHERE product_id = 2;';
 
 const NEW_REVIEW = JSON.stringify({
-  product_id: 2, rating: 1, summary: 'Scratched', body: 'Scratched in a week.', recommend: false, name: 'fourth',
-  email: 'd@example.com', photos: ['https://img.example/scratch'], characteristics: { 1: 1, 2: 3 },
+  product_id: 2,
+  rating: 1,
+  summary: 'Scratched',
+  body: 'Scratched in a week.',
+  recommend: false,
+  name: 'fourth',
+  email: 'd@example.com',
+  photos: ['https://img.example/scratch'],
+  characteristics: { 1: 1, 2: 3 },
 });
 
 interface Answer {
@@ -57,19 +68,34 @@ interface Answer {
 }
 
 /** One request; over `agent`'s connection, or a new one that closes after it. */
-function request(port: number, method: string, path: string, body?: string, agent: http.Agent | false = false): Promise<Answer> {
+function request(
+  port: number,
+  method: string,
+  path: string,
+  body?: string,
+  agent: http.Agent | false = false,
+): Promise<Answer> {
   return new Promise<Answer>((resolve, reject) => {
-    const sent = http.request({
-      host: '127.0.0.1', port, path, method, agent,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    }, (response) => {
-      const clientPort = response.socket.localPort ?? 0;
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => { text += chunk; });
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text, clientPort }));
-      response.on('error', reject);
-    });
+    const sent = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method,
+        agent,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      },
+      (response) => {
+        const clientPort = response.socket.localPort ?? 0;
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text, clientPort }));
+        response.on('error', reject);
+      },
+    );
     sent.on('error', reject);
     sent.end(body);
   });
@@ -151,10 +177,22 @@ const REVIEW_LISTS = READS.filter((path) => !path.startsWith('/reviews/meta'));
 const EVERY_CHANGE = SILENT_LIST_CHANGE + SILENT_META_CHANGE;
 
 const WRITES: readonly Write[] = [
-  { name: 'POST /reviews', method: 'POST', path: '/reviews', body: NEW_REVIEW, status: 201, changes: READS, silently: EVERY_CHANGE },
+  {
+    name: 'POST /reviews',
+    method: 'POST',
+    path: '/reviews',
+    body: NEW_REVIEW,
+    status: 201,
+    changes: READS,
+    silently: EVERY_CHANGE,
+  },
   // A vote reorders the lists; the ratings in meta cannot change.
   {
-    name: 'PUT helpful', method: 'PUT', path: '/reviews/2/helpful', status: 204, changes: REVIEW_LISTS,
+    name: 'PUT helpful',
+    method: 'PUT',
+    path: '/reviews/2/helpful',
+    status: 204,
+    changes: REVIEW_LISTS,
     silently: SILENT_LIST_CHANGE,
   },
   { name: 'PUT report', method: 'PUT', path: '/reviews/1/report', status: 204, changes: READS, silently: EVERY_CHANGE },
@@ -195,10 +233,16 @@ t.test('a write through one instance is read at once through another instance an
       t.equal(answer.status, write.status, answer.body);
       const expected = await truth(reference);
       const kept = STABLE_READS.filter((path) => !write.changes.includes(path)).length;
-      for (const [server, who] of [[other!, 'the other instance'], [writer!, 'the writing instance']] as const) {
+      for (const [server, who] of [
+        [other!, 'the other instance'],
+        [writer!, 'the writing instance'],
+      ] as const) {
         const hitsBefore = server.cacheStats().hits;
         t.same(await bodies(server), expected, `${who} reads the write at once`);
-        t.ok(server.cacheStats().hits - hitsBefore >= kept, `${who} still answers the ${kept} reads the write cannot change from its cache`);
+        t.ok(
+          server.cacheStats().hits - hitsBefore >= kept,
+          `${who} still answers the ${kept} reads the write cannot change from its cache`,
+        );
       }
     });
   }
@@ -219,7 +263,11 @@ t.test('a listener that lost its connection drops every cached body when it is b
   // A change whose notification this server misses: made silently, then its listener is cut.
   await db.query(EVERY_CHANGE);
   const changed = await truth(reference);
-  t.not((await bodies(server))[READS.indexOf(STABLE_READS[0]!)], changed[READS.indexOf(STABLE_READS[0]!)], 'still cached');
+  t.not(
+    (await bodies(server))[READS.indexOf(STABLE_READS[0]!)],
+    changed[READS.indexOf(STABLE_READS[0]!)],
+    'still cached',
+  );
   const before = await listeners();
   await db.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1`, [listenerName]);
 
@@ -228,7 +276,11 @@ t.test('a listener that lost its connection drops every cached body when it is b
   while ((await listeners()).filter((pid) => !before.includes(pid)).length < 2 && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  t.equal((await listeners()).filter((pid) => !before.includes(pid)).length, 2, 'both servers listen again, on new connections');
+  t.equal(
+    (await listeners()).filter((pid) => !before.includes(pid)).length,
+    2,
+    'both servers listen again, on new connections',
+  );
   t.same(await bodies(server), changed, 'every body cached before the loss is gone');
   const hitsBefore = server.cacheStats().hits;
   t.same(await bodies(server), changed);
@@ -265,7 +317,8 @@ t.test('a write through one worker of a real cluster is read at once through eve
     await t.test(write.name, async (t) => {
       await throughEachWorker();
       const current = await truth(reference);
-      for (const [pid, answers] of await throughEachWorker()) t.same(answers, current, `worker ${pid} warm and current`);
+      for (const [pid, answers] of await throughEachWorker())
+        t.same(answers, current, `worker ${pid} warm and current`);
       await db.query(write.silently);
       const changed = await truth(reference);
       for (const [pid, answers] of await throughEachWorker()) {
@@ -278,7 +331,8 @@ t.test('a write through one worker of a real cluster is read at once through eve
       const answer = await request(port, write.method, write.path, write.body);
       t.equal(answer.status, write.status, answer.body);
       const expected = await truth(reference);
-      for (const [pid, answers] of await throughEachWorker()) t.same(answers, expected, `worker ${pid} reads the write at once`);
+      for (const [pid, answers] of await throughEachWorker())
+        t.same(answers, expected, `worker ${pid} reads the write at once`);
     });
   }
   cluster.primary.kill('SIGTERM');

@@ -11,7 +11,7 @@ import { generate, MANIFEST_FILE, type GenerateResult, type Manifest } from '../
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const samples = path.resolve(root, '../shared/atelier-sample');
-const cli = path.join(root, 'dist/generate/cli.js');
+const cli = path.join(root, 'build/generate/cli.js');
 
 /** The headers of atelier-data.md, written out here so the test does not trust the generator's own table. */
 const HEADERS: Record<string, string> = {
@@ -21,7 +21,8 @@ const HEADERS: Record<string, string> = {
   'photos.csv': 'id,styleId,url,thumbnail_url',
   'skus.csv': 'id,styleId,size,quantity',
   'related.csv': 'id,current_product_id,related_product_id',
-  'reviews.csv': 'id,product_id,rating,date,summary,body,recommend,reported,reviewer_name,reviewer_email,response,helpfulness',
+  'reviews.csv':
+    'id,product_id,rating,date,summary,body,recommend,reported,reviewer_name,reviewer_email,response,helpfulness',
   'reviews_photos.csv': 'id,review_id,url',
   'characteristics.csv': 'id,product_id,name',
   'characteristic_reviews.csv': 'id,characteristic_id,review_id,value',
@@ -48,8 +49,20 @@ const COLUMN_KINDS: Record<string, Kind[][]> = {
   'photos.csv': [['int'], ['int'], ['text'], ['text']],
   'skus.csv': [['int'], ['int'], ['text'], ['int']],
   'related.csv': [['int'], ['int'], ['int']],
-  'reviews.csv': [['int'], ['int'], ['int'], ['int'], ['text'], ['text'], ['bool'], ['bool'], ['text'], ['text'],
-    ['text', 'null'], ['int']],
+  'reviews.csv': [
+    ['int'],
+    ['int'],
+    ['int'],
+    ['int'],
+    ['text'],
+    ['text'],
+    ['bool'],
+    ['bool'],
+    ['text'],
+    ['text'],
+    ['text', 'null'],
+    ['int'],
+  ],
   'reviews_photos.csv': [['int'], ['int'], ['text']],
   'characteristics.csv': [['int'], ['int'], ['text']],
   'characteristic_reviews.csv': [['int'], ['int'], ['int'], ['int']],
@@ -121,7 +134,7 @@ async function generated(t: Test, scale: number, seed?: number): Promise<Dataset
 async function parsed(dataset: Dataset, name: string): Promise<Record<string, string>[]> {
   const lines = dataset.lines[name]!.filter((line) => name !== 'photos.csv' || !isUnterminated(line));
   const rows: Record<string, string>[] = [];
-  const parser = Readable.from([HEADERS[name] + '\n' + lines.join('\n') + '\n']).pipe(csv({ strict: true }));
+  const parser = Readable.from([`${HEADERS[name]}\n${lines.join('\n')}\n`]).pipe(csv({ strict: true }));
   for await (const row of parser) rows.push(row as Record<string, string>);
   return rows;
 }
@@ -157,15 +170,18 @@ t.test('a generated dataset', async (t) => {
       const bad = lines.filter((line) => {
         if (name === 'photos.csv' && isUnterminated(line)) return false;
         const fields = rawFields(line);
-        return fields.length !== kinds.length
-          || fields.some((field, column) => !kinds[column]!.some((kind) => TOKEN[kind].test(field)));
+        return (
+          fields.length !== kinds.length ||
+          fields.some((field, column) => !kinds[column]!.some((kind) => TOKEN[kind].test(field)))
+        );
       });
       t.same(bad.slice(0, 3), [], `${source} ${name}: every field quoted, bare or null as the format says`);
     };
     for (const name of NAMES) {
       check(name, data.lines[name]!, 'generated');
       // The column table itself is checked against the real rows when they are around.
-      if (existsSync(samples)) check(name, (await readFile(path.join(samples, name), 'utf8')).split('\n').slice(1).filter(Boolean), 'sample');
+      if (existsSync(samples))
+        check(name, (await readFile(path.join(samples, name), 'utf8')).split('\n').slice(1).filter(Boolean), 'sample');
     }
   });
 
@@ -174,16 +190,27 @@ t.test('a generated dataset', async (t) => {
     t.same({ scale: data.manifest.scale, seed: data.manifest.seed }, { scale, seed: 20_180_101 });
     t.equal(data.manifest.files['product.csv']!.rows, 1000, 'scale 0.001 is 1,000 products');
     const real: Record<string, number> = {
-      'features.csv': 2_219_279, 'styles.csv': 1_958_102, 'photos.csv': 5_655_656, 'skus.csv': 11_323_917,
-      'related.csv': 4_508_263, 'reviews.csv': 5_774_952, 'reviews_photos.csv': 2_742_540,
-      'characteristics.csv': 3_347_679, 'characteristic_reviews.csv': 19_327_575, 'questions.csv': 3_518_963,
-      'answers.csv': 6_879_306, 'answers_photos.csv': 2_063_759,
+      'features.csv': 2_219_279,
+      'styles.csv': 1_958_102,
+      'photos.csv': 5_655_656,
+      'skus.csv': 11_323_917,
+      'related.csv': 4_508_263,
+      'reviews.csv': 5_774_952,
+      'reviews_photos.csv': 2_742_540,
+      'characteristics.csv': 3_347_679,
+      'characteristic_reviews.csv': 19_327_575,
+      'questions.csv': 3_518_963,
+      'answers.csv': 6_879_306,
+      'answers_photos.csv': 2_063_759,
     };
     for (const name of NAMES) {
       t.equal(data.lines[name]!.length, data.manifest.files[name]!.rows, `${name}: lines = manifest rows`);
       if (real[name]) {
         const ratio = data.manifest.files[name]!.rows / (real[name] * scale);
-        t.ok(ratio > 0.85 && ratio < 1.15, `${name}: ${data.manifest.files[name]!.rows} rows, ${ratio.toFixed(3)} of the real share`);
+        t.ok(
+          ratio > 0.85 && ratio < 1.15,
+          `${name}: ${data.manifest.files[name]!.rows} rows, ${ratio.toFixed(3)} of the real share`,
+        );
       }
     }
   });
@@ -240,8 +267,21 @@ t.test('a generated dataset', async (t) => {
       t.same(counted[name], manifest, `${name}: dirt in the file = dirt in the manifest`);
       for (const kind of Object.keys(manifest)) kinds.add(kind);
     }
-    t.same([...kinds].sort(), ['null_response', 'null_sale_price', 'null_value', 'out_of_order', 'related_duplicate',
-      'related_self', 'related_unknown', 'related_zero', 'unterminated_quote'], 'every kind of dirt occurs');
+    t.same(
+      [...kinds].sort(),
+      [
+        'null_response',
+        'null_sale_price',
+        'null_value',
+        'out_of_order',
+        'related_duplicate',
+        'related_self',
+        'related_unknown',
+        'related_zero',
+        'unterminated_quote',
+      ],
+      'every kind of dirt occurs',
+    );
   });
 
   t.test('names only parents that exist, with unique ids', async (t) => {
@@ -252,13 +292,19 @@ t.test('a generated dataset', async (t) => {
       t.equal(parents[name]!.size, rows[name]!.length, `${name}: ids are unique`);
     }
     const links: Array<[child: string, column: string, parent: string]> = [
-      ['features.csv', 'product_id', 'product.csv'], ['styles.csv', 'productId', 'product.csv'],
-      ['photos.csv', 'styleId', 'styles.csv'], ['skus.csv', 'styleId', 'styles.csv'],
-      ['related.csv', 'current_product_id', 'product.csv'], ['reviews.csv', 'product_id', 'product.csv'],
-      ['reviews_photos.csv', 'review_id', 'reviews.csv'], ['characteristics.csv', 'product_id', 'product.csv'],
+      ['features.csv', 'product_id', 'product.csv'],
+      ['styles.csv', 'productId', 'product.csv'],
+      ['photos.csv', 'styleId', 'styles.csv'],
+      ['skus.csv', 'styleId', 'styles.csv'],
+      ['related.csv', 'current_product_id', 'product.csv'],
+      ['reviews.csv', 'product_id', 'product.csv'],
+      ['reviews_photos.csv', 'review_id', 'reviews.csv'],
+      ['characteristics.csv', 'product_id', 'product.csv'],
       ['characteristic_reviews.csv', 'characteristic_id', 'characteristics.csv'],
-      ['characteristic_reviews.csv', 'review_id', 'reviews.csv'], ['questions.csv', 'product_id', 'product.csv'],
-      ['answers.csv', 'question_id', 'questions.csv'], ['answers_photos.csv', 'answer_id', 'answers.csv'],
+      ['characteristic_reviews.csv', 'review_id', 'reviews.csv'],
+      ['questions.csv', 'product_id', 'product.csv'],
+      ['answers.csv', 'question_id', 'questions.csv'],
+      ['answers_photos.csv', 'answer_id', 'answers.csv'],
       ['cart.csv', 'product_id', 'product.csv'],
     ];
     for (const [child, column, parent] of links) {
@@ -266,23 +312,35 @@ t.test('a generated dataset', async (t) => {
       t.same(orphans.slice(0, 3), [], `${child}.${column} names existing ${parent} rows`);
     }
     const dirty = data.manifest.files['related.csv']!.dirt;
-    const unknownRelated = rows['related.csv']!.filter((row) => !parents['product.csv']!.has(Number(row.related_product_id)));
-    t.equal(unknownRelated.length, dirty.related_zero! + dirty.related_unknown!, 'only the counted related ids are unknown');
+    const unknownRelated = rows['related.csv']!.filter(
+      (row) => !parents['product.csv']!.has(Number(row.related_product_id)),
+    );
+    t.equal(
+      unknownRelated.length,
+      dirty.related_zero! + dirty.related_unknown!,
+      'only the counted related ids are unknown',
+    );
   });
 
   t.test('has each review rate every characteristic of its product exactly once', async (t) => {
     const productOfCharacteristic = new Map(rows['characteristics.csv']!.map((row) => [row.id, row.product_id]));
     const characteristicsOfProduct = new Map<string, string[]>();
     for (const row of rows['characteristics.csv']!) {
-      characteristicsOfProduct.set(row.product_id!, [...characteristicsOfProduct.get(row.product_id!) ?? [], row.id!]);
+      characteristicsOfProduct.set(row.product_id!, [
+        ...(characteristicsOfProduct.get(row.product_id!) ?? []),
+        row.id!,
+      ]);
     }
     const rated = new Map<string, string[]>();
     for (const row of rows['characteristic_reviews.csv']!) {
-      rated.set(row.review_id!, [...rated.get(row.review_id!) ?? [], row.characteristic_id!]);
+      rated.set(row.review_id!, [...(rated.get(row.review_id!) ?? []), row.characteristic_id!]);
       if (!/^[1-5]$/.test(row.value!)) t.fail(`characteristic value ${row.value}`);
     }
-    const wrong = rows['reviews.csv']!.filter((review) =>
-      JSON.stringify((rated.get(review.id!) ?? []).sort()) !== JSON.stringify((characteristicsOfProduct.get(review.product_id!) ?? []).sort()));
+    const wrong = rows['reviews.csv']!.filter(
+      (review) =>
+        JSON.stringify((rated.get(review.id!) ?? []).sort()) !==
+        JSON.stringify((characteristicsOfProduct.get(review.product_id!) ?? []).sort()),
+    );
     t.same(wrong.slice(0, 3), [], 'ratings cover exactly the product characteristics');
     t.ok([...productOfCharacteristic.values()].length > 0);
     const names = rows['characteristics.csv']!.map((row) => row.name);
@@ -309,8 +367,12 @@ t.test('a generated dataset', async (t) => {
       return counts;
     };
     const products = rows['product.csv']!.length;
-    for (const [name, column] of [['styles.csv', 'productId'], ['features.csv', 'product_id'],
-      ['reviews.csv', 'product_id'], ['questions.csv', 'product_id']] as const) {
+    for (const [name, column] of [
+      ['styles.csv', 'productId'],
+      ['features.csv', 'product_id'],
+      ['reviews.csv', 'product_id'],
+      ['questions.csv', 'product_id'],
+    ] as const) {
       const withSome = childCounts(name, column).size;
       t.ok(withSome < products, `some products have no ${name} rows (${products - withSome})`);
     }
@@ -323,17 +385,29 @@ t.test('a generated dataset', async (t) => {
     const reviews = rows['reviews.csv']!.length;
     const withPhotos = childCounts('reviews_photos.csv', 'review_id').size / reviews;
     t.ok(withPhotos > 0.35 && withPhotos < 0.5, `${withPhotos.toFixed(2)} of the reviews have photos`);
-    for (const [name, column, reported] of [['reviews.csv', 'reported', 'true'], ['questions.csv', 'reported', '1'],
-      ['answers.csv', 'reported', '1']] as const) {
+    for (const [name, column, reported] of [
+      ['reviews.csv', 'reported', 'true'],
+      ['questions.csv', 'reported', '1'],
+      ['answers.csv', 'reported', '1'],
+    ] as const) {
       const share = rows[name]!.filter((row) => row[column] === reported).length / rows[name]!.length;
       t.ok(share > 0.03 && share < 0.07, `${share.toFixed(3)} of ${name} reported`);
     }
     const answers = rows['answers.csv']!;
     const maxAnswerId = Math.max(...answers.map((row) => Number(row.id)));
-    t.ok(maxAnswerId > 1.6 * answers.length && maxAnswerId < 2 * answers.length, `answer ids sparse (max ${maxAnswerId})`);
+    t.ok(
+      maxAnswerId > 1.6 * answers.length && maxAnswerId < 2 * answers.length,
+      `answer ids sparse (max ${maxAnswerId})`,
+    );
     const bodies = rows['reviews.csv']!.map((row) => [...row.body!].length);
-    t.ok(Math.min(...bodies) >= 50 && Math.max(...bodies) <= 1000, `review bodies ${Math.min(...bodies)}-${Math.max(...bodies)} chars`);
-    t.ok(rows['reviews.csv']!.every((row) => [...row.summary!].length <= 60), 'summaries at most 60 chars');
+    t.ok(
+      Math.min(...bodies) >= 50 && Math.max(...bodies) <= 1000,
+      `review bodies ${Math.min(...bodies)}-${Math.max(...bodies)} chars`,
+    );
+    t.ok(
+      rows['reviews.csv']!.every((row) => [...row.summary!].length <= 60),
+      'summaries at most 60 chars',
+    );
     const text = rows['reviews.csv']!.map((row) => row.body).join('\n');
     t.match(text, /[^\x00-\x7f]/, 'some text is not ASCII');
     t.match(text, /"/, 'some text holds quotes');
@@ -347,7 +421,11 @@ t.test('a generated dataset', async (t) => {
 });
 
 t.test('the same seed and scale give identical bytes, another seed other bytes', async (t) => {
-  const [first, again, other] = await Promise.all([generated(t, 0.0005, 7), generated(t, 0.0005, 7), generated(t, 0.0005, 8)]);
+  const [first, again, other] = await Promise.all([
+    generated(t, 0.0005, 7),
+    generated(t, 0.0005, 7),
+    generated(t, 0.0005, 8),
+  ]);
   for (const name of [...NAMES, MANIFEST_FILE]) {
     const bytes = await readFile(path.join(first.dir, name));
     t.ok(bytes.equals(await readFile(path.join(again.dir, name))), `${name} identical for seed 7`);
@@ -359,9 +437,17 @@ t.test('the CLI', async (t) => {
   const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 
   t.test('rejects bad arguments with a message, the usage and exit code 2', async (t) => {
-    for (const args of [[], ['--out', '/tmp/x'], ['--scale', '0', '--out', '/tmp/x'], ['--scale', '-1', '--out', '/tmp/x'],
-      ['--scale', 'lots', '--out', '/tmp/x'], ['--scale', '0.001'], ['--scale', '0.001', '--out', '/tmp/x', '--seed', '1.5'],
-      ['--scale', '0.001', '--out', '/tmp/x', '--frobnicate'], ['--scale', '0.001', '--out', '/tmp/x', 'extra']]) {
+    for (const args of [
+      [],
+      ['--out', '/tmp/x'],
+      ['--scale', '0', '--out', '/tmp/x'],
+      ['--scale', '-1', '--out', '/tmp/x'],
+      ['--scale', 'lots', '--out', '/tmp/x'],
+      ['--scale', '0.001'],
+      ['--scale', '0.001', '--out', '/tmp/x', '--seed', '1.5'],
+      ['--scale', '0.001', '--out', '/tmp/x', '--frobnicate'],
+      ['--scale', '0.001', '--out', '/tmp/x', 'extra'],
+    ]) {
       const result = run(...args);
       t.equal(result.status, 2, `exit 2 for ${JSON.stringify(args)}`);
       t.match(result.stderr, /^generate: [^]+\n\nusage: npm run generate/, 'names the problem, then the usage');
@@ -375,7 +461,10 @@ t.test('the CLI', async (t) => {
     const manifest = JSON.parse(await readFile(path.join(dir, MANIFEST_FILE), 'utf8')) as Manifest;
     t.equal(manifest.seed, 3);
     for (const name of NAMES) {
-      t.match(result.stdout, new RegExp(`^${name.replace('.', '\\.')} +${manifest.files[name]!.rows.toLocaleString('en-US')}\\b`, 'm'));
+      t.match(
+        result.stdout,
+        new RegExp(`^${name.replace('.', '\\.')} +${manifest.files[name]!.rows.toLocaleString('en-US')}\\b`, 'm'),
+      );
     }
     t.match(result.stdout, /^total +[\d,]+$/m);
   });

@@ -51,7 +51,11 @@ async function load(t: Test, url: string, files: Record<string, string>): Promis
   return ingest({ databaseUrl: url, dir, rejectsPath: path.join(dir, 'rejects.csv'), progress: false });
 }
 
-async function serve(t: Test, url: string, env: Record<string, string> = { CACHE_TTL_MS: '600000' }): Promise<RunningServer> {
+async function serve(
+  t: Test,
+  url: string,
+  env: Record<string, string> = { CACHE_TTL_MS: '600000' },
+): Promise<RunningServer> {
   const server = await startServer(loadConfig({ DATABASE_URL: url, DRAIN_LINGER_MS: '0', ...env }), { port: 0 });
   t.teardown(() => server.close());
   return server;
@@ -87,7 +91,11 @@ async function receivedAllNotifications(t: Test, server: RunningServer): Promise
 
 t.test('the all payload parses apart from a product invalidation; malformed payloads do not parse', async (t) => {
   t.equal(parseInvalidation(EVERYTHING_CHANGED), EVERYTHING_CHANGED);
-  t.same(parseInvalidation('7 123 review-lists,review-meta'), { productId: 7, kinds: ['review-lists', 'review-meta'], token: '123' });
+  t.same(parseInvalidation('7 123 review-lists,review-meta'), {
+    productId: 7,
+    kinds: ['review-lists', 'review-meta'],
+    token: '123',
+  });
   for (const payload of ['', 'al', 'ALL', 'all ', ' all', 'all 1', '7 123', '7 x qa', '0 1 qa', '7 1 catalogue']) {
     t.equal(parseInvalidation(payload), undefined, JSON.stringify(payload));
   }
@@ -129,7 +137,13 @@ t.test('an ingest that fails notifies nobody, and an unparseable notification is
   await db.query('SELECT pg_notify($1, $2)', [INVALIDATION_CHANNEL, 'everything']);
   await receivedAllNotifications(t, server);
   let after: string[] = [];
-  t.equal(await hitsOf(server, async () => { after = await bodies(server); }), READS.length, 'every body is still answered from the cache');
+  t.equal(
+    await hitsOf(server, async () => {
+      after = await bodies(server);
+    }),
+    READS.length,
+    'every body is still answered from the cache',
+  );
   t.same(after, cached, 'unchanged');
 });
 
@@ -144,10 +158,12 @@ t.test('a re-ingest that gives a question id to another product: later answers t
   });
   const server = await serve(t, url);
   const answers = async (): Promise<string[]> => {
-    const body = await (await fetch(`http://127.0.0.1:${server.port}/qa/questions/1/answers`)).json() as { results: { body: string }[] };
+    const body = (await (await fetch(`http://127.0.0.1:${server.port}/qa/questions/1/answers`)).json()) as {
+      results: { body: string }[];
+    };
     return body.results.map((answer) => answer.body);
   };
-  t.same(await answers(), ['Not after ten washes'], 'the first read learns the question\'s product');
+  t.same(await answers(), ['Not after ten washes'], "the first read learns the question's product");
   await answers();
   t.equal(await hitsOf(server, answers), 1, 'the list is then cached under product 1');
 
@@ -156,13 +172,16 @@ t.test('a re-ingest that gives a question id to another product: later answers t
     'answers.csv': `${ANSWERS_HEADER}\n1,1,"Yes",1599958385988,"owner","o@example.com",0,0\n`,
   });
   await receivedAllNotifications(t, server);
-  t.same(await answers(), ['Yes'], 'the reloaded question, now product 2\'s');
+  t.same(await answers(), ['Yes'], "the reloaded question, now product 2's");
   const posted = await fetch(`http://127.0.0.1:${server.port}/qa/questions/1/answers`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ body: 'Polarised, and they fold', name: 'fan', email: 'f@example.com' }),
   });
   t.equal(posted.status, 201);
-  t.same((await answers()).sort(), ['Polarised, and they fold', 'Yes'],
-    'the answer (which invalidates product 2) shows: the list is no longer kept under product 1');
+  t.same(
+    (await answers()).sort(),
+    ['Polarised, and they fold', 'Yes'],
+    'the answer (which invalidates product 2) shows: the list is no longer kept under product 1',
+  );
 });

@@ -37,6 +37,12 @@ t.test('generated files load completely: every row loaded except the dirt the ma
     const [row] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${table}`);
     t.equal(row?.n, file.loaded, `${table} holds the loaded rows`);
   }
-  t.ok(report.files.some((file) => file.repaired > 0), 'the sample has unclosed photo lines to repair');
-  t.ok(report.files.some((file) => file.rejected > 0), 'the sample has related rows to reject');
+  t.ok(
+    report.files.some((file) => file.repaired > 0),
+    'the sample has unclosed photo lines to repair',
+  );
+  t.ok(
+    report.files.some((file) => file.rejected > 0),
+    'the sample has related rows to reject',
+  );
 });

@@ -8,7 +8,8 @@ import { freePort } from '../lib/net.js';
 import { isEvent, startCluster } from './helpers/process.js';
 import { until } from './helpers/wait.js';
 
-const click = (element: string) => JSON.stringify({ element, widget: 'Related Items', time: '2021-03-17T13:28:37.620Z' });
+const click = (element: string) =>
+  JSON.stringify({ element, widget: 'Related Items', time: '2021-03-17T13:28:37.620Z' });
 
 interface Answer {
   readonly status: number;
@@ -17,17 +18,32 @@ interface Answer {
 }
 
 /** One POST /interactions; over `agent`'s connections, or a new one that closes after it. */
-function post(port: number, body: string, agent: http.Agent | false = false, contentType = 'application/json'): Promise<Answer> {
+function post(
+  port: number,
+  body: string,
+  agent: http.Agent | false = false,
+  contentType = 'application/json',
+): Promise<Answer> {
   return new Promise<Answer>((resolve, reject) => {
-    const sent = http.request({
-      host: '127.0.0.1', port, path: '/interactions', method: 'POST', agent, headers: { 'content-type': contentType },
-    }, (response) => {
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => { text += chunk; });
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text, headers: response.headers }));
-      response.on('error', reject);
-    });
+    const sent = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path: '/interactions',
+        method: 'POST',
+        agent,
+        headers: { 'content-type': contentType },
+      },
+      (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text, headers: response.headers }));
+        response.on('error', reject);
+      },
+    );
     sent.on('error', reject);
     sent.end(body);
   });
@@ -50,7 +66,9 @@ async function serve(t: Test, env: Record<string, string> = {}): Promise<Served>
 }
 
 async function storedElements(db: Session): Promise<string[]> {
-  return (await db.query<{ element: string }>('SELECT element FROM interactions ORDER BY element COLLATE "C"')).map((row) => row.element);
+  return (await db.query<{ element: string }>('SELECT element FROM interactions ORDER BY element COLLATE "C"')).map(
+    (row) => row.element,
+  );
 }
 
 const sorted = (values: Iterable<string>): string[] => [...values].sort();
@@ -61,17 +79,25 @@ t.test('POST /interactions answers 201 {} once the row is stored; concurrent cli
   t.equal(one.status, 201);
   t.equal(one.headers['content-type'], 'application/json; charset=utf-8');
   t.equal(one.body, '{}');
-  t.same(await db.query('SELECT element, widget, time FROM interactions'),
-    [{ element: '#add-to-cart', widget: 'Related Items', time: '2021-03-17T13:28:37.620Z' }], 'stored before the 201');
+  t.same(
+    await db.query('SELECT element, widget, time FROM interactions'),
+    [{ element: '#add-to-cart', widget: 'Related Items', time: '2021-03-17T13:28:37.620Z' }],
+    'stored before the 201',
+  );
 
   const agent = new http.Agent({ keepAlive: true, maxSockets: 50 });
   t.teardown(() => agent.destroy());
   const elements = Array.from({ length: 300 }, (_, i) => `#card-${String(i).padStart(3, '0')}`);
   const answers = await Promise.all(elements.map((element) => post(server.port, click(element), agent)));
-  t.same(answers.filter((answer) => answer.status !== 201 || answer.body !== '{}'), [], 'every click answered 201 {}');
+  t.same(
+    answers.filter((answer) => answer.status !== 201 || answer.body !== '{}'),
+    [],
+    'every click answered 201 {}',
+  );
   t.same(await storedElements(db), sorted(['#add-to-cart', ...elements]), 'every click stored once');
   const [{ transactions }] = await db.query<{ transactions: number }>(
-    "SELECT count(DISTINCT xmin::text)::int AS transactions FROM interactions WHERE element LIKE '#card-%'");
+    "SELECT count(DISTINCT xmin::text)::int AS transactions FROM interactions WHERE element LIKE '#card-%'",
+  );
   t.ok(transactions! < elements.length, `300 clicks were stored by ${transactions} INSERTs`);
 });
 
@@ -100,20 +126,30 @@ t.test('POST /interactions answers 422 naming the first invalid field, and store
     ['[]', 422, 'The request body must be a JSON object.', undefined],
     ['{"element":', 400, 'The request body is not valid JSON.', undefined],
     [JSON.stringify(valid), 415, 'The request body must be sent with Content-Type: application/json.', 'text/plain'],
-    [JSON.stringify({ ...valid, element: 'x'.repeat(70_000) }), 413, 'The request body is larger than 64 KiB.', undefined],
+    [
+      JSON.stringify({ ...valid, element: 'x'.repeat(70_000) }),
+      413,
+      'The request body is larger than 64 KiB.',
+      undefined,
+    ],
   ] as const) {
     const answer = await post(server.port, body, false, contentType);
     t.equal(answer.status, status, error);
     t.equal(answer.body, JSON.stringify({ error }));
   }
-  const longest = await post(server.port, JSON.stringify({ element: `${'e'.repeat(199)}😀`, widget: 'w'.repeat(200), time: 't' }));
+  const longest = await post(
+    server.port,
+    JSON.stringify({ element: `${'e'.repeat(199)}😀`, widget: 'w'.repeat(200), time: 't' }),
+  );
   t.equal(longest.status, 201, '200 characters (code points) are accepted');
   t.same(await db.query('SELECT count(*)::int AS n FROM interactions'), [{ n: 1 }], 'only the valid click was stored');
   const wrongMethod = await new Promise<number>((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: server.port, path: '/interactions' }, (response) => {
-      response.resume();
-      resolve(response.statusCode ?? 0);
-    }).on('error', reject);
+    http
+      .get({ host: '127.0.0.1', port: server.port, path: '/interactions' }, (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      })
+      .on('error', reject);
   });
   t.equal(wrongMethod, 405);
 });
@@ -145,17 +181,27 @@ t.test('closing the server stores every click it took, even past the drain deadl
   t.teardown(() => locker.end());
   await locker.query('BEGIN');
   await locker.query('LOCK TABLE interactions IN ACCESS EXCLUSIVE MODE');
-  const blockedInserts = async (count: number): Promise<void> => until(async () => {
-    const [row] = await db.query<{ waiting: number }>(
-      "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
-    return row!.waiting === count;
-  });
+  const blockedInserts = async (count: number): Promise<void> =>
+    until(async () => {
+      const [row] = await db.query<{ waiting: number }>(
+        "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+      );
+      return row!.waiting === count;
+    });
   const elements = Array.from({ length: 40 }, (_, i) => `#held-${String(i).padStart(2, '0')}`);
   // Every click goes over a connection opened before the close, as a client's would.
-  await Promise.all(elements.map(() => new Promise((resolve, reject) => {
-    http.get({ host: '127.0.0.1', port: server.port, path: '/health', agent }, (response) => response.resume().on('end', resolve))
-      .on('error', reject);
-  })));
+  await Promise.all(
+    elements.map(
+      () =>
+        new Promise((resolve, reject) => {
+          http
+            .get({ host: '127.0.0.1', port: server.port, path: '/health', agent }, (response) =>
+              response.resume().on('end', resolve),
+            )
+            .on('error', reject);
+        }),
+    ),
+  );
   const send = (element: string) => post(server.port, click(element), agent);
   // One click per flush slot, each INSERT blocked behind the lock; the other clicks wait in the buffer.
   const answers = [send(elements[0]!)];
@@ -169,7 +215,11 @@ t.test('closing the server stores every click it took, even past the drain deadl
   await locker.query('COMMIT');
   const statuses = (await Promise.all(answers)).map((answer) => answer.status);
   await closed;
-  t.same(statuses, elements.map(() => 201), 'every click taken before the close was answered 201');
+  t.same(
+    statuses,
+    elements.map(() => 201),
+    'every click taken before the close was answered 201',
+  );
   t.same(await storedElements(db), elements, 'and stored');
 });
 
@@ -197,5 +247,9 @@ t.test('clicks acknowledged by a real cluster are all stored after SIGTERM', asy
   cluster.primary.kill('SIGTERM');
   await during;
   t.same(await cluster.exited, { code: 0, signal: null }, 'the primary exited 0');
-  t.same(await storedElements(db), sorted(acknowledged), `exactly the ${acknowledged.length} acknowledged clicks are stored`);
+  t.same(
+    await storedElements(db),
+    sorted(acknowledged),
+    `exactly the ${acknowledged.length} acknowledged clicks are stored`,
+  );
 });

@@ -13,9 +13,27 @@ t.test('migrations apply once and a second run applies nothing', async (t) => {
   const tables = await db.query<{ table_name: string }>(
     "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
   );
-  for (const table of ['products', 'features', 'styles', 'photos', 'skus', 'related', 'reviews', 'reviews_photos',
-    'characteristics', 'characteristic_reviews', 'questions', 'answers', 'answers_photos', 'cart', 'interactions']) {
-    t.ok(tables.some((row) => row.table_name === table), `${table} exists`);
+  for (const table of [
+    'products',
+    'features',
+    'styles',
+    'photos',
+    'skus',
+    'related',
+    'reviews',
+    'reviews_photos',
+    'characteristics',
+    'characteristic_reviews',
+    'questions',
+    'answers',
+    'answers_photos',
+    'cart',
+    'interactions',
+  ]) {
+    t.ok(
+      tables.some((row) => row.table_name === table),
+      `${table} exists`,
+    );
   }
 });
 

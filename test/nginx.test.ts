@@ -28,7 +28,9 @@ function request(port: number, method: string, path: string, agent: http.Agent |
     const req = http.request({ host: '127.0.0.1', port, method, path, agent, headers }, (response) => {
       let text = '';
       response.setEncoding('utf8');
-      response.on('data', (chunk: string) => { text += chunk; });
+      response.on('data', (chunk: string) => {
+        text += chunk;
+      });
       response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: text }));
       response.on('error', reject);
     });
@@ -96,17 +98,27 @@ if (!nginx) {
     const upstream = /^\s*upstream atelier_api \{([^}]*)\}/m.exec(conf)?.[1] ?? '';
     const directive = (name: string, text = conf): string[] =>
       [...text.matchAll(new RegExp(`^\\s*${name}(?:\\s+([^;]*))?;`, 'gm'))].map((m) => (m[1] ?? '').trim());
-    t.same(directive('client_max_body_size'), ['64k'], 'bodies capped at the service\'s 64 KiB');
+    t.same(directive('client_max_body_size'), ['64k'], "bodies capped at the service's 64 KiB");
     t.same(directive('proxy_http_version'), ['1.1']);
     t.same(directive('proxy_set_header Connection'), ['""'], 'Connection cleared so upstream connections are kept');
     const [idle] = directive('keepalive_timeout', upstream);
-    t.ok(idle && /^\d+s$/.test(idle) && Number.parseInt(idle, 10) < 10, `upstream keepalive_timeout (${idle}) below uWebSockets' 10 s idle timeout`);
-    t.same(directive('least_conn', upstream).length + directive('keepalive', upstream).length, 2, 'least_conn and keepalive in the upstream');
+    t.ok(
+      idle && /^\d+s$/.test(idle) && Number.parseInt(idle, 10) < 10,
+      `upstream keepalive_timeout (${idle}) below uWebSockets' 10 s idle timeout`,
+    );
+    t.same(
+      directive('least_conn', upstream).length + directive('keepalive', upstream).length,
+      2,
+      'least_conn and keepalive in the upstream',
+    );
     const retry = directive('proxy_next_upstream');
     t.equal(retry.length, 1);
     t.notMatch(retry[0], /non_idempotent/, 'a POST is never sent to a second instance');
     const servers = directive('server', upstream);
-    t.ok(servers.length > 0 && servers.every((server) => /max_fails=\d+ fail_timeout=\d+s/.test(server)), 'passive health checks');
+    t.ok(
+      servers.length > 0 && servers.every((server) => /max_fails=\d+ fail_timeout=\d+s/.test(server)),
+      'passive health checks',
+    );
   });
 
   t.test('nginx in front of two instances', async (t) => {
@@ -114,7 +126,13 @@ if (!nginx) {
     const databaseUrl = await freshDatabase(t);
     const startInstance = async (): Promise<{ cluster: RunningCluster; port: number; pids: number[] }> => {
       const port = await freePort();
-      const cluster = startCluster(t, { DATABASE_URL: databaseUrl, SEED_SCALE: '0', WORKERS: '1', PORT: String(port), DRAIN_TIMEOUT_MS: '2000' });
+      const cluster = startCluster(t, {
+        DATABASE_URL: databaseUrl,
+        SEED_SCALE: '0',
+        WORKERS: '1',
+        PORT: String(port),
+        DRAIN_TIMEOUT_MS: '2000',
+      });
       const ready = await cluster.waitFor(isEvent('cluster_ready'), `the instance on ${port} became ready`);
       return { cluster, port, pids: [cluster.primary.pid!, ...String(ready.workers).split(',').map(Number)] };
     };
@@ -125,7 +143,10 @@ if (!nginx) {
     t.teardown(() => proxy.stop());
 
     const accessLog = async (): Promise<Access[]> =>
-      (await readFile(accessLogPath(dir), 'utf8')).split('\n').filter(Boolean).map((line) => JSON.parse(line) as Access);
+      (await readFile(accessLogPath(dir), 'utf8'))
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => JSON.parse(line) as Access);
     /** The access log lines of the requests made by `run` (the log is flushed every second). */
     const logged = async (run: () => Promise<number>): Promise<Access[]> => {
       const before = (await accessLog()).length;
@@ -142,9 +163,18 @@ if (!nginx) {
         for (let i = 0; i < 200; i++) replies.push(await request(port, 'GET', page(i), false));
         return replies.length;
       });
-      t.same(replies.filter((r) => r.status !== 200).map((r) => r.status), [], 'every request answered 200');
-      const served = upstreams.map((upstream) => lines.filter((l) => l.upstream_addr === `127.0.0.1:${upstream}`).length);
-      t.ok(served.every((count) => count >= 50), `each instance served at least a quarter (${served.join(' / ')})`);
+      t.same(
+        replies.filter((r) => r.status !== 200).map((r) => r.status),
+        [],
+        'every request answered 200',
+      );
+      const served = upstreams.map(
+        (upstream) => lines.filter((l) => l.upstream_addr === `127.0.0.1:${upstream}`).length,
+      );
+      t.ok(
+        served.every((count) => count >= 50),
+        `each instance served at least a quarter (${served.join(' / ')})`,
+      );
       const connections = await connectionsTo(upstreams);
       t.ok(connections <= 8, `${replies.length} requests went over ${connections} upstream connections`);
     });
@@ -162,7 +192,7 @@ if (!nginx) {
     });
 
     await t.test('with one instance SIGKILLed under load, no GET fails', async (t) => {
-      const [victim, survivor] = instances as [typeof instances[0], typeof instances[0]];
+      const [victim, survivor] = instances as [(typeof instances)[0], (typeof instances)[0]];
       let stop = false;
       let sent = 0;
       let served = 0;
@@ -183,7 +213,12 @@ if (!nginx) {
         }
       };
       const lines = await logged(async () => {
-        const loops = [loop(keepAlive, 'keep-alive'), loop(keepAlive, 'keep-alive'), loop(false, 'new connection'), loop(false, 'new connection')];
+        const loops = [
+          loop(keepAlive, 'keep-alive'),
+          loop(keepAlive, 'keep-alive'),
+          loop(false, 'new connection'),
+          loop(false, 'new connection'),
+        ];
         // A broken proxy fails fast: stop on the first failures rather than spin until the timeout.
         await until(() => served >= 200 || failures.length > 0);
         // The whole instance at once, as when its VM dies: the primary cannot respawn the worker.
@@ -197,16 +232,21 @@ if (!nginx) {
       });
       t.same(failures, [], 'no GET failed');
       const dead = `127.0.0.1:${victim.port}`;
-      t.ok(lines.some((l) => l.upstream_addr === `${dead}, 127.0.0.1:${survivor.port}` && l.status === 200),
-        'requests sent to the dead instance were answered by the other one');
+      t.ok(
+        lines.some((l) => l.upstream_addr === `${dead}, 127.0.0.1:${survivor.port}` && l.status === 200),
+        'requests sent to the dead instance were answered by the other one',
+      );
       // Each nginx worker flushes its own log buffer, so the file is not in request order.
       const last = lines.filter((l) => Number(new URL(l.uri, 'http://x').searchParams.get('page')) > sent - 100);
       t.equal(last.length, 100);
-      t.same(last.map((l) => l.upstream_addr).filter((addr) => addr !== `127.0.0.1:${survivor.port}`), [],
-        'the last 100 requests went straight to the live instance: the dead one is left out');
+      t.same(
+        last.map((l) => l.upstream_addr).filter((addr) => addr !== `127.0.0.1:${survivor.port}`),
+        [],
+        'the last 100 requests went straight to the live instance: the dead one is left out',
+      );
     });
 
-    await t.test('with every instance gone, clients get the API\'s JSON 503 with Retry-After', async (t) => {
+    await t.test("with every instance gone, clients get the API's JSON 503 with Retry-After", async (t) => {
       const survivor = instances[1]!;
       for (const pid of survivor.pids) process.kill(pid, 'SIGKILL');
       await survivor.cluster.exited;

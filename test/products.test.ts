@@ -34,13 +34,17 @@ INSERT INTO related (id, current_product_id, related_product_id) VALUES
   (4, 1, 8), (1, 1, 3), (2, 1, 2), (3, 1, 3), (5, 2, 1);
 `;
 
-const PRODUCT_1 = '{"id":1,"name":"Camo Onesie","slogan":"Blend in to your crowd",' +
+const PRODUCT_1 =
+  '{"id":1,"name":"Camo Onesie","slogan":"Blend in to your crowd",' +
   '"description":"The So Fatigues will wake you up and fit you in.","category":"Jackets","default_price":"140"';
-const PRODUCT_2 = '{"id":2,"name":"Bright Future Sunglasses","slogan":"You\'ve got to wear shades",' +
+const PRODUCT_2 =
+  '{"id":2,"name":"Bright Future Sunglasses","slogan":"You\'ve got to wear shades",' +
   '"description":"Say \\"hi\\" to naïve\\nlenses","category":"Accessories","default_price":"99.99"';
-const PRODUCT_3 = '{"id":3,"name":"Morning Joggers","slogan":"Make yourself a morning person",' +
+const PRODUCT_3 =
+  '{"id":3,"name":"Morning Joggers","slogan":"Make yourself a morning person",' +
   '"description":"Everyone looks good in joggers.","category":"Pants","default_price":"40"';
-const PRODUCT_8 = '{"id":8,"name":"Slacker\'s Slacks","slogan":"Comfortable for everything, or nothing",' +
+const PRODUCT_8 =
+  '{"id":8,"name":"Slacker\'s Slacks","slogan":"Comfortable for everything, or nothing",' +
   '"description":"Nap first.","category":"Pants","default_price":"65"';
 
 async function serveFixture(t: Test, fixture: string): Promise<(path: string) => Promise<Response>> {
@@ -70,30 +74,52 @@ t.test('Products routes answer the contract bodies byte for byte', async (t) => 
   });
 
   await t.test('GET /products/:id adds features in id order, null values kept', async (t) => {
-    await expectBody(t, await get('/products/1'),
-      `${PRODUCT_1},"features":[{"feature":"Fabric","value":"Canvas"},{"feature":"Buttons","value":"Brass"}]}`);
-    await expectBody(t, await get('/products/2'),
-      `${PRODUCT_2},"features":[{"feature":"UV Protection","value":null},{"feature":"Lenses","value":"Ultrasheen"}]}`);
+    await expectBody(
+      t,
+      await get('/products/1'),
+      `${PRODUCT_1},"features":[{"feature":"Fabric","value":"Canvas"},{"feature":"Buttons","value":"Brass"}]}`,
+    );
+    await expectBody(
+      t,
+      await get('/products/2'),
+      `${PRODUCT_2},"features":[{"feature":"UV Protection","value":null},{"feature":"Lenses","value":"Ultrasheen"}]}`,
+    );
     await expectBody(t, await get('/products/3'), `${PRODUCT_3},"features":[]}`);
   });
 
-  await t.test('GET /products/:id/styles: styles, photos and skus in id order, with the legacy placeholders', async (t) => {
-    await expectBody(t, await get('/products/1/styles'), '{"product_id":"1","results":[' +
-      '{"style_id":1,"name":"Forest Green & Black","original_price":"140","sale_price":null,"default?":true,' +
-        '"photos":[{"thumbnail_url":"https://img.example/1?w=300","url":"https://img.example/1?w=668"},' +
+  await t.test(
+    'GET /products/:id/styles: styles, photos and skus in id order, with the legacy placeholders',
+    async (t) => {
+      await expectBody(
+        t,
+        await get('/products/1/styles'),
+        '{"product_id":"1","results":[' +
+          '{"style_id":1,"name":"Forest Green & Black","original_price":"140","sale_price":null,"default?":true,' +
+          '"photos":[{"thumbnail_url":"https://img.example/1?w=300","url":"https://img.example/1?w=668"},' +
           '{"thumbnail_url":"https://img.example/2?w=300","url":"https://img.example/2?w=668"}],' +
-        '"skus":{"9":{"quantity":8,"size":"XS"},"10":{"quantity":16,"size":"S"}}},' +
-      '{"style_id":2,"name":"Desert Brown & Tan","original_price":"140","sale_price":"99.99","default?":false,' +
-        '"photos":[{"thumbnail_url":null,"url":null}],' +
-        '"skus":{"11":{"quantity":0,"size":"One Size"}}},' +
-      '{"style_id":3,"name":"Ocean Blue & Grey","original_price":"140","sale_price":null,"default?":false,' +
-        '"photos":[{"thumbnail_url":null,"url":"https://img.example/3?w=668"}],' +
-        '"skus":{"null":{"quantity":null,"size":null}}}]}');
-    await expectBody(t, await get('/products/2/styles'), '{"product_id":"2","results":[' +
-      '{"style_id":4,"name":"Black Lenses & Black Frame","original_price":"69","sale_price":"50","default?":true,' +
-        '"photos":[{"thumbnail_url":null,"url":null}],"skus":{"null":{"quantity":null,"size":null}}}]}');
-    await expectBody(t, await get('/products/3/styles'), '{"product_id":"3","results":[]}', 'a product without styles');
-  });
+          '"skus":{"9":{"quantity":8,"size":"XS"},"10":{"quantity":16,"size":"S"}}},' +
+          '{"style_id":2,"name":"Desert Brown & Tan","original_price":"140","sale_price":"99.99","default?":false,' +
+          '"photos":[{"thumbnail_url":null,"url":null}],' +
+          '"skus":{"11":{"quantity":0,"size":"One Size"}}},' +
+          '{"style_id":3,"name":"Ocean Blue & Grey","original_price":"140","sale_price":null,"default?":false,' +
+          '"photos":[{"thumbnail_url":null,"url":"https://img.example/3?w=668"}],' +
+          '"skus":{"null":{"quantity":null,"size":null}}}]}',
+      );
+      await expectBody(
+        t,
+        await get('/products/2/styles'),
+        '{"product_id":"2","results":[' +
+          '{"style_id":4,"name":"Black Lenses & Black Frame","original_price":"69","sale_price":"50","default?":true,' +
+          '"photos":[{"thumbnail_url":null,"url":null}],"skus":{"null":{"quantity":null,"size":null}}}]}',
+      );
+      await expectBody(
+        t,
+        await get('/products/3/styles'),
+        '{"product_id":"3","results":[]}',
+        'a product without styles',
+      );
+    },
+  );
 
   await t.test('GET /products/:id/related: ids in related id order, first occurrence kept', async (t) => {
     await expectBody(t, await get('/products/1/related'), '[3,2,8]');
@@ -111,9 +137,12 @@ t.test('Products routes answer the contract bodies byte for byte', async (t) => 
 });
 
 t.test('GET /products pages by id, clamps count to 1000 and answers [] past the end', async (t) => {
-  const get = await serveFixture(t, `
+  const get = await serveFixture(
+    t,
+    `
     INSERT INTO products (id, name, slogan, description, category, default_price)
-    SELECT g, 'Product ' || g, 'Slogan', 'Description', 'Category', g FROM generate_series(1, 1005) g`);
+    SELECT g, 'Product ' || g, 'Slogan', 'Description', 'Category', g FROM generate_series(1, 1005) g`,
+  );
   const ids = async (path: string): Promise<number[]> => {
     const response = await get(path);
     t.equal(response.status, 200, path);

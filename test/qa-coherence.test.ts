@@ -32,8 +32,12 @@ SELECT setval(pg_get_serial_sequence('answers_photos', 'id'), 1);
 `;
 
 /** Every cached Q&A body of product 1 a write can change. */
-const READS = ['/qa/questions?product_id=1', '/qa/questions?product_id=1&page=2&count=1',
-  '/qa/questions/1/answers', '/qa/questions/1/answers?count=1'];
+const READS = [
+  '/qa/questions?product_id=1',
+  '/qa/questions?product_id=1&page=2&count=1',
+  '/qa/questions/1/answers',
+  '/qa/questions/1/answers?count=1',
+];
 
 const SILENT_CHANGE = `
 UPDATE questions SET body = body || ' (edited)' WHERE product_id = 1;
@@ -47,10 +51,23 @@ interface Write {
 }
 
 const WRITES: readonly Write[] = [
-  { method: 'POST', path: '/qa/questions', status: 201,
-    body: JSON.stringify({ body: 'Is it warm?', name: 'asker', email: 'a@example.com', product_id: 1 }) },
-  { method: 'POST', path: '/qa/questions/1/answers', status: 201,
-    body: JSON.stringify({ body: 'Very.', name: 'answerer', email: 'b@example.com', photos: ['https://img.example/new'] }) },
+  {
+    method: 'POST',
+    path: '/qa/questions',
+    status: 201,
+    body: JSON.stringify({ body: 'Is it warm?', name: 'asker', email: 'a@example.com', product_id: 1 }),
+  },
+  {
+    method: 'POST',
+    path: '/qa/questions/1/answers',
+    status: 201,
+    body: JSON.stringify({
+      body: 'Very.',
+      name: 'answerer',
+      email: 'b@example.com',
+      photos: ['https://img.example/new'],
+    }),
+  },
   { method: 'PUT', path: '/qa/questions/2/helpful', status: 204 },
   { method: 'PUT', path: '/qa/answers/2/helpful', status: 204 },
   { method: 'PUT', path: '/qa/answers/1/report', status: 204 },
@@ -65,19 +82,34 @@ interface Answer {
 }
 
 /** One request; over `agent`'s connection, or a new one that closes after it. */
-function request(port: number, method: string, path: string, body?: string, agent: http.Agent | false = false): Promise<Answer> {
+function request(
+  port: number,
+  method: string,
+  path: string,
+  body?: string,
+  agent: http.Agent | false = false,
+): Promise<Answer> {
   return new Promise<Answer>((resolve, reject) => {
-    const sent = http.request({
-      host: '127.0.0.1', port, path, method, agent,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    }, (response) => {
-      const clientPort = response.socket.localPort ?? 0;
-      let text = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => { text += chunk; });
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text, clientPort }));
-      response.on('error', reject);
-    });
+    const sent = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method,
+        agent,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      },
+      (response) => {
+        const clientPort = response.socket.localPort ?? 0;
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text, clientPort }));
+        response.on('error', reject);
+      },
+    );
     sent.on('error', reject);
     sent.end(body);
   });
@@ -129,7 +161,9 @@ t.test('a Q&A write through one instance is read at once through another instanc
       const changed = await bodies(reference.port);
       for (const server of instances) {
         const cached = await bodies(server.port);
-        READS.forEach((path, i) => t.not(cached[i], changed[i], `before the write, the cached ${path} is still the old body`));
+        READS.forEach((path, i) =>
+          t.not(cached[i], changed[i], `before the write, the cached ${path} is still the old body`),
+        );
       }
 
       const answer = await request(writer!.port, write.method, write.path, write.body);
@@ -146,7 +180,12 @@ t.test('a Q&A write through one instance is read at once through another instanc
  * and returns the bodies each worker answered. Which worker accepted a connection is read from
  * /proc while the connection is still open.
  */
-async function fromEveryWorker(port: number, pids: readonly number[], path: string, times: number): Promise<Map<number, string[]>> {
+async function fromEveryWorker(
+  port: number,
+  pids: readonly number[],
+  path: string,
+  times: number,
+): Promise<Map<number, string[]>> {
   const seen = new Map<number, string[]>(pids.map((pid) => [pid, []]));
   for (let attempt = 0; attempt < 50 * times * pids.length; attempt += 1) {
     if ([...seen.values()].every((answers) => answers.length >= times)) break;
@@ -179,7 +218,10 @@ t.test('a Q&A write through one worker of a real cluster is read at once through
       const changed = await bodies(reference.port);
       for (const [i, path] of READS.entries()) {
         for (const [pid, answers] of await fromEveryWorker(port, pids, path, 1)) {
-          t.ok(answers.length > 0 && !answers.includes(changed[i]!), `before the write, worker ${pid} still serves its cached ${path}`);
+          t.ok(
+            answers.length > 0 && !answers.includes(changed[i]!),
+            `before the write, worker ${pid} still serves its cached ${path}`,
+          );
         }
       }
 

@@ -20,9 +20,9 @@ async function dropRunDatabases(adminUrl: string, prefix: string): Promise<void>
   const admin = await openSession(adminUrl, 'atelier-test-cleanup');
   let names: string[];
   try {
-    names = (await admin.query<{ datname: string }>(
-      "SELECT datname FROM pg_database WHERE datname LIKE $1 || '%'", [prefix],
-    )).map((row) => row.datname);
+    names = (
+      await admin.query<{ datname: string }>("SELECT datname FROM pg_database WHERE datname LIKE $1 || '%'", [prefix])
+    ).map((row) => row.datname);
   } finally {
     await admin.end();
   }
@@ -62,27 +62,25 @@ async function main(): Promise<number> {
     await ensureDatabase(adminUrl, template);
     await migrate(withDatabase(adminUrl, template));
     const tapArgs = process.argv.slice(2);
-    const child = spawn(
-      process.execPath,
-      [tapBin, ...tapArgs],
-      {
-        cwd: root,
-        stdio: ['inherit', 'pipe', 'inherit'],
-        env: {
-          ...process.env,
-          ATELIER_TEST_ADMIN_URL: adminUrl,
-          ATELIER_TEST_TEMPLATE: template,
-          ATELIER_TEST_PREFIX: prefix,
-        },
+    const child = spawn(process.execPath, [tapBin, ...tapArgs], {
+      cwd: root,
+      stdio: ['inherit', 'pipe', 'inherit'],
+      env: {
+        ...process.env,
+        ATELIER_TEST_ADMIN_URL: adminUrl,
+        ATELIER_TEST_TEMPLATE: template,
+        ATELIER_TEST_PREFIX: prefix,
       },
-    );
+    });
     // Echo tap's report and remember its closing counts line, `# { total: 19, pass: 18, fail: 1 }`.
     let tail = '';
     child.stdout.on('data', (chunk: Buffer) => {
       process.stdout.write(chunk);
       tail = (tail + chunk.toString('utf8')).slice(-4096);
     });
-    const code = await new Promise<number>((resolve) => child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))));
+    const code = await new Promise<number>((resolve) =>
+      child.on('exit', (c, signal) => resolve(c ?? (signal ? 1 : 0))),
+    );
     const summary = /# \{ total: (\d+)(?:, pass: (\d+))?(?:, fail: (\d+))?(?:, skip: (\d+))?/.exec(tail);
     if (summary) {
       // The plain closing line CI tools read, whatever the reporter printed above it.

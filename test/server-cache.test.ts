@@ -8,7 +8,10 @@ import { freshDatabase } from './helpers/database.js';
 function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(err: Error): void } {
   let resolve!: (value: T) => void;
   let reject!: (err: Error) => void;
-  const promise = new Promise<T>((res, rej) => { resolve = res; reject = rej; });
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
   return { promise, resolve, reject };
 }
 
@@ -16,12 +19,18 @@ t.test('concurrent loads of one key run the loader once and share its body', asy
   const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 60_000 });
   const pending = deferred<Buffer | undefined>();
   let calls = 0;
-  const loader = () => { calls += 1; return pending.promise; };
+  const loader = () => {
+    calls += 1;
+    return pending.promise;
+  };
   const waiting = Array.from({ length: 5 }, () => cache.load('1.0:styles', loader));
   pending.resolve(Buffer.from('{"a":1}'));
   const bodies = await Promise.all(waiting);
   t.equal(calls, 1);
-  t.ok(bodies.every((body) => body === bodies[0]), 'every waiter gets the same bytes');
+  t.ok(
+    bodies.every((body) => body === bodies[0]),
+    'every waiter gets the same bytes',
+  );
   t.equal(cache.get('1.0:styles'), bodies[0], 'and the body is stored');
   t.match(cache.stats(), { loads: 1, coalesced: 4, hits: 1, entries: 1, bytes: 7 });
 });
@@ -49,23 +58,26 @@ t.test('the cache is bounded by body bytes, and 0 bytes stores nothing', async (
   t.equal(disabled.get('a'), undefined);
 });
 
-t.test('invalidating a kind of body of a product makes all its variants miss, including a load that spanned it', async (t) => {
-  const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 60_000 });
-  const key = (productId: number, variant: string) => cache.versionedKey('review-lists', productId, variant);
-  await cache.load(key(7, 'newest:1:5'), async () => Buffer.from('old newest'));
-  await cache.load(key(7, 'helpful:1:5'), async () => Buffer.from('old helpful'));
-  await cache.load(key(8, 'newest:1:5'), async () => Buffer.from('other product'));
-  const slow = deferred<Buffer | undefined>();
-  const spanning = cache.load(key(7, 'newest:2:5'), () => slow.promise);
+t.test(
+  'invalidating a kind of body of a product makes all its variants miss, including a load that spanned it',
+  async (t) => {
+    const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 60_000 });
+    const key = (productId: number, variant: string) => cache.versionedKey('review-lists', productId, variant);
+    await cache.load(key(7, 'newest:1:5'), async () => Buffer.from('old newest'));
+    await cache.load(key(7, 'helpful:1:5'), async () => Buffer.from('old helpful'));
+    await cache.load(key(8, 'newest:1:5'), async () => Buffer.from('other product'));
+    const slow = deferred<Buffer | undefined>();
+    const spanning = cache.load(key(7, 'newest:2:5'), () => slow.promise);
 
-  cache.invalidate('review-lists', 7);
-  slow.resolve(Buffer.from('read before the write'));
-  await spanning;
-  t.equal(cache.get(key(7, 'newest:1:5')), undefined);
-  t.equal(cache.get(key(7, 'helpful:1:5')), undefined);
-  t.equal(cache.get(key(7, 'newest:2:5')), undefined, 'a body read before the invalidation is not stored');
-  t.equal(cache.get(key(8, 'newest:1:5'))?.toString(), 'other product', 'other products keep theirs');
-});
+    cache.invalidate('review-lists', 7);
+    slow.resolve(Buffer.from('read before the write'));
+    await spanning;
+    t.equal(cache.get(key(7, 'newest:1:5')), undefined);
+    t.equal(cache.get(key(7, 'helpful:1:5')), undefined);
+    t.equal(cache.get(key(7, 'newest:2:5')), undefined, 'a body read before the invalidation is not stored');
+    t.equal(cache.get(key(8, 'newest:1:5'))?.toString(), 'other product', 'other products keep theirs');
+  },
+);
 
 t.test("invalidating one kind of a product's bodies keeps its other kinds and unversioned bodies", async (t) => {
   const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 60_000 });
@@ -79,7 +91,11 @@ t.test("invalidating one kind of a product's bodies keeps its other kinds and un
   await spanning;
   t.equal(cache.get(cache.versionedKey('review-meta', 7, ''))?.toString(), 'meta');
   t.equal(cache.get(cache.versionedKey('qa', 7, 'questions:1:5'))?.toString(), 'questions');
-  t.equal(cache.get(cache.versionedKey('qa', 7, 'questions:2:5'))?.toString(), 'questions page 2', 'a load spanning it is stored');
+  t.equal(
+    cache.get(cache.versionedKey('qa', 7, 'questions:2:5'))?.toString(),
+    'questions page 2',
+    'a load spanning it is stored',
+  );
   t.equal(cache.get('styles:7')?.toString(), 'styles');
 });
 

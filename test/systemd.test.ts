@@ -28,15 +28,25 @@ function seconds(value: string | undefined): number {
 
 const hasAnalyze = !spawnSync('systemd-analyze', ['--version'], { stdio: 'ignore' }).error;
 
-t.test('systemd-analyze verify accepts the unit without a warning', { skip: !hasAnalyze && !process.env.CI && 'systemd-analyze is not installed' }, async (t) => {
-  const verify = spawnSync('systemd-analyze', ['verify', UNIT], { encoding: 'utf8' });
-  t.equal(verify.error, undefined, 'systemd-analyze runs (CI installs it: .ci/run)');
-  t.equal(verify.status, 0, verify.stderr);
-  // Unknown keys and unparsable values are only warnings, with exit status 0.
-  t.equal(verify.stderr, '', 'no warning');
-  const security = spawnSync('systemd-analyze', ['security', '--offline=yes', '--threshold=20', UNIT], { encoding: 'utf8' });
-  t.equal(security.status, 0, `exposure level at most 2.0 of 10: ${/Overall exposure level[^\n]*/.exec(security.stdout)?.[0]}`);
-});
+t.test(
+  'systemd-analyze verify accepts the unit without a warning',
+  { skip: !hasAnalyze && !process.env.CI && 'systemd-analyze is not installed' },
+  async (t) => {
+    const verify = spawnSync('systemd-analyze', ['verify', UNIT], { encoding: 'utf8' });
+    t.equal(verify.error, undefined, 'systemd-analyze runs (CI installs it: .ci/run)');
+    t.equal(verify.status, 0, verify.stderr);
+    // Unknown keys and unparsable values are only warnings, with exit status 0.
+    t.equal(verify.stderr, '', 'no warning');
+    const security = spawnSync('systemd-analyze', ['security', '--offline=yes', '--threshold=20', UNIT], {
+      encoding: 'utf8',
+    });
+    t.equal(
+      security.status,
+      0,
+      `exposure level at most 2.0 of 10: ${/Overall exposure level[^\n]*/.exec(security.stdout)?.[0]}`,
+    );
+  },
+);
 
 t.test('the unit is hardened and stops, restarts and reloads the way the cluster expects', async (t) => {
   const unit = await unitSettings();
@@ -62,18 +72,29 @@ t.test('the unit is hardened and stops, restarts and reloads the way the cluster
 
   const config = loadConfig({});
   const drainSeconds = (config.drainLingerMs + config.drainTimeoutMs + DEFAULT_POLICY.exitMarginMs) / 1000;
-  t.ok(seconds(one('TimeoutStopSec')) > drainSeconds, `TimeoutStopSec (${one('TimeoutStopSec')}) leaves the ${drainSeconds} s drain time to finish`);
+  t.ok(
+    seconds(one('TimeoutStopSec')) > drainSeconds,
+    `TimeoutStopSec (${one('TimeoutStopSec')}) leaves the ${drainSeconds} s drain time to finish`,
+  );
 });
 
 t.test('the environment template documents every setting the service reads', async (t) => {
-  const source = await readFile(path.join(root, 'server/config.ts'), 'utf8');
+  const source = await readFile(path.join(root, 'lib/config.ts'), 'utf8');
   const read = new Set([...source.matchAll(/env(?:, '|\.)([A-Z][A-Z0-9_]+)/g)].map((m) => m[1]!));
-  t.ok(read.size >= 15, `found the settings in server/config.ts (${[...read].join(', ')})`);
+  t.ok(read.size >= 15, `found the settings in lib/config.ts (${[...read].join(', ')})`);
   const template = await readFile(ENV_TEMPLATE, 'utf8');
   const documented = new Set([...template.matchAll(/^#?([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]!));
-  t.same([...read].filter((name) => name !== 'DATA_DIR' && !documented.has(name)), [], 'each has its line');
+  t.same(
+    [...read].filter((name) => name !== 'DATA_DIR' && !documented.has(name)),
+    [],
+    'each has its line',
+  );
   t.match(template, /DATA_DIR is set by the unit/, 'DATA_DIR is explained (the unit sets it)');
-  t.same([...template.matchAll(/^([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]), [], 'nothing set: every default stays the code\'s');
+  t.same(
+    [...template.matchAll(/^([A-Z][A-Z0-9_]+)=/gm)].map((m) => m[1]),
+    [],
+    "nothing set: every default stays the code's",
+  );
 });
 
 // Only what installs nothing: run as root without arguments, the script installs the service.

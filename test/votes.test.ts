@@ -24,8 +24,13 @@ async function fixture(t: Test): Promise<{ db: Session; pool: () => Pool }> {
   await db.query(FIXTURE);
   const pool = (): Pool => {
     const created = createPool({
-      connectionString: url, max: 1, connectionTimeoutMillis: 3000, statementTimeoutMillis: 10_000,
-      idleTimeoutMillis: 1000, applicationName: 'test-votes', onIdleError: () => undefined,
+      connectionString: url,
+      max: 1,
+      connectionTimeoutMillis: 3000,
+      statementTimeoutMillis: 10_000,
+      idleTimeoutMillis: 1000,
+      applicationName: 'test-votes',
+      onIdleError: () => undefined,
     });
     t.teardown(() => created.end());
     return created;
@@ -37,15 +42,21 @@ t.test('one batch counts every vote, repeated ids included, and answers unknown 
   const { db, pool } = await fixture(t);
   const written = await voteForReviews(pool(), [11, 20, 11, 999, 10, 11]);
   t.equal(written.length, 6, 'one result per vote, in order');
-  t.same(written.map((vote) => vote?.productId), [1, 2, 1, undefined, 1, 1]);
-  t.same(written[0]?.kinds, ['review-lists'], 'a vote changes its product\'s review lists only');
+  t.same(
+    written.map((vote) => vote?.productId),
+    [1, 2, 1, undefined, 1, 1],
+  );
+  t.same(written[0]?.kinds, ['review-lists'], "a vote changes its product's review lists only");
   const tokens = new Set(written.filter((vote) => vote !== undefined).map((vote) => vote.token));
   t.equal(tokens.size, 1, 'one transaction, one write token');
-  t.same(await db.query('SELECT id, helpfulness FROM reviews ORDER BY id'),
-    [{ id: 10, helpfulness: 1 }, { id: 11, helpfulness: 6 }, { id: 20, helpfulness: 1 }]);
+  t.same(await db.query('SELECT id, helpfulness FROM reviews ORDER BY id'), [
+    { id: 10, helpfulness: 1 },
+    { id: 11, helpfulness: 6 },
+    { id: 20, helpfulness: 1 },
+  ]);
 });
 
-t.test('an answer\'s vote names its question\'s product', async (t) => {
+t.test("an answer's vote names its question's product", async (t) => {
   const { db, pool } = await fixture(t);
   const [vote] = await voteForAnswers(pool(), [7]);
   t.same(vote && { productId: vote.productId, kinds: vote.kinds }, { productId: 2, kinds: ['qa'] });
@@ -64,13 +75,19 @@ t.test('two batches voting for the same rows in opposite orders both commit, wit
   const backward = voteForReviews(pool(), [11, 10]);
   await until(async () => {
     const [row] = await db.query<{ waiting: number }>(
-      "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'");
+      "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+    );
     return row!.waiting === 2;
   });
   await holder.query('COMMIT');
   holder.release();
   const outcomes = await Promise.allSettled([forward, backward]);
-  t.same(outcomes.map((outcome) => outcome.status), ['fulfilled', 'fulfilled']);
-  t.same(await db.query('SELECT id, helpfulness FROM reviews WHERE id IN (10, 11) ORDER BY id'),
-    [{ id: 10, helpfulness: 2 }, { id: 11, helpfulness: 5 }]);
+  t.same(
+    outcomes.map((outcome) => outcome.status),
+    ['fulfilled', 'fulfilled'],
+  );
+  t.same(await db.query('SELECT id, helpfulness FROM reviews WHERE id IN (10, 11) ORDER BY id'), [
+    { id: 10, helpfulness: 2 },
+    { id: 11, helpfulness: 5 },
+  ]);
 });

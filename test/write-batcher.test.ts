@@ -49,7 +49,14 @@ t.test('a batch leaves at maxItems without waiting, and the rest waits for a slo
   const { batches, finish, write } = recorder<number>();
   const batcher = new WriteBatcher(write, { maxItems: 2, maxDelayMs: 10_000, maxConcurrentFlushes: 2 });
   const results = [1, 2, 3, 4, 5].map((item) => batcher.add(item));
-  t.same(batches, [[1, 2], [3, 4]], 'two full batches at once, no timer waited for');
+  t.same(
+    batches,
+    [
+      [1, 2],
+      [3, 4],
+    ],
+    'two full batches at once, no timer waited for',
+  );
   finish[0]!(undefined);
   await results[0];
   await nextTurn();
@@ -83,7 +90,10 @@ t.test('close() waits for every item taken, then refuses new ones with WriteBatc
   });
   t.same(batches, [[1]], 'close() flushes at once instead of waiting for the timer');
   await t.rejects(batcher.add(2), { name: 'WriteBatcherClosed' });
-  t.ok(await batcher.add(2).catch((err: unknown) => err instanceof WriteBatcherClosed), 'a WriteBatcherClosed, which the server answers 503');
+  t.ok(
+    await batcher.add(2).catch((err: unknown) => err instanceof WriteBatcherClosed),
+    'a WriteBatcherClosed, which the server answers 503',
+  );
   await nextTurn();
   t.notOk(closed, 'not closed while a batch is in flight');
   finish[0]!(undefined);

@@ -23,7 +23,11 @@ export function mountOperationalRoutes(
   // Any failure means "not ready" here, including ones a data route would report as a 500
   // (a dropped database, a rejected password): a load balancer only needs the yes or no.
   mount(app, exchanges, '/ready', {
-    get: () => ping(pool).then(() => READY, () => exchanges.unavailableReply),
+    get: () =>
+      ping(pool).then(
+        () => READY,
+        () => exchanges.unavailableReply,
+      ),
   });
   // A failure to gather them is a logged 500, which the scraper records as a failed scrape.
   mount(app, exchanges, '/metrics', {

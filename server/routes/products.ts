@@ -18,21 +18,19 @@ export function mountProductRoutes(app: TemplatedApp, exchanges: Exchanges, pool
   const perProduct = (variant: string, query: ProductQuery) => ({
     get: (req: HttpRequest) => {
       const productId = pathId(req.getParameter(0));
-      return cachedReply(
-        cache,
-        `${variant}:${productId}`,
-        async () => {
-          const body = await query(pool, productId);
-          return body === undefined ? undefined : encodeBody(body);
-        },
-      );
+      return cachedReply(cache, `${variant}:${productId}`, async () => {
+        const body = await query(pool, productId);
+        return body === undefined ? undefined : encodeBody(body);
+      });
     },
   });
 
   mount(app, exchanges, '/products', {
     get: (req) => {
       const { page, count } = paging(queryParams(req.getQuery()));
-      return cachedReply(cache, `products:${page}:${count}`, async () => encodeBody(await productList(pool, page, count)));
+      return cachedReply(cache, `products:${page}:${count}`, async () =>
+        encodeBody(await productList(pool, page, count)),
+      );
     },
   });
   mount(app, exchanges, '/products/:product_id', perProduct('detail', productDetail));

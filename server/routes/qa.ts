@@ -12,8 +12,15 @@
 import { LRUCache } from 'lru-cache';
 import type { Pool } from '../../sql/db.js';
 import {
-  answerList, createAnswer, createQuestion, questionList, reportAnswer,
-  reportQuestion, type NewAnswer, type NewPost, type NewQuestion,
+  answerList,
+  createAnswer,
+  createQuestion,
+  questionList,
+  reportAnswer,
+  reportQuestion,
+  type NewAnswer,
+  type NewPost,
+  type NewQuestion,
 } from '../../sql/queries/qa.js';
 import { ERRORS } from '../errors.js';
 import { created, mount, readJsonBody, type Exchanges } from '../http.js';
@@ -52,7 +59,13 @@ export interface QaVotes {
   readonly answers: WriteRow;
 }
 
-export function mountQaRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Pool, coherence: CacheCoherence, votes: QaVotes): void {
+export function mountQaRoutes(
+  app: TemplatedApp,
+  exchanges: Exchanges,
+  pool: Pool,
+  coherence: CacheCoherence,
+  votes: QaVotes,
+): void {
   const questionProducts = new LRUCache<number, number>({ max: KNOWN_QUESTIONS });
   // A re-ingest may hand a question id to another product's question.
   coherence.onCacheCleared(() => questionProducts.clear());
@@ -63,7 +76,8 @@ export function mountQaRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Poo
       const productId = queryProductId(query);
       const { page, count } = paging(query);
       return coherence.reply('qa', productId, `questions:${page}:${count}`, async () =>
-        encodeBody(await questionList(pool, productId, page, count)));
+        encodeBody(await questionList(pool, productId, page, count)),
+      );
     },
     post: async (req, res) => {
       const question = parseNewQuestion(await readJsonBody(req, res));
@@ -104,7 +118,17 @@ export function mountQaRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Poo
   });
 
   mount(app, exchanges, '/qa/questions/:question_id/helpful', rowWriteRoute(coherence, votes.questions));
-  mount(app, exchanges, '/qa/questions/:question_id/report', rowWriteRoute(coherence, (id) => reportQuestion(pool, id)));
+  mount(
+    app,
+    exchanges,
+    '/qa/questions/:question_id/report',
+    rowWriteRoute(coherence, (id) => reportQuestion(pool, id)),
+  );
   mount(app, exchanges, '/qa/answers/:answer_id/helpful', rowWriteRoute(coherence, votes.answers));
-  mount(app, exchanges, '/qa/answers/:answer_id/report', rowWriteRoute(coherence, (id) => reportAnswer(pool, id)));
+  mount(
+    app,
+    exchanges,
+    '/qa/answers/:answer_id/report',
+    rowWriteRoute(coherence, (id) => reportAnswer(pool, id)),
+  );
 }

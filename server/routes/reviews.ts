@@ -5,8 +5,14 @@
  */
 import type { Pool } from '../../sql/db.js';
 import {
-  createReview, relevanceClock, reportReview, reviewList, reviewMeta, REVIEW_SORTS,
-  type NewReview, type ReviewSort,
+  createReview,
+  relevanceClock,
+  reportReview,
+  reviewList,
+  reviewMeta,
+  REVIEW_SORTS,
+  type NewReview,
+  type ReviewSort,
 } from '../../sql/queries/reviews.js';
 import { ApiError, invalidParameter } from '../errors.js';
 import type { CacheCoherence } from '../invalidation.js';
@@ -20,7 +26,6 @@ import { rowWriteRoute, type WriteRow } from './row-write.js';
 const DEFAULT_SORT: ReviewSort = 'relevant';
 const INVALID_SORT = new ApiError(invalidParameter('sort', `one of ${REVIEW_SORTS.join(', ')}`));
 
-
 function reviewSort(query: URLSearchParams): ReviewSort {
   const sort = query.get('sort') ?? DEFAULT_SORT;
   if (!(REVIEW_SORTS as readonly string[]).includes(sort)) throw INVALID_SORT;
@@ -33,7 +38,10 @@ function rating(value: unknown): value is number {
   return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 5;
 }
 
-const INVALID_CHARACTERISTICS = invalid('characteristics', "an object mapping this product's characteristic ids to integers from 1 to 5");
+const INVALID_CHARACTERISTICS = invalid(
+  'characteristics',
+  "an object mapping this product's characteristic ids to integers from 1 to 5",
+);
 
 function characteristics(value: unknown): [number, number][] {
   if (value === undefined) return [];
@@ -72,7 +80,11 @@ export function parseNewReview(input: unknown): NewReview {
 const UNKNOWN_PRODUCT = invalid('product_id', 'the id of an existing product');
 
 export function mountReviewRoutes(
-  app: TemplatedApp, exchanges: Exchanges, pool: Pool, coherence: CacheCoherence, voteHelpful: WriteRow,
+  app: TemplatedApp,
+  exchanges: Exchanges,
+  pool: Pool,
+  coherence: CacheCoherence,
+  voteHelpful: WriteRow,
 ): void {
   mount(app, exchanges, '/reviews', {
     get: (req) => {
@@ -84,7 +96,8 @@ export function mountReviewRoutes(
       const clock = relevanceClock(new Date());
       const variant = sort === 'relevant' ? `relevant@${clock.getTime()}:${page}:${count}` : `${sort}:${page}:${count}`;
       return coherence.reply('review-lists', productId, variant, async () =>
-        encodeBody(await reviewList(pool, productId, sort, page, count, clock)));
+        encodeBody(await reviewList(pool, productId, sort, page, count, clock)),
+      );
     },
     post: async (req, res) => {
       const review = parseNewReview(await readJsonBody(req, res));
@@ -103,5 +116,10 @@ export function mountReviewRoutes(
   });
 
   mount(app, exchanges, '/reviews/:review_id/helpful', rowWriteRoute(coherence, voteHelpful));
-  mount(app, exchanges, '/reviews/:review_id/report', rowWriteRoute(coherence, (id) => reportReview(pool, id)));
+  mount(
+    app,
+    exchanges,
+    '/reviews/:review_id/report',
+    rowWriteRoute(coherence, (id) => reportReview(pool, id)),
+  );
 }

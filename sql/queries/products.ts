@@ -98,7 +98,11 @@ WHERE pr.id = $1`,
 
 type Body = { body: string };
 
-async function body(pool: Pool, statement: { name: string; text: string }, values: unknown[]): Promise<string | undefined> {
+async function body(
+  pool: Pool,
+  statement: { name: string; text: string },
+  values: unknown[],
+): Promise<string | undefined> {
   const result = await pool.query<Body>({ ...statement, values });
   return result.rows[0]?.body;
 }

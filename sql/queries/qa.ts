@@ -17,7 +17,6 @@ interface Statement {
   readonly text: string;
 }
 
-
 /**
  * A question's visible answers as one JSON object keyed by answer id, photos as URL strings.
  * Keys are in id order: a JavaScript client enumerates integer-like keys in ascending order
@@ -165,7 +164,10 @@ const ANSWER_REPORT = reportStatement('qa_answer_report', 'answers');
 
 /** One page of a product's visible questions with all their visible answers, as the response body. */
 export async function questionList(pool: Pool, productId: number, page: number, count: number): Promise<string> {
-  const result = await pool.query<{ body: string }>({ ...QUESTION_LIST, values: [productId, count, (page - 1) * count] });
+  const result = await pool.query<{ body: string }>({
+    ...QUESTION_LIST,
+    values: [productId, count, (page - 1) * count],
+  });
   return result.rows[0]!.body;
 }
 
@@ -176,9 +178,15 @@ export interface AnswerList {
 }
 
 /** One page of a question's visible answers; undefined for an unknown or reported question. */
-export async function answerList(pool: Pool, questionId: number, page: number, count: number): Promise<AnswerList | undefined> {
+export async function answerList(
+  pool: Pool,
+  questionId: number,
+  page: number,
+  count: number,
+): Promise<AnswerList | undefined> {
   const result = await pool.query<{ product_id: number; body: string }>({
-    ...ANSWER_LIST, values: [questionId, count, (page - 1) * count, page - 1],
+    ...ANSWER_LIST,
+    values: [questionId, count, (page - 1) * count, page - 1],
   });
   const row = result.rows[0];
   return row === undefined ? undefined : { productId: row.product_id, body: row.body };
@@ -206,19 +214,25 @@ export interface Created {
 /** The new question; undefined when the product does not exist. */
 export async function createQuestion(pool: Pool, question: NewQuestion): Promise<Created | undefined> {
   const result = await pool.query<{ question_id: number; token: string | null }>({
-    ...CREATE_QUESTION, values: [question.productId, question.body, question.name, question.email],
+    ...CREATE_QUESTION,
+    values: [question.productId, question.body, question.name, question.email],
   });
   const row = result.rows[0];
-  return row === undefined ? undefined : { id: row.question_id, written: { productId: question.productId, kinds: QA_BODIES, token: row.token } };
+  return row === undefined
+    ? undefined
+    : { id: row.question_id, written: { productId: question.productId, kinds: QA_BODIES, token: row.token } };
 }
 
 /** The new answer, with its photos; undefined when the question is unknown or reported. */
 export async function createAnswer(pool: Pool, questionId: number, answer: NewAnswer): Promise<Created | undefined> {
   const result = await pool.query<{ answer_id: number; product_id: number; token: string | null }>({
-    ...CREATE_ANSWER, values: [questionId, answer.body, answer.name, answer.email, answer.photos],
+    ...CREATE_ANSWER,
+    values: [questionId, answer.body, answer.name, answer.email, answer.photos],
   });
   const row = result.rows[0];
-  return row === undefined ? undefined : { id: row.answer_id, written: { productId: row.product_id, kinds: QA_BODIES, token: row.token } };
+  return row === undefined
+    ? undefined
+    : { id: row.answer_id, written: { productId: row.product_id, kinds: QA_BODIES, token: row.token } };
 }
 
 function runRowWrite(statement: Statement): RowWrite {

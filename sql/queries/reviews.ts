@@ -13,7 +13,6 @@ export type ReviewSort = 'newest' | 'helpful' | 'relevant';
 
 export const REVIEW_SORTS: readonly ReviewSort[] = ['newest', 'helpful', 'relevant'];
 
-
 /**
  * The contract's blend: helpfulness / (1 + age_days / 90), age measured at $5 (the request
  * time) and never negative, so a review dated in the future does not outrank by dividing by less
@@ -222,7 +221,12 @@ export function relevanceClock(now: Date): Date {
  * request time the relevant order measures ages from.
  */
 export async function reviewList(
-  pool: Pool, productId: number, sort: ReviewSort, page: number, count: number, relevanceAsOf: Date,
+  pool: Pool,
+  productId: number,
+  sort: ReviewSort,
+  page: number,
+  count: number,
+  relevanceAsOf: Date,
 ): Promise<string> {
   const values: unknown[] = [productId, count, (page - 1) * count, page - 1];
   if (sort === 'relevant') values.push(relevanceAsOf);
@@ -257,8 +261,16 @@ export async function createReview(pool: Pool, review: NewReview): Promise<Creat
   const result = await pool.query<{ review_id: number | null; token: string | null; product_exists: boolean }>({
     ...CREATE,
     values: [
-      review.productId, review.rating, review.summary, review.body, review.recommend, review.name, review.email,
-      review.photos, review.characteristics.map(([id]) => id), review.characteristics.map(([, value]) => value),
+      review.productId,
+      review.rating,
+      review.summary,
+      review.body,
+      review.recommend,
+      review.name,
+      review.email,
+      review.photos,
+      review.characteristics.map(([id]) => id),
+      review.characteristics.map(([, value]) => value),
     ],
   });
   const row = result.rows[0]!;
@@ -273,7 +285,10 @@ export async function createReview(pool: Pool, review: NewReview): Promise<Creat
 }
 
 async function writeOne(
-  pool: Pool, statement: { name: string; text: string }, kinds: readonly BodyKind[], reviewId: number,
+  pool: Pool,
+  statement: { name: string; text: string },
+  kinds: readonly BodyKind[],
+  reviewId: number,
 ): Promise<Written | undefined> {
   const result = await pool.query<{ product_id: number; token: string | null }>({ ...statement, values: [reviewId] });
   const row = result.rows[0];

@@ -61,12 +61,23 @@ function castVotes(target: VoteTarget): CastVotes {
 
 /** A helpful vote reorders a product's review lists; its ratings (meta) stay as they were. */
 export const voteForReviews = castVotes({
-  name: 'votes_reviews', table: 'reviews', column: 'helpfulness', productOf: 'w.product_id', kinds: ['review-lists'],
+  name: 'votes_reviews',
+  table: 'reviews',
+  column: 'helpfulness',
+  productOf: 'w.product_id',
+  kinds: ['review-lists'],
 });
 export const voteForQuestions = castVotes({
-  name: 'votes_questions', table: 'questions', column: 'helpful', productOf: PRODUCT_OF.questions, kinds: ['qa'],
+  name: 'votes_questions',
+  table: 'questions',
+  column: 'helpful',
+  productOf: PRODUCT_OF.questions,
+  kinds: ['qa'],
 });
 export const voteForAnswers = castVotes({
-  name: 'votes_answers', table: 'answers', column: 'helpful',
-  productOf: PRODUCT_OF.answers, kinds: ['qa'],
+  name: 'votes_answers',
+  table: 'answers',
+  column: 'helpful',
+  productOf: PRODUCT_OF.answers,
+  kinds: ['qa'],
 });

@@ -27,13 +27,16 @@ export async function serveFixture(t: Test, fixture: string): Promise<Api> {
     url,
     db,
     get: (path) => fetch(`${base}${path}`),
-    send: (method, path, body, contentType = 'application/json') => fetch(`${base}${path}`, {
-      method,
-      ...(body === undefined ? {} : {
-        body: typeof body === 'string' ? body : JSON.stringify(body),
-        headers: { 'content-type': contentType },
+    send: (method, path, body, contentType = 'application/json') =>
+      fetch(`${base}${path}`, {
+        method,
+        ...(body === undefined
+          ? {}
+          : {
+              body: typeof body === 'string' ? body : JSON.stringify(body),
+              headers: { 'content-type': contentType },
+            }),
       }),
-    }),
   };
 }
 
@@ -43,7 +46,13 @@ export async function expectBody(t: Test, response: Response, body: string, mess
   t.equal(await response.text(), body, message);
 }
 
-export async function expectError(t: Test, response: Response, status: number, error: string, message = response.url): Promise<void> {
+export async function expectError(
+  t: Test,
+  response: Response,
+  status: number,
+  error: string,
+  message = response.url,
+): Promise<void> {
   t.equal(response.status, status, message);
   t.equal(response.headers.get('content-type'), 'application/json; charset=utf-8', message);
   t.equal(await response.text(), JSON.stringify({ error }), message);

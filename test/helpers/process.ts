@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
-const MAIN = path.join(root, 'dist/cluster/main.js');
+const MAIN = path.join(root, 'build/cluster/main.js');
 
 /** One structured log line of the primary or a worker (cluster/log.ts). */
 export interface LogLine {
@@ -33,7 +33,7 @@ export interface RunningCluster {
 }
 
 /**
- * Spawns `node dist/cluster/main.js` (what `npm start` runs) with `env` over the test's own
+ * Spawns `node build/cluster/main.js` (what `npm start` runs) with `env` over the test's own
  * environment. The primary is killed at teardown if the test left it running; its workers then
  * exit on their own when their IPC channel closes.
  */
@@ -101,20 +101,28 @@ export function startCluster(t: Test, env: Readonly<Record<string, string>>): Ru
   };
 }
 
-export const isEvent = (event: string) => (line: LogLine): boolean => line.event === event;
+export const isEvent =
+  (event: string) =>
+  (line: LogLine): boolean =>
+    line.event === event;
 
 /**
  * The pid, among `pids`, owning the server end of the loopback TCP connection from `clientPort`
  * to `serverPort`, read from /proc (Linux): tells which worker accepted a connection without
  * the server having to say so.
  */
-export async function connectionOwner(serverPort: number, clientPort: number, pids: readonly number[]): Promise<number | undefined> {
+export async function connectionOwner(
+  serverPort: number,
+  clientPort: number,
+  pids: readonly number[],
+): Promise<number | undefined> {
   const hexPort = (port: number): string => port.toString(16).toUpperCase().padStart(4, '0');
   let inode: string | undefined;
   for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
     for (const row of (await readFile(table, 'utf8').catch(() => '')).split('\n').slice(1)) {
       const fields = row.trim().split(/\s+/);
-      if (fields[1]?.endsWith(`:${hexPort(serverPort)}`) && fields[2]?.endsWith(`:${hexPort(clientPort)}`)) inode = fields[9];
+      if (fields[1]?.endsWith(`:${hexPort(serverPort)}`) && fields[2]?.endsWith(`:${hexPort(clientPort)}`))
+        inode = fields[9];
     }
   }
   if (inode === undefined) return undefined;
