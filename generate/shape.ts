@@ -193,7 +193,10 @@ const CATEGORY_CUMULATIVE: number[] = [];
 {
   const total = CATEGORIES.reduce((sum, category) => sum + category.weight, 0);
   let running = 0;
-  for (const category of CATEGORIES) CATEGORY_CUMULATIVE.push((running += category.weight) / total);
+  for (const category of CATEGORIES) {
+    running += category.weight;
+    CATEGORY_CUMULATIVE.push(running / total);
+  }
 }
 
 /** Star ratings 1..5, skewed positive like most storefronts. */

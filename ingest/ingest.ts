@@ -213,7 +213,10 @@ class FileLoad {
       } else {
         if (result.repaired[line] === 1) reason += ' (the line also lacked a closing quote)';
         refusals.push({ line, reason });
-        if (status !== LINE_REFUSED) (dropped ??= new Set()).add(encodedIndex);
+        if (status !== LINE_REFUSED) {
+          dropped ??= new Set();
+          dropped.add(encodedIndex);
+        }
       }
       if (status !== LINE_REFUSED) encodedIndex++;
     }

@@ -106,8 +106,14 @@ function epochMs(column: Column, cell: Buffer): number {
  * split it at ASCII bytes and unescaping drops only ASCII quotes), which spares a check per cell.
  */
 function writeText(out: TupleBuffer, column: Column, cell: Buffer, nullable: boolean, cleanUtf8: boolean): void {
-  if (nullable && isMissing(cell)) return out.null();
-  if (cleanUtf8) return out.text(cell);
+  if (nullable && isMissing(cell)) {
+    out.null();
+    return;
+  }
+  if (cleanUtf8) {
+    out.text(cell);
+    return;
+  }
   // PostgreSQL text cannot hold NUL; every other character goes through as is.
   if (cell.includes(0)) throw new Refused(`${column.header} contains a NUL character`);
   // Invalid UTF-8 would abort the whole COPY; decoding turns each bad sequence into U+FFFD.
@@ -132,7 +138,10 @@ function bool(column: Column, cell: Buffer): boolean {
 
 function writePrice(out: TupleBuffer, column: Column, cell: Buffer, nullable: boolean): void {
   if (isMissing(cell)) {
-    if (nullable) return out.null();
+    if (nullable) {
+      out.null();
+      return;
+    }
     throw new Refused(`${column.header} is missing`);
   }
   const raw = cell.toString();
