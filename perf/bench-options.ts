@@ -23,12 +23,17 @@ export interface BenchOptions {
   readonly overloadSeconds: number;
   readonly groups: ReadonlySet<ScenarioGroup>;
   readonly dataDir: string;
+  /** Where the run's JSON, Markdown and SVG go: perf/results for a full run, outside the tree for --quick. */
   readonly outDir: string;
-  readonly readme: boolean;
+  /** Rewrite the results section of docs/benchmarks.md (RESULTS_PAGE). */
+  readonly docs: boolean;
   readonly nginx: boolean;
   /** A stored run's JSON whose outputs are written again instead of measuring. */
   readonly render: string | undefined;
 }
+
+/** A smoke run's results are nobody's record: they stay out of the repository. */
+export const QUICK_OUT_DIR = path.join(os.tmpdir(), 'atelier-bench-quick');
 
 export const USAGE = `npm run bench -- [options]
 
@@ -44,11 +49,11 @@ export const USAGE = `npm run bench -- [options]
   --scenarios a,b,...       groups to run, of: ${SCENARIO_GROUPS.join(', ')} (default: all)
   --data-dir DIR            where each scale's dataset lives, DIR/scale-N (default /tmp/bench-atelier);
                             with DATABASE_URL set, that database is used instead of an embedded one
-  --out DIR                 results directory (default perf/results)
-  --no-readme               do not write README.md's results section (a full run writes it)
-  --readme                  write it even for a --quick run
+  --out DIR                 results directory (default perf/results; for --quick, ${QUICK_OUT_DIR})
+  --no-docs                 do not write docs/benchmarks.md's results section (a full run writes it)
+  --docs                    write it even for a --quick run
   --nginx                   put nginx (nginx.conf) in front of the cluster
-  --render FILE.json        measure nothing: write the Markdown, the SVG (and the README section)
+  --render FILE.json        measure nothing: write the Markdown, the SVG (and the docs section)
                             of a stored run again, e.g. after a change to the report's format
   --help`;
 
@@ -63,10 +68,10 @@ function number(raw: string | undefined, name: string, fallback: number, integer
   return value;
 }
 
-export function parseOptions(argv: readonly string[], root: string): BenchOptions {
-  let values;
+/** The command line's flags; a malformed one is a UsageError. */
+function flags(argv: readonly string[]) {
   try {
-    ({ values } = parseArgs({
+    return parseArgs({
       args: [...argv],
       options: {
         quick: { type: 'boolean' },
@@ -81,17 +86,21 @@ export function parseOptions(argv: readonly string[], root: string): BenchOption
         scenarios: { type: 'string' },
         'data-dir': { type: 'string' },
         out: { type: 'string' },
-        readme: { type: 'boolean' },
-        'no-readme': { type: 'boolean' },
+        docs: { type: 'boolean' },
+        'no-docs': { type: 'boolean' },
         nginx: { type: 'boolean' },
         render: { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
-    }));
+    }).values;
   } catch (err) {
     throw new UsageError(err instanceof Error ? err.message : String(err));
   }
+}
+
+export function parseOptions(argv: readonly string[], root: string): BenchOptions {
+  const values = flags(argv);
   if (values.help) throw new UsageError(USAGE);
   const quick = values.quick === true;
   const cores = os.availableParallelism();
@@ -117,8 +126,13 @@ export function parseOptions(argv: readonly string[], root: string): BenchOption
     overloadSeconds: Math.max(seconds, 3),
     groups: new Set(groups as ScenarioGroup[]),
     dataDir: path.resolve(values['data-dir'] ?? '/tmp/bench-atelier'),
-    outDir: path.resolve(root, values.out ?? 'perf/results'),
-    readme: values['no-readme'] ? false : values.readme === true || !quick,
+    outDir:
+      values.out !== undefined
+        ? path.resolve(root, values.out)
+        : quick
+          ? QUICK_OUT_DIR
+          : path.join(root, 'perf/results'),
+    docs: values['no-docs'] ? false : values.docs === true || !quick,
     nginx: values.nginx === true,
     render: values.render === undefined ? undefined : path.resolve(values.render),
   };

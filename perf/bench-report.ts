@@ -1,6 +1,6 @@
 /**
  * Turns the measured runs into the three outputs (JSON, a Markdown table, an SVG chart) and the
- * README's results section. Pure functions of the results, so the tests build reports from
+ * results section of docs/benchmarks.md. Pure functions of the results, so the tests build reports from
  * recorded runs.
  */
 import type { RunResult } from './bench-parse.js';
@@ -156,7 +156,7 @@ function keyValues(record: Readonly<Record<string, string | number | boolean>>):
 
 /**
  * The Markdown report. `chartPath` is where the SVG is, relative to where the Markdown is read
- * (the results directory, or the repository root for the README).
+ * (the results directory, or docs/ for the results section).
  */
 export function markdown(report: BenchReport, chartPath: string): string {
   const rows = report.scenarios.map((scenario) => {
@@ -306,13 +306,15 @@ export function svgChart(report: BenchReport): string {
   return parts.join('\n');
 }
 
-export const README_START = '<!-- bench:start -->';
-export const README_END = '<!-- bench:end -->';
+/** The page whose marked section a full run rewrites, relative to the repository root. */
+export const RESULTS_PAGE = 'docs/benchmarks.md';
+export const SECTION_START = '<!-- bench:start -->';
+export const SECTION_END = '<!-- bench:end -->';
 
-/** The README with `section` between the markers; undefined when the markers are not both there, in order. */
-export function spliceReadme(readme: string, section: string): string | undefined {
-  const start = readme.indexOf(README_START);
-  const end = readme.indexOf(README_END);
+/** The page with `section` between the markers; undefined when the markers are not both there, in order. */
+export function spliceSection(page: string, section: string): string | undefined {
+  const start = page.indexOf(SECTION_START);
+  const end = page.indexOf(SECTION_END);
   if (start === -1 || end === -1 || end < start) return undefined;
-  return `${readme.slice(0, start + README_START.length)}\n${section.trimEnd()}\n${readme.slice(end)}`;
+  return `${page.slice(0, start + SECTION_START.length)}\n${section.trimEnd()}\n${page.slice(end)}`;
 }

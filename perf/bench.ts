@@ -16,7 +16,8 @@
  * connections (overload: probed for answers, memory sampled), then again (recovery); the 1-vCPU
  * profile, where PostgreSQL and a one-worker cluster share CPU 0 and wrk runs on CPU 1.
  *
- * Writes perf/results/<timestamp>.{json,md,svg} and, for full runs, README.md's results section.
+ * A full run writes perf/results/<timestamp>.{json,md,svg} and the results section of
+ * docs/benchmarks.md; a --quick run writes its files outside the repository (QUICK_OUT_DIR).
  */
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -35,7 +36,10 @@ import { interactionCount } from './bench-queries.js';
 import {
   markdown,
   ms,
-  spliceReadme,
+  RESULTS_PAGE,
+  SECTION_END,
+  SECTION_START,
+  spliceSection,
   summarize,
   svgChart,
   thousands,
@@ -58,7 +62,7 @@ const UNCACHED_TARGET = 0.7;
 /** The 1-vCPU storefront target. */
 const VCPU_TARGET = { minRps: 10_000, maxP99Ms: 50 };
 /**
- * The 1-vCPU profile's one worker gets a quarter of the 1 GiB (CACHE_MAX_BYTES), as the README
+ * The 1-vCPU profile's one worker gets a quarter of the 1 GiB (CACHE_MAX_BYTES), as docs/operations.md
  * advises for that VM: the default 64 MiB is a per-worker share sized for many workers.
  */
 const VCPU_CACHE_BYTES = 256 * 1024 * 1024;
@@ -512,18 +516,24 @@ async function writeOutputs(report: BenchReport, options: BenchOptions): Promise
   await writeFile(`${base}.json`, `${JSON.stringify(report, null, 2)}\n`);
   await writeFile(`${base}.svg`, svgChart(report));
   await writeFile(`${base}.md`, markdown(report, path.basename(`${base}.svg`)));
-  print(`wrote ${path.relative(ROOT, base)}.{json,md,svg}`);
-  if (!options.readme) return;
-  const readmePath = path.join(ROOT, 'README.md');
-  const readme = await readFile(readmePath, 'utf8').catch(() => undefined);
-  const updated =
-    readme === undefined ? undefined : spliceReadme(readme, markdown(report, path.relative(ROOT, `${base}.svg`)));
+  print(`wrote ${shown(base)}.{json,md,svg}`);
+  if (!options.docs) return;
+  const pagePath = path.join(ROOT, RESULTS_PAGE);
+  const page = await readFile(pagePath, 'utf8').catch(() => undefined);
+  const chart = path.relative(path.dirname(pagePath), `${base}.svg`);
+  const updated = page === undefined ? undefined : spliceSection(page, markdown(report, chart));
   if (updated === undefined) {
-    print('README.md has no <!-- bench:start --> … <!-- bench:end --> markers: left as it is');
+    print(`${RESULTS_PAGE} has no ${SECTION_START} … ${SECTION_END} markers: left as it is`);
     return;
   }
-  await writeFile(readmePath, updated);
-  print('README.md results section updated');
+  await writeFile(pagePath, updated);
+  print(`${RESULTS_PAGE} results section updated`);
+}
+
+/** A path as the user can find it: relative inside the repository, absolute outside it. */
+function shown(file: string): string {
+  const relative = path.relative(ROOT, file);
+  return relative.startsWith('..') || path.isAbsolute(relative) ? file : relative;
 }
 
 async function main(): Promise<number> {

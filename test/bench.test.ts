@@ -2,14 +2,15 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
-import { parseOptions } from '../perf/bench-options.js';
+import { parseOptions, QUICK_OUT_DIR } from '../perf/bench-options.js';
 import { ParseError, parsePgbench, parseWrk, pgbenchLatenciesUs, type RunResult } from '../perf/bench-parse.js';
 import { captureStatement, pgbenchScript, protectLiterals } from '../perf/bench-pgbench.js';
 import {
   markdown,
-  README_END,
-  README_START,
-  spliceReadme,
+  RESULTS_PAGE,
+  SECTION_END,
+  SECTION_START,
+  spliceSection,
   summarize,
   svgChart,
   verdict,
@@ -211,24 +212,31 @@ t.test('the SVG chart has a labelled bar per scenario in both panels', async (t)
   t.match(svg, />33,000</);
 });
 
-t.test('the README section between the markers is replaced, and nothing happens without them', async (t) => {
-  const readme = `# Atelier\n\n## Benchmarks\n\n${README_START}\nold table\n${README_END}\n\n## Next\n`;
+t.test('the docs section between the markers is replaced, and nothing happens without them', async (t) => {
+  const page = `# Benchmarks\n\n## Results\n\n${SECTION_START}\nold table\n${SECTION_END}\n\n## Next\n`;
   t.equal(
-    spliceReadme(readme, 'new table\n'),
-    `# Atelier\n\n## Benchmarks\n\n${README_START}\nnew table\n${README_END}\n\n## Next\n`,
+    spliceSection(page, 'new table\n'),
+    `# Benchmarks\n\n## Results\n\n${SECTION_START}\nnew table\n${SECTION_END}\n\n## Next\n`,
   );
-  t.equal(spliceReadme('# Atelier\n', 'new table'), undefined);
-  t.equal(spliceReadme(`${README_END}\n${README_START}\n`, 'new table'), undefined, 'markers out of order');
+  t.equal(spliceSection('# Benchmarks\n', 'new table'), undefined);
+  t.equal(spliceSection(`${SECTION_END}\n${SECTION_START}\n`, 'new table'), undefined, 'markers out of order');
+  const shipped = readFileSync(path.join(root, RESULTS_PAGE), 'utf8');
+  t.not(spliceSection(shipped, 'new table'), undefined, `${RESULTS_PAGE} carries both markers, in order`);
 });
 
-t.test('--quick is a small, short run that leaves the README alone', async (t) => {
+t.test('--quick is a small, short run that leaves the docs and the tree alone', async (t) => {
   const quick = parseOptions(['--quick'], root);
   t.equal(quick.scale, 0.01);
   t.equal(quick.runs, 1);
   t.equal(quick.seconds, 2);
-  t.equal(quick.readme, false);
-  t.equal(parseOptions(['--quick', '--readme'], root).readme, true);
+  t.equal(quick.docs, false);
+  t.equal(quick.outDir, QUICK_OUT_DIR);
+  t.ok(path.relative(root, quick.outDir).startsWith('..'), 'quick results are written outside the repository');
+  t.equal(parseOptions(['--quick', '--docs'], root).docs, true);
+  t.equal(parseOptions(['--quick', '--out', 'x'], root).outDir, path.join(root, 'x'));
   const full = parseOptions([], root);
-  t.same([full.scale, full.runs, full.seconds, full.readme], [0.1, 3, 8, true]);
+  t.same([full.scale, full.runs, full.seconds, full.docs], [0.1, 3, 8, true]);
+  t.equal(full.outDir, path.join(root, 'perf/results'));
+  t.equal(parseOptions(['--no-docs'], root).docs, false);
   t.throws(() => parseOptions(['--scenarios', 'cached,nope'], root), /unknown scenario group\(s\) nope/);
 });
