@@ -1,9 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createLog, errorMessage } from '../lib/log.js';
 import { createPool } from '../sql/db.js';
-import { insertInteractions, type Interaction } from '../sql/queries/interactions.js';
 import { ping } from '../sql/queries/ping.js';
-import { voteForAnswers, voteForQuestions, voteForReviews, type CastVotes } from '../sql/queries/votes.js';
 import { ResponseCache, type CacheStats } from './cache.js';
 import type { Config } from '../lib/config.js';
 import { ERRORS } from './errors.js';
@@ -15,8 +13,9 @@ import { mountOperationalRoutes } from './routes/operational.js';
 import { mountProductRoutes } from './routes/products.js';
 import { mountQaRoutes } from './routes/qa.js';
 import { mountReviewRoutes } from './routes/reviews.js';
+import { CachedReads } from './reads.js';
 import { uws, type us_listen_socket } from './uws.js';
-import { CLICK_BATCHING, VOTE_BATCHING, WriteBatcher } from './write-batcher.js';
+import { createWrites, type Writes } from './writes.js';
 
 export interface RunningServer {
   /** The port actually bound (useful when the config asked for port 0). */
@@ -62,20 +61,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
 
   let listenSocket: us_listen_socket;
   let coherence: CacheCoherence | undefined;
+  let writes: Writes;
   const cache = new ResponseCache({ maxBytes: config.cacheMaxBytes, ttlMs: config.cacheTtlMs });
   const metrics = new WorkerMetrics(() => cache.stats(), pool);
   const exchanges = new Exchanges(config.retryAfterSeconds, log, metrics.requests);
-  const clicks = new WriteBatcher<Interaction, void>(async (rows) => {
-    await insertInteractions(pool, rows);
-    return rows.map(() => undefined);
-  }, CLICK_BATCHING);
-  const voteBatcher = (cast: CastVotes) => new WriteBatcher((ids: readonly number[]) => cast(pool, ids), VOTE_BATCHING);
-  const votes = {
-    reviews: voteBatcher(voteForReviews),
-    questions: voteBatcher(voteForQuestions),
-    answers: voteBatcher(voteForAnswers),
-  };
-  const batchers = [clicks, votes.reviews, votes.questions, votes.answers];
   try {
     await ping(pool);
     coherence = await CacheCoherence.start(
@@ -87,15 +76,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       },
       log,
     );
+    // The one read path and the one write path every data route goes through.
+    writes = createWrites(pool, coherence);
+    const routes = { exchanges, pool, reads: new CachedReads(cache, coherence), writes };
     const app = uws.App();
     mountOperationalRoutes(app, exchanges, pool, options.instanceMetrics ?? (() => metrics.text()));
-    mountProductRoutes(app, exchanges, pool, cache);
-    mountReviewRoutes(app, exchanges, pool, coherence, (id) => votes.reviews.add(id));
-    mountQaRoutes(app, exchanges, pool, coherence, {
-      questions: (id) => votes.questions.add(id),
-      answers: (id) => votes.answers.add(id),
-    });
-    mountInteractionRoutes(app, exchanges, (click) => clicks.add(click));
+    mountProductRoutes(app, routes);
+    mountReviewRoutes(app, routes);
+    mountQaRoutes(app, routes);
+    mountInteractionRoutes(app, routes);
     app.any(
       '/*',
       exchanges.handle(() => ERRORS.unknownRoute, UNMATCHED_ROUTE),
@@ -125,7 +114,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await delay(Math.min(config.drainLingerMs, config.drainTimeoutMs));
         await exchanges.drain(config.drainTimeoutMs);
         // Writes taken by requests that outlived the drain deadline still get their statement.
-        await Promise.all(batchers.map((batcher) => batcher.close()));
+        await writes.close();
         await coherence?.close();
         await pool.end();
       })();

@@ -13,14 +13,19 @@
  * carry no version.
  */
 import { LRUCache } from 'lru-cache';
-import { ERRORS } from './errors.js';
-import { ok, type Reply } from './reply.js';
+
+/** Milliseconds from an arbitrary origin, like performance.now(). */
+export interface Clock {
+  now(): number;
+}
 
 export interface CacheOptions {
   /** 0 disables storing (loads are still coalesced). */
   readonly maxBytes: number;
   /** 0 means bodies never expire by age. */
   readonly ttlMs: number;
+  /** What bodies' ages and versions' ages are measured with; performance unless given (tests). */
+  readonly clock?: Clock;
 }
 
 export interface CacheStats {
@@ -53,15 +58,18 @@ export class ResponseCache {
   private clears = 0;
   private readonly clearListeners: (() => void)[] = [];
   private readonly ttlMs: number;
+  private readonly clock: Clock;
   private readonly counters = { hits: 0, misses: 0, coalesced: 0, loads: 0, evictions: 0 };
 
   constructor(options: CacheOptions) {
     this.ttlMs = options.ttlMs;
+    this.clock = options.clock ?? performance;
     this.entries =
       options.maxBytes > 0
         ? new LRUCache<string, Buffer>({
             maxSize: options.maxBytes,
             sizeCalculation: (body) => body.length,
+            perf: this.clock,
             ...(options.ttlMs > 0 ? { ttl: options.ttlMs } : {}),
             dispose: (_body, _key, reason) => {
               if (reason === 'evict') this.counters.evictions += 1;
@@ -138,7 +146,7 @@ export class ResponseCache {
 
   /** Makes every cached body of this kind of the product unreachable (see the module comment). */
   invalidate(kind: string, productId: number): void {
-    const now = performance.now();
+    const now = this.clock.now();
     const scope = `${kind}:${productId}`;
     this.versions.delete(scope);
     this.versions.set(scope, { version: ++this.lastVersion, at: now });
@@ -167,19 +175,4 @@ export class ResponseCache {
       this.versions.delete(scope);
     }
   }
-}
-
-/**
- * The reply for a cacheable route: a hit is answered synchronously from the stored bytes; a miss
- * loads (coalesced with concurrent misses) and answers `whenMissing` if the load found nothing.
- */
-export function cachedReply(
-  cache: ResponseCache,
-  key: string,
-  load: Loader,
-  whenMissing: Reply = ERRORS.unknownId,
-): Reply | Promise<Reply> {
-  const hit = cache.get(key);
-  if (hit !== undefined) return ok(hit);
-  return cache.load(key, load).then((body) => (body === undefined ? whenMissing : ok(body)));
 }

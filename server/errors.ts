@@ -1,13 +1,38 @@
 /**
  * Every error the API answers with. Fixed errors are built once at start-up (status line and
  * encoded body), so answering one costs a single write. Bodies are `{"error":"<one sentence>"}`
- * and never carry a stack or SQL text.
+ * and never carry a stack or SQL text. A 422 names the parameter or field and what it must be:
+ * fixed ones stand in ERRORS, those of a field whose name or bounds vary are built by invalidField.
  */
+import { REVIEW_SORTS } from '../sql/queries/reviews.js';
+import { MAX_ID, MAX_PAGE, MAX_PHOTOS, MAX_URL_LENGTH } from './limits.js';
 import type { Reply } from './reply.js';
 
 function errorReply(status: string, message: string, extra: Omit<Reply, 'status' | 'body'> = {}): Reply {
   return Object.freeze({ status, body: Buffer.from(JSON.stringify({ error: message })), ...extra });
 }
+
+/** 422 naming the parameter and what it must be, e.g. ("page", "a positive integer"). */
+function invalidParameter(name: string, requirement: string): Reply {
+  return errorReply('422 Unprocessable Content', `${name} must be ${requirement}.`);
+}
+
+/** The 422s of JSON body fields (server/validate.ts), named by the field. */
+export const invalidField = Object.freeze({
+  id: (field: string) => invalidParameter(field, `a positive integer no larger than ${MAX_ID}`),
+  text: (field: string, min: number, max: number) =>
+    invalidParameter(
+      field,
+      min === 0 ? `a string of at most ${max} characters` : `a string of ${min} to ${max} characters`,
+    ),
+  textWithNul: (field: string) => invalidParameter(field, 'text without NUL characters'),
+  email: (field: string) => invalidParameter(field, 'an email address'),
+  photos: (field: string) =>
+    invalidParameter(
+      field,
+      `an array of at most ${MAX_PHOTOS} http(s) URLs of at most ${MAX_URL_LENGTH} characters each`,
+    ),
+});
 
 export const ERRORS = Object.freeze({
   malformedJson: errorReply('400 Bad Request', 'The request body is not valid JSON.'),
@@ -23,6 +48,17 @@ export const ERRORS = Object.freeze({
     { closeConnection: true },
   ),
   notAnObject: errorReply('422 Unprocessable Content', 'The request body must be a JSON object.'),
+  invalidPage: invalidParameter('page', `a positive integer no larger than ${MAX_PAGE}`),
+  invalidCount: invalidParameter('count', 'a positive integer'),
+  invalidProductId: invalidField.id('product_id'),
+  invalidSort: invalidParameter('sort', `one of ${REVIEW_SORTS.join(', ')}`),
+  invalidRating: invalidParameter('rating', 'an integer from 1 to 5'),
+  invalidRecommend: invalidParameter('recommend', 'true or false'),
+  invalidCharacteristics: invalidParameter(
+    'characteristics',
+    "an object mapping this product's characteristic ids to integers from 1 to 5",
+  ),
+  unknownProduct: invalidParameter('product_id', 'the id of an existing product'),
   internal: errorReply('500 Internal Server Error', 'The server failed to answer this request.'),
 });
 
@@ -31,11 +67,6 @@ export function methodNotAllowed(allowed: readonly string[]): Reply {
   return errorReply('405 Method Not Allowed', `This path only accepts ${allowed.join(', ')}.`, {
     headers: [['Allow', allowed.join(', ')]],
   });
-}
-
-/** 422 naming the parameter and what it must be, e.g. ("page", "a positive integer"). */
-export function invalidParameter(name: string, requirement: string): Reply {
-  return errorReply('422 Unprocessable Content', `${name} must be ${requirement}.`);
 }
 
 /** 503 for an unreachable, overloaded or slow database; clients retry after the given delay. */

@@ -30,9 +30,7 @@ import {
   type BodyKind,
   type Written,
 } from '../sql/queries/invalidation.js';
-import { cachedReply, type Loader, type ResponseCache } from './cache.js';
-import { ERRORS } from './errors.js';
-import { ok, type Reply } from './reply.js';
+import type { ResponseCache } from './cache.js';
 
 /**
  * The wait normally ends within a millisecond or two, when the notification arrives; the bound
@@ -75,26 +73,11 @@ export class CacheCoherence {
   }
 
   /**
-   * The reply for a cacheable body of this kind of `productId` (see cachedReply), served and
-   * stored only while notifications are being received.
+   * Whether notifications are being received: only then may bodies that writes change be served
+   * from, or stored in, the cache (server/reads.ts).
    */
-  reply(
-    kind: BodyKind,
-    productId: number,
-    variant: string,
-    load: Loader,
-    whenMissing: Reply = ERRORS.unknownId,
-  ): Reply | Promise<Reply> {
-    if (this.listener === undefined) return load().then((body) => (body === undefined ? whenMissing : ok(body)));
-    return cachedReply(this.cache, this.cache.versionedKey(kind, productId, variant), load, whenMissing);
-  }
-
-  /**
-   * Runs `listener` whenever this worker's cache is cleared (a re-ingest committed, or the listener
-   * reconnected after notifications may have been lost).
-   */
-  onCacheCleared(listener: () => void): void {
-    this.cache.onClear(listener);
+  get listening(): boolean {
+    return this.listener !== undefined;
   }
 
   /**
@@ -156,7 +139,7 @@ export class CacheCoherence {
     this.invalidate(invalidation.productId, invalidation.kinds);
     const waiting = this.waiters.get(invalidation.token);
     this.waiters.delete(invalidation.token);
-    waiting?.forEach((arrived) => arrived());
+    for (const arrived of waiting ?? []) arrived();
     this.recentTokens.add(invalidation.token);
     if (this.recentTokens.size > RECENT_TOKENS) this.recentTokens.delete(this.recentTokens.values().next().value!);
   }
@@ -198,7 +181,7 @@ export class CacheCoherence {
   }
 
   private releaseWaiters(): void {
-    for (const waiting of this.waiters.values()) waiting.forEach((arrived) => arrived());
+    for (const waiting of this.waiters.values()) for (const arrived of waiting) arrived();
     this.waiters.clear();
   }
 }

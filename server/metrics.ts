@@ -174,67 +174,44 @@ function sampledGauge(registry: Registry, name: string, help: string, read: () =
   });
 }
 
+type CacheStat = keyof CacheStats;
+
+/** Response cache counters since the worker started: [metric, help, CacheStats field]. */
+const CACHE_TOTALS: readonly (readonly [string, string, CacheStat])[] = [
+  ['atelier_cache_hits_total', 'Response cache lookups answered from a stored body.', 'hits'],
+  ['atelier_cache_misses_total', 'Response cache lookups that found no stored body.', 'misses'],
+  ['atelier_cache_evictions_total', 'Bodies the response cache dropped to stay within its byte bound.', 'evictions'],
+  [
+    'atelier_cache_loads_total',
+    'Database loads started by cache misses (concurrent misses of one key share one).',
+    'loads',
+  ],
+];
+
+/** What the response cache holds now: [metric, help, CacheStats field]. */
+const CACHE_AMOUNTS: readonly (readonly [string, string, CacheStat])[] = [
+  ['atelier_cache_bytes', 'Bytes of response bodies stored in the response cache.', 'bytes'],
+  ['atelier_cache_entries', 'Response bodies stored in the response cache.', 'entries'],
+];
+
 /** One worker's registry: its requests, plus its cache and pool read when scraped. */
 export class WorkerMetrics {
   readonly registry = new Registry();
   readonly requests = new RequestMetrics(this.registry);
 
   constructor(cacheStats: () => CacheStats, pool: Pool) {
-    const { registry } = this;
-    totalCounter(
-      registry,
-      'atelier_cache_hits_total',
-      'Response cache lookups answered from a stored body.',
-      () => cacheStats().hits,
-    );
-    totalCounter(
-      registry,
-      'atelier_cache_misses_total',
-      'Response cache lookups that found no stored body.',
-      () => cacheStats().misses,
-    );
-    totalCounter(
-      registry,
-      'atelier_cache_evictions_total',
-      'Bodies the response cache dropped to stay within its byte bound.',
-      () => cacheStats().evictions,
-    );
-    totalCounter(
-      registry,
-      'atelier_cache_loads_total',
-      'Database loads started by cache misses (concurrent misses of one key share one).',
-      () => cacheStats().loads,
-    );
-    sampledGauge(
-      registry,
-      'atelier_cache_bytes',
-      'Bytes of response bodies stored in the response cache.',
-      () => cacheStats().bytes,
-    );
-    sampledGauge(
-      registry,
-      'atelier_cache_entries',
-      'Response bodies stored in the response cache.',
-      () => cacheStats().entries,
-    );
-    sampledGauge(
-      registry,
-      'atelier_db_pool_in_use',
-      'Database connections checked out of the pool.',
-      () => pool.totalCount - pool.idleCount,
-    );
-    sampledGauge(
-      registry,
-      'atelier_db_pool_idle',
-      'Open database connections waiting in the pool.',
-      () => pool.idleCount,
-    );
-    sampledGauge(
-      registry,
-      'atelier_db_pool_waiting',
-      'Queries waiting for a pooled connection.',
-      () => pool.waitingCount,
-    );
+    for (const [name, help, stat] of CACHE_TOTALS) totalCounter(this.registry, name, help, () => cacheStats()[stat]);
+    for (const [name, help, stat] of CACHE_AMOUNTS) sampledGauge(this.registry, name, help, () => cacheStats()[stat]);
+    const poolAmounts: readonly (readonly [name: string, help: string, read: () => number])[] = [
+      [
+        'atelier_db_pool_in_use',
+        'Database connections checked out of the pool.',
+        () => pool.totalCount - pool.idleCount,
+      ],
+      ['atelier_db_pool_idle', 'Open database connections waiting in the pool.', () => pool.idleCount],
+      ['atelier_db_pool_waiting', 'Queries waiting for a pooled connection.', () => pool.waitingCount],
+    ];
+    for (const [name, help, read] of poolAmounts) sampledGauge(this.registry, name, help, read);
   }
 
   text(): Promise<string> {

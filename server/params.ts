@@ -2,15 +2,8 @@
  * Strict parsing of what a request carries. Parsers throw ApiError, which the exchange turns
  * into the reply, so a route reads as a straight line.
  */
-import { ApiError, ERRORS, invalidParameter } from './errors.js';
-
-/** Ids are PostgreSQL integers. */
-export const MAX_ID = 2 ** 31 - 1;
-export const DEFAULT_PAGE = 1;
-export const DEFAULT_COUNT = 5;
-export const MAX_COUNT = 1000;
-/** Keeps (page - 1) * count well inside a bigint OFFSET and a safe JS integer. */
-export const MAX_PAGE = 2 ** 31 - 1;
+import { ApiError, ERRORS } from './errors.js';
+import { DEFAULT_COUNT, DEFAULT_PAGE, MAX_COUNT, MAX_ID, MAX_PAGE } from './limits.js';
 
 // Canonical decimal only: "01", "+1", "1e3" and " 1" are not ids, so one id has one cache key.
 const POSITIVE_INTEGER = /^[1-9][0-9]*$/;
@@ -23,9 +16,9 @@ function positiveInteger(raw: string, max: number): number | undefined {
 
 // Built once: bad input is common enough under scanners that a stack capture per request shows.
 const UNKNOWN_ID = new ApiError(ERRORS.unknownId);
-const INVALID_PAGE = new ApiError(invalidParameter('page', `a positive integer no larger than ${MAX_PAGE}`));
-const INVALID_COUNT = new ApiError(invalidParameter('count', 'a positive integer'));
-const INVALID_PRODUCT_ID = new ApiError(invalidParameter('product_id', `a positive integer no larger than ${MAX_ID}`));
+const INVALID_PAGE = new ApiError(ERRORS.invalidPage);
+const INVALID_COUNT = new ApiError(ERRORS.invalidCount);
+const INVALID_PRODUCT_ID = new ApiError(ERRORS.invalidProductId);
 
 /** A path id; anything but a positive integer up to 2^31-1 names nothing, hence 404. */
 export function pathId(raw: string): number {

@@ -3,17 +3,11 @@
  * whose 422 names the field and what it must be, so a body parser reads as a list of fields in
  * the contract's order and the first failing one is the one reported.
  */
-import { ApiError, ERRORS, invalidParameter } from './errors.js';
-import { MAX_ID } from './params.js';
+import { ApiError, ERRORS, invalidField } from './errors.js';
+import { MAX_ID, MAX_PHOTOS, MAX_URL_LENGTH } from './limits.js';
 
-export const MAX_PHOTOS = 5;
-export const MAX_URL_LENGTH = 2048;
 // One @, no spaces, and a dot in the domain: what a mail form accepts, not RFC 5322's every corner.
 const EMAIL = /^[^\s@]+@[^\s@.]+(\.[^\s@.]+)+$/;
-
-export function invalid(field: string, requirement: string): ApiError {
-  return new ApiError(invalidParameter(field, requirement));
-}
 
 /** The body's fields; 422 unless the body is a JSON object. Unknown fields are left for the caller to ignore. */
 export function jsonObject(input: unknown): Record<string, unknown> {
@@ -27,20 +21,17 @@ export function text(fields: Record<string, unknown>, field: string, min: number
   // Characters are code points, as PostgreSQL's char_length counts them, not UTF-16 units.
   const length = typeof value === 'string' ? [...value].length : -1;
   if (typeof value !== 'string' || length < min || length > max) {
-    throw invalid(
-      field,
-      min === 0 ? `a string of at most ${max} characters` : `a string of ${min} to ${max} characters`,
-    );
+    throw new ApiError(invalidField.text(field, min, max));
   }
   // PostgreSQL text cannot hold U+0000: it would fail the insert instead of answering 422.
-  if (value.includes('\0')) throw invalid(field, 'text without NUL characters');
+  if (value.includes('\0')) throw new ApiError(invalidField.textWithNul(field));
   return value;
 }
 
 /** A string of 1 to 60 characters that looks like an email address. */
 export function email(fields: Record<string, unknown>, field = 'email'): string {
   const value = text(fields, field, 1, 60);
-  if (!EMAIL.test(value)) throw invalid(field, 'an email address');
+  if (!EMAIL.test(value)) throw new ApiError(invalidField.email(field));
   return value;
 }
 
@@ -48,7 +39,7 @@ export function email(fields: Record<string, unknown>, field = 'email'): string 
 export function id(fields: Record<string, unknown>, field: string): number {
   const value = fields[field];
   if (!Number.isInteger(value) || (value as number) < 1 || (value as number) > MAX_ID) {
-    throw invalid(field, `a positive integer no larger than ${MAX_ID}`);
+    throw new ApiError(invalidField.id(field));
   }
   return value as number;
 }
@@ -65,7 +56,7 @@ export function photoUrls(fields: Record<string, unknown>, field = 'photos'): st
   const value = fields[field];
   if (value === undefined) return [];
   if (!Array.isArray(value) || value.length > MAX_PHOTOS || !value.every(isHttpUrl)) {
-    throw invalid(field, `an array of at most ${MAX_PHOTOS} http(s) URLs of at most ${MAX_URL_LENGTH} characters each`);
+    throw new ApiError(invalidField.photos(field));
   }
   return value;
 }

@@ -113,8 +113,12 @@ export class WriteBatcher<Item, Result> {
       this.flushing += 1;
       this.write(batch.map((entry) => entry.item))
         .then(
-          (results) => batch.forEach((entry, index) => entry.done(results[index]!)),
-          (err: unknown) => batch.forEach((entry) => entry.failed(err)),
+          (results) => {
+            for (const [index, entry] of batch.entries()) entry.done(results[index]!);
+          },
+          (err: unknown) => {
+            for (const entry of batch) entry.failed(err);
+          },
         )
         .finally(() => {
           this.flushing -= 1;

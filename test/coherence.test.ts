@@ -10,8 +10,8 @@
 import http from 'node:http';
 import t, { type Test } from 'tap';
 import { openSession, type Session } from '../sql/db.js';
-import { startServer, type RunningServer } from '../server/app.js';
-import { loadConfig } from '../lib/config.js';
+import type { RunningServer } from '../server/app.js';
+import { CACHED, request, serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster } from './helpers/process.js';
@@ -60,47 +60,6 @@ const NEW_REVIEW = JSON.stringify({
   characteristics: { 1: 1, 2: 3 },
 });
 
-interface Answer {
-  readonly status: number;
-  readonly body: string;
-  /** The local port of the connection it came over. */
-  readonly clientPort: number;
-}
-
-/** One request; over `agent`'s connection, or a new one that closes after it. */
-function request(
-  port: number,
-  method: string,
-  path: string,
-  body?: string,
-  agent: http.Agent | false = false,
-): Promise<Answer> {
-  return new Promise<Answer>((resolve, reject) => {
-    const sent = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method,
-        agent,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      },
-      (response) => {
-        const clientPort = response.socket.localPort ?? 0;
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text, clientPort }));
-        response.on('error', reject);
-      },
-    );
-    sent.on('error', reject);
-    sent.end(body);
-  });
-}
-
 /** A kept-alive connection to one worker of a cluster: every request over it reaches that worker. */
 interface WorkerConnection {
   readonly pid: number;
@@ -139,15 +98,6 @@ async function session(t: Test, url: string): Promise<Session> {
   const db = await openSession(url, 'test-coherence');
   t.teardown(() => db.end());
   return db;
-}
-
-/** Long enough that no body expires by age during a test. */
-const CACHED = { CACHE_TTL_MS: '600000' };
-
-async function serve(t: Test, url: string, env: Record<string, string> = CACHED): Promise<RunningServer> {
-  const server = await startServer(loadConfig({ DATABASE_URL: url, ...env }), { port: 0 });
-  t.teardown(() => server.close());
-  return server;
 }
 
 /** The bodies of READS now, from a server whose cache is off. */
@@ -207,7 +157,7 @@ t.test('a write through one instance is read at once through another instance an
   const url = await freshDatabase(t);
   const db = await session(t, url);
   await db.query(FIXTURE);
-  const instances = [await serve(t, url), await serve(t, url)];
+  const instances = [await serve(t, url, CACHED), await serve(t, url, CACHED)];
   const reference = await serve(t, url, { CACHE_MAX_BYTES: '0' });
 
   for (const [index, write] of WRITES.entries()) {
@@ -252,7 +202,7 @@ t.test('a listener that lost its connection drops every cached body when it is b
   const url = await freshDatabase(t);
   const db = await session(t, url);
   await db.query(FIXTURE);
-  const server = await serve(t, url);
+  const server = await serve(t, url, CACHED);
   const reference = await serve(t, url, { CACHE_MAX_BYTES: '0' });
   const listenerQuery = `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1`;
   const listenerName = `atelier-api-listen-${process.pid}`;

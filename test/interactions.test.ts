@@ -1,8 +1,8 @@
 import http from 'node:http';
 import t, { type Test } from 'tap';
 import { openSession, type Session } from '../sql/db.js';
-import { startServer, type RunningServer } from '../server/app.js';
-import { loadConfig } from '../lib/config.js';
+import type { RunningServer } from '../server/app.js';
+import { request, serve as serveApi } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { isEvent, startCluster } from './helpers/process.js';
@@ -11,43 +11,9 @@ import { until } from './helpers/wait.js';
 const click = (element: string) =>
   JSON.stringify({ element, widget: 'Related Items', time: '2021-03-17T13:28:37.620Z' });
 
-interface Answer {
-  readonly status: number;
-  readonly body: string;
-  readonly headers: http.IncomingHttpHeaders;
-}
-
 /** One POST /interactions; over `agent`'s connections, or a new one that closes after it. */
-function post(
-  port: number,
-  body: string,
-  agent: http.Agent | false = false,
-  contentType = 'application/json',
-): Promise<Answer> {
-  return new Promise<Answer>((resolve, reject) => {
-    const sent = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path: '/interactions',
-        method: 'POST',
-        agent,
-        headers: { 'content-type': contentType },
-      },
-      (response) => {
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text, headers: response.headers }));
-        response.on('error', reject);
-      },
-    );
-    sent.on('error', reject);
-    sent.end(body);
-  });
-}
+const post = (port: number, body: string, agent: http.Agent | false = false, contentType = 'application/json') =>
+  request(port, 'POST', '/interactions', body, agent, contentType);
 
 interface Served {
   readonly url: string;
@@ -59,9 +25,7 @@ async function serve(t: Test, env: Record<string, string> = {}): Promise<Served>
   const url = await freshDatabase(t);
   const db = await openSession(url, 'test-interactions');
   t.teardown(() => db.end());
-  // No client is left to reconnect when a test ends, so closing needs no linger.
-  const server = await startServer(loadConfig({ DATABASE_URL: url, DRAIN_LINGER_MS: '0', ...env }), { port: 0 });
-  t.teardown(() => server.close());
+  const server = await serveApi(t, url, env);
   return { url, db, server };
 }
 

@@ -1,7 +1,6 @@
 import t, { type Test } from 'tap';
 import { openSession } from '../sql/db.js';
-import { startServer } from '../server/app.js';
-import { loadConfig } from '../lib/config.js';
+import { serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 
 /**
@@ -55,8 +54,7 @@ async function serveFixture(t: Test, fixture: string): Promise<(path: string) =>
   } finally {
     await db.end();
   }
-  const server = await startServer(loadConfig({ DATABASE_URL: url }), { port: 0 });
-  t.teardown(() => server.close());
+  const server = await serve(t, url);
   return (path) => fetch(`http://127.0.0.1:${server.port}${path}`);
 }
 

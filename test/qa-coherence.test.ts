@@ -10,8 +10,7 @@
 import http from 'node:http';
 import t, { type Test } from 'tap';
 import { openSession, type Session } from '../sql/db.js';
-import { startServer, type RunningServer } from '../server/app.js';
-import { loadConfig } from '../lib/config.js';
+import { CACHED, request, serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster } from './helpers/process.js';
@@ -74,47 +73,6 @@ const WRITES: readonly Write[] = [
   { method: 'PUT', path: '/qa/questions/2/report', status: 204 },
 ];
 
-interface Answer {
-  readonly status: number;
-  readonly body: string;
-  /** The local port of the connection it came over. */
-  readonly clientPort: number;
-}
-
-/** One request; over `agent`'s connection, or a new one that closes after it. */
-function request(
-  port: number,
-  method: string,
-  path: string,
-  body?: string,
-  agent: http.Agent | false = false,
-): Promise<Answer> {
-  return new Promise<Answer>((resolve, reject) => {
-    const sent = http.request(
-      {
-        host: '127.0.0.1',
-        port,
-        path,
-        method,
-        agent,
-        headers: body === undefined ? {} : { 'content-type': 'application/json' },
-      },
-      (response) => {
-        const clientPort = response.socket.localPort ?? 0;
-        let text = '';
-        response.setEncoding('utf8');
-        response.on('data', (chunk: string) => {
-          text += chunk;
-        });
-        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text, clientPort }));
-        response.on('error', reject);
-      },
-    );
-    sent.on('error', reject);
-    sent.end(body);
-  });
-}
-
 const describe = (write: Write): string => `${write.method} ${write.path}`;
 
 async function session(t: Test, url: string): Promise<Session> {
@@ -122,16 +80,6 @@ async function session(t: Test, url: string): Promise<Session> {
   t.teardown(() => db.end());
   await db.query(FIXTURE);
   return db;
-}
-
-/** Long enough that no body expires by age during a test. */
-const CACHED = { CACHE_TTL_MS: '600000' };
-
-async function serve(t: Test, url: string, env: Record<string, string> = CACHED): Promise<RunningServer> {
-  // No client is left to reconnect when a test ends, so closing needs no linger.
-  const server = await startServer(loadConfig({ DATABASE_URL: url, DRAIN_LINGER_MS: '0', ...env }), { port: 0 });
-  t.teardown(() => server.close());
-  return server;
 }
 
 async function bodies(port: number): Promise<string[]> {
@@ -143,7 +91,7 @@ async function bodies(port: number): Promise<string[]> {
 t.test('a Q&A write through one instance is read at once through another instance and through itself', async (t) => {
   const url = await freshDatabase(t);
   const db = await session(t, url);
-  const instances = [await serve(t, url), await serve(t, url)];
+  const instances = [await serve(t, url, CACHED), await serve(t, url, CACHED)];
   const reference = await serve(t, url, { CACHE_MAX_BYTES: '0' });
 
   for (const [index, write] of WRITES.entries()) {
@@ -161,9 +109,8 @@ t.test('a Q&A write through one instance is read at once through another instanc
       const changed = await bodies(reference.port);
       for (const server of instances) {
         const cached = await bodies(server.port);
-        READS.forEach((path, i) =>
-          t.not(cached[i], changed[i], `before the write, the cached ${path} is still the old body`),
-        );
+        for (const [i, path] of READS.entries())
+          t.not(cached[i], changed[i], `before the write, the cached ${path} is still the old body`);
       }
 
       const answer = await request(writer!.port, write.method, write.path, write.body);

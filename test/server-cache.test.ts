@@ -1,8 +1,8 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { openSession, type Session } from '../sql/db.js';
-import { startServer, type RunningServer } from '../server/app.js';
 import { ResponseCache } from '../server/cache.js';
-import { loadConfig } from '../lib/config.js';
+import { serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 
 function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(err: Error): void } {
@@ -112,12 +112,6 @@ t.test('clear drops every body and keeps a load running across it from storing',
   t.equal(cache.stats().entries, 0);
 });
 
-async function serve(t: Test, url: string, env: Record<string, string> = {}): Promise<RunningServer> {
-  const server = await startServer(loadConfig({ DATABASE_URL: url, ...env }), { port: 0 });
-  t.teardown(() => server.close());
-  return server;
-}
-
 async function fixture(t: Test): Promise<{ url: string; db: Session }> {
   const url = await freshDatabase(t);
   const db = await openSession(url, 'test-fixture');
@@ -130,6 +124,85 @@ async function fixture(t: Test): Promise<{ url: string; db: Session }> {
 }
 
 const bytes = async (response: Response): Promise<Buffer> => Buffer.from(await response.arrayBuffer());
+
+/**
+ * A clock the test moves by hand. lru-cache reads it at most once per millisecond of real time
+ * (its ttlResolution), so each move also lets a real millisecond pass.
+ */
+function fakeClock(): { now(): number; advance(ms: number): Promise<void> } {
+  // lru-cache takes a start time of 0 for "no TTL", so the clock starts later than that.
+  let time = 1000;
+  return {
+    now: () => time,
+    advance: async (ms) => {
+      time += ms;
+      await delay(2);
+    },
+  };
+}
+
+t.test('a body is served until it is older than the TTL, then loaded again', async (t) => {
+  const clock = fakeClock();
+  const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 1000, clock });
+  await cache.load('styles:1', async () => Buffer.from('stored at 0'));
+  await clock.advance(1000);
+  t.equal(cache.get('styles:1')?.toString(), 'stored at 0', 'served at exactly the TTL');
+  await clock.advance(1);
+  t.equal(cache.get('styles:1'), undefined, 'not served 1 ms past it');
+  t.match(cache.stats(), { hits: 1, misses: 1, entries: 0, evictions: 0 });
+  await cache.load('styles:1', async () => Buffer.from('stored at 1001'));
+  await clock.advance(1000);
+  t.equal(cache.get('styles:1')?.toString(), 'stored at 1001', 'the reload is served for a TTL of its own');
+});
+
+t.test('without a TTL a body is served at any age', async (t) => {
+  const clock = fakeClock();
+  const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 0, clock });
+  await cache.load('styles:1', async () => Buffer.from('forever'));
+  await clock.advance(365 * 24 * 3600_000);
+  t.equal(cache.get('styles:1')?.toString(), 'forever');
+});
+
+t.test(
+  "an invalidation is forgotten past twice the TTL, and the scope's old bodies have expired by then",
+  async (t) => {
+    const clock = fakeClock();
+    const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 1000, clock });
+    const key = () => cache.versionedKey('review-lists', 7, 'newest:1:5');
+    const unwritten = key();
+    const firstOf8 = cache.versionedKey('review-lists', 8, 'newest:1:5');
+    await cache.load(unwritten, async () => Buffer.from('before the write'));
+    cache.invalidate('review-lists', 7);
+    const written = key();
+    t.not(written, unwritten, 'the write moves the product to a new key');
+    await cache.load(written, async () => Buffer.from('after the write'));
+
+    // Forgetting is done when some scope is invalidated: product 8's write is that moment here.
+    await clock.advance(2000);
+    cache.invalidate('review-lists', 8);
+    t.equal(key(), written, 'at twice the TTL the invalidation is still remembered');
+    t.equal(cache.get(unwritten), undefined, 'and the body from before it has expired');
+
+    await clock.advance(1);
+    cache.invalidate('review-lists', 8);
+    t.equal(key(), unwritten, 'past twice the TTL it is forgotten: the product is back on its first key');
+    t.equal(cache.get(key()), undefined, 'which serves nothing: the body stored under it before the write expired');
+    t.equal(cache.get(written), undefined, 'nor is the body stored after the write served any more');
+    await cache.load(key(), async () => Buffer.from('read now'));
+    t.equal(cache.get(key())?.toString(), 'read now', 'a new read is stored and served under it');
+    t.not(cache.versionedKey('review-lists', 8, 'newest:1:5'), firstOf8, "product 8's recent invalidation is kept");
+  },
+);
+
+t.test('without a TTL an invalidation is never forgotten', async (t) => {
+  const clock = fakeClock();
+  const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 0, clock });
+  const unwritten = cache.versionedKey('qa', 7, 'questions:1:5');
+  cache.invalidate('qa', 7);
+  await clock.advance(365 * 24 * 3600_000);
+  cache.invalidate('qa', 8);
+  t.not(cache.versionedKey('qa', 7, 'questions:1:5'), unwritten);
+});
 
 t.test('a cache hit answers the same bytes without asking the database', async (t) => {
   const { url, db } = await fixture(t);

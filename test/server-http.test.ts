@@ -1,21 +1,16 @@
 import net from 'node:net';
 import t, { type Test } from 'tap';
 import { openSession, type Session } from '../sql/db.js';
-import { startServer, type RunningServer } from '../server/app.js';
+import { startServer } from '../server/app.js';
 import { loadConfig } from '../lib/config.js';
 import { Exchanges, MAX_BODY_BYTES, mount, readJsonBody } from '../server/http.js';
 import { ok } from '../server/reply.js';
 import { uws, type us_listen_socket } from '../server/uws.js';
+import { serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 import { until } from './helpers/wait.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
-
-async function serve(t: Test, databaseUrl: string, env: Record<string, string> = {}): Promise<RunningServer> {
-  const server = await startServer(loadConfig({ DATABASE_URL: databaseUrl, ...env }), { port: 0 });
-  t.teardown(() => server.close());
-  return server;
-}
 
 async function session(t: Test, url: string): Promise<Session> {
   const db = await openSession(url, 'test-fixture');

@@ -1,11 +1,12 @@
 /**
  * POST /interactions: one row per click, the highest-volume write. Rows are batched by the
- * worker (server/write-batcher.ts), and the 201 is sent once the row's batch has committed.
+ * worker (server/writes.ts), and the 201 is sent once the row's batch has committed.
  */
 import type { Interaction } from '../../sql/queries/interactions.js';
-import { created, mount, readJsonBody, type Exchanges } from '../http.js';
-import { jsonObject, text } from '../validate.js';
+import { created, mount, readJsonBody } from '../http.js';
 import type { TemplatedApp } from '../uws.js';
+import { jsonObject, text } from '../validate.js';
+import type { RouteContext } from './context.js';
 
 const MAX_LENGTH = 200;
 const STORED = created('{}');
@@ -20,13 +21,10 @@ function parseInteraction(input: unknown): Interaction {
   };
 }
 
-/** Resolves once the click is committed. */
-export type StoreClick = (interaction: Interaction) => Promise<void>;
-
-export function mountInteractionRoutes(app: TemplatedApp, exchanges: Exchanges, store: StoreClick): void {
+export function mountInteractionRoutes(app: TemplatedApp, { exchanges, writes }: RouteContext): void {
   mount(app, exchanges, '/interactions', {
     post: async (req, res) => {
-      await store(parseInteraction(await readJsonBody(req, res)));
+      await writes.clicks.store(parseInteraction(await readJsonBody(req, res)));
       return STORED;
     },
   });

@@ -1,11 +1,12 @@
 /** GET /products, /products/:product_id, /products/:product_id/styles, /products/:product_id/related. */
 import type { Pool } from '../../sql/db.js';
 import { productDetail, productList, productRelated, productStyles } from '../../sql/queries/products.js';
-import { cachedReply, type ResponseCache } from '../cache.js';
-import { mount, type Exchanges } from '../http.js';
+import { mount } from '../http.js';
 import { paging, pathId, queryParams } from '../params.js';
+import { CATALOGUE } from '../reads.js';
 import { encodeBody } from '../reply.js';
 import type { HttpRequest, TemplatedApp } from '../uws.js';
+import type { RouteContext } from './context.js';
 
 type ProductQuery = (pool: Pool, productId: number) => Promise<string | undefined>;
 
@@ -14,11 +15,11 @@ type ProductQuery = (pool: Pool, productId: number) => Promise<string | undefine
  * them cached. A re-ingest clears every worker's cache when it commits (server/invalidation.ts); a
  * catalogue changed by hand shows after config.cacheTtlMs.
  */
-export function mountProductRoutes(app: TemplatedApp, exchanges: Exchanges, pool: Pool, cache: ResponseCache): void {
+export function mountProductRoutes(app: TemplatedApp, { exchanges, pool, reads }: RouteContext): void {
   const perProduct = (variant: string, query: ProductQuery) => ({
     get: (req: HttpRequest) => {
       const productId = pathId(req.getParameter(0));
-      return cachedReply(cache, `${variant}:${productId}`, async () => {
+      return reads.reply(CATALOGUE, `${variant}:${productId}`, async () => {
         const body = await query(pool, productId);
         return body === undefined ? undefined : encodeBody(body);
       });
@@ -28,7 +29,7 @@ export function mountProductRoutes(app: TemplatedApp, exchanges: Exchanges, pool
   mount(app, exchanges, '/products', {
     get: (req) => {
       const { page, count } = paging(queryParams(req.getQuery()));
-      return cachedReply(cache, `products:${page}:${count}`, async () =>
+      return reads.reply(CATALOGUE, `products:${page}:${count}`, async () =>
         encodeBody(await productList(pool, page, count)),
       );
     },

@@ -1,30 +1,28 @@
 /**
  * GET /reviews, GET /reviews/meta, POST /reviews, PUT /reviews/:review_id/helpful and /report.
- * Reads are cached per product through CacheCoherence; every write answers only after it has
- * committed and invalidated (see server/invalidation.ts).
+ * Reads are cached per product (server/reads.ts); every write answers only after it has
+ * committed and invalidated (server/writes.ts).
  */
-import type { Pool } from '../../sql/db.js';
 import {
-  createReview,
   relevanceClock,
-  reportReview,
   reviewList,
   reviewMeta,
   REVIEW_SORTS,
   type NewReview,
   type ReviewSort,
 } from '../../sql/queries/reviews.js';
-import { ApiError, invalidParameter } from '../errors.js';
-import type { CacheCoherence } from '../invalidation.js';
-import { created, mount, readJsonBody, type Exchanges } from '../http.js';
-import { MAX_ID, paging, queryParams, queryProductId } from '../params.js';
+import { ApiError, ERRORS } from '../errors.js';
+import { created, mount, readJsonBody } from '../http.js';
+import { MAX_ID } from '../limits.js';
+import { paging, queryParams, queryProductId } from '../params.js';
 import { encodeBody } from '../reply.js';
 import type { TemplatedApp } from '../uws.js';
-import { email, id, invalid, jsonObject, photoUrls, text } from '../validate.js';
-import { rowWriteRoute, type WriteRow } from './row-write.js';
+import { email, id, jsonObject, photoUrls, text } from '../validate.js';
+import type { RouteContext } from './context.js';
+import { rowChangeRoute } from './row-change.js';
 
 const DEFAULT_SORT: ReviewSort = 'relevant';
-const INVALID_SORT = new ApiError(invalidParameter('sort', `one of ${REVIEW_SORTS.join(', ')}`));
+const INVALID_SORT = new ApiError(ERRORS.invalidSort);
 
 function reviewSort(query: URLSearchParams): ReviewSort {
   const sort = query.get('sort') ?? DEFAULT_SORT;
@@ -38,10 +36,7 @@ function rating(value: unknown): value is number {
   return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 5;
 }
 
-const INVALID_CHARACTERISTICS = invalid(
-  'characteristics',
-  "an object mapping this product's characteristic ids to integers from 1 to 5",
-);
+const INVALID_CHARACTERISTICS = new ApiError(ERRORS.invalidCharacteristics);
 
 function characteristics(value: unknown): [number, number][] {
   if (value === undefined) return [];
@@ -60,10 +55,10 @@ function characteristics(value: unknown): [number, number][] {
 export function parseNewReview(input: unknown): NewReview {
   const fields = jsonObject(input);
   const productId = id(fields, 'product_id');
-  if (!rating(fields.rating)) throw invalid('rating', 'an integer from 1 to 5');
+  if (!rating(fields.rating)) throw new ApiError(ERRORS.invalidRating);
   const summary = fields.summary === undefined ? '' : text(fields, 'summary', 0, 60);
   const body = text(fields, 'body', 1, 1000);
-  if (typeof fields.recommend !== 'boolean') throw invalid('recommend', 'true or false');
+  if (typeof fields.recommend !== 'boolean') throw new ApiError(ERRORS.invalidRecommend);
   return {
     productId,
     rating: fields.rating,
@@ -77,15 +72,9 @@ export function parseNewReview(input: unknown): NewReview {
   };
 }
 
-const UNKNOWN_PRODUCT = invalid('product_id', 'the id of an existing product');
+const UNKNOWN_PRODUCT = new ApiError(ERRORS.unknownProduct);
 
-export function mountReviewRoutes(
-  app: TemplatedApp,
-  exchanges: Exchanges,
-  pool: Pool,
-  coherence: CacheCoherence,
-  voteHelpful: WriteRow,
-): void {
+export function mountReviewRoutes(app: TemplatedApp, { exchanges, pool, reads, writes }: RouteContext): void {
   mount(app, exchanges, '/reviews', {
     get: (req) => {
       const query = queryParams(req.getQuery());
@@ -95,15 +84,14 @@ export function mountReviewRoutes(
       // The clock is part of the key: every page and cached copy within it is ranked alike.
       const clock = relevanceClock(new Date());
       const variant = sort === 'relevant' ? `relevant@${clock.getTime()}:${page}:${count}` : `${sort}:${page}:${count}`;
-      return coherence.reply('review-lists', productId, variant, async () =>
+      return reads.reply({ kind: 'review-lists', productId }, variant, async () =>
         encodeBody(await reviewList(pool, productId, sort, page, count, clock)),
       );
     },
     post: async (req, res) => {
       const review = parseNewReview(await readJsonBody(req, res));
-      const outcome = await createReview(pool, review);
+      const outcome = await writes.reviews.create(review);
       if (!outcome.created) throw outcome.reason === 'unknown_product' ? UNKNOWN_PRODUCT : INVALID_CHARACTERISTICS;
-      await coherence.written(outcome.written);
       return created(`{"review_id":${outcome.reviewId}}`);
     },
   });
@@ -111,15 +99,12 @@ export function mountReviewRoutes(
   mount(app, exchanges, '/reviews/meta', {
     get: (req) => {
       const productId = queryProductId(queryParams(req.getQuery()));
-      return coherence.reply('review-meta', productId, '', async () => encodeBody(await reviewMeta(pool, productId)));
+      return reads.reply({ kind: 'review-meta', productId }, '', async () =>
+        encodeBody(await reviewMeta(pool, productId)),
+      );
     },
   });
 
-  mount(app, exchanges, '/reviews/:review_id/helpful', rowWriteRoute(coherence, voteHelpful));
-  mount(
-    app,
-    exchanges,
-    '/reviews/:review_id/report',
-    rowWriteRoute(coherence, (id) => reportReview(pool, id)),
-  );
+  mount(app, exchanges, '/reviews/:review_id/helpful', rowChangeRoute(writes.reviews.helpful));
+  mount(app, exchanges, '/reviews/:review_id/report', rowChangeRoute(writes.reviews.report));
 }

@@ -1,5 +1,6 @@
+import http from 'node:http';
 import type { Test } from 'tap';
-import { startServer } from '../../server/app.js';
+import { startServer, type RunningServer } from '../../server/app.js';
 import { loadConfig } from '../../lib/config.js';
 import { openSession, type Session } from '../../sql/db.js';
 import { freshDatabase } from './database.js';
@@ -13,15 +14,24 @@ export interface Api {
   send(method: string, path: string, body?: unknown, contentType?: string): Promise<Response>;
 }
 
+/** Long enough that no body expires by age during a test. */
+export const CACHED = { CACHE_TTL_MS: '600000' };
+
+/** One in-process server over the database at `url`, configured by `env`, closed at teardown. */
+export async function serve(t: Test, url: string, env: Record<string, string> = {}): Promise<RunningServer> {
+  // No client is left to reconnect when a test ends, so closing needs no linger.
+  const server = await startServer(loadConfig({ DATABASE_URL: url, DRAIN_LINGER_MS: '0', ...env }), { port: 0 });
+  t.teardown(() => server.close());
+  return server;
+}
+
 /** A fresh database holding `fixture` (SQL), one in-process server over it, both gone at teardown. */
 export async function serveFixture(t: Test, fixture: string): Promise<Api> {
   const url = await freshDatabase(t);
   const db = await openSession(url, 'test-fixture');
   t.teardown(() => db.end());
   await db.query(fixture);
-  // No client is left to reconnect when a test ends, so closing needs no linger.
-  const server = await startServer(loadConfig({ DATABASE_URL: url, DRAIN_LINGER_MS: '0' }), { port: 0 });
-  t.teardown(() => server.close());
+  const server = await serve(t, url);
   const base = `http://127.0.0.1:${server.port}`;
   return {
     url,
@@ -56,4 +66,52 @@ export async function expectError(
   t.equal(response.status, status, message);
   t.equal(response.headers.get('content-type'), 'application/json; charset=utf-8', message);
   t.equal(await response.text(), JSON.stringify({ error }), message);
+}
+
+export interface Answer {
+  readonly status: number;
+  readonly body: string;
+  readonly headers: http.IncomingHttpHeaders;
+  /** The local port of the connection it came over. */
+  readonly clientPort: number;
+}
+
+/**
+ * One request; over `agent`'s connections, or a new one that closes after it. Unlike fetch, it
+ * tells which connection carried it (for finding the worker that answered).
+ */
+export function request(
+  port: number,
+  method: string,
+  path: string,
+  body?: string,
+  agent: http.Agent | false = false,
+  contentType = 'application/json',
+): Promise<Answer> {
+  return new Promise<Answer>((resolve, reject) => {
+    const sent = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method,
+        agent,
+        headers: body === undefined ? {} : { 'content-type': contentType },
+      },
+      (response) => {
+        const clientPort = response.socket.localPort ?? 0;
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => {
+          text += chunk;
+        });
+        response.on('end', () =>
+          resolve({ status: response.statusCode ?? 0, body: text, headers: response.headers, clientPort }),
+        );
+        response.on('error', reject);
+      },
+    );
+    sent.on('error', reject);
+    sent.end(body);
+  });
 }

@@ -1,0 +1,68 @@
+/**
+ * The one read path: every cached route answers through CachedReads.reply, whatever the kind of
+ * body. A hit is answered synchronously from the stored bytes; a miss loads (coalesced with
+ * concurrent misses of the key) and answers `whenMissing` if the load found nothing.
+ *
+ * The scope says what may change the body, and so how it is keyed (server/cache.ts):
+ * - CATALOGUE (products, styles, related): the API never writes these, so they carry no
+ *   version; only a re-ingest (which clears the cache) or config.cacheTtlMs replaces them.
+ * - a kind of body of one product (review lists, meta, Q&A): keyed under that product's current
+ *   version for the kind, which every write of it bumps. These are served from and stored in the
+ *   cache only while this worker receives invalidations (server/invalidation.ts); otherwise every
+ *   read goes to the database. A body whose product is not known before it is read (an answers
+ *   list, addressed by its question) has no key yet: it is read from the database uncached.
+ */
+import type { BodyKind } from '../sql/queries/invalidation.js';
+import type { Loader, ResponseCache } from './cache.js';
+import { ERRORS } from './errors.js';
+import type { CacheCoherence } from './invalidation.js';
+import { ok, type Reply } from './reply.js';
+
+export const CATALOGUE = 'catalogue';
+
+/** One kind of body of one product, which that product's writes of the kind invalidate. */
+export interface ProductBodies {
+  readonly kind: BodyKind;
+  /** undefined while the product is unknown: the body is read, not cached. */
+  readonly productId: number | undefined;
+}
+
+export type ReadScope = typeof CATALOGUE | ProductBodies;
+
+export class CachedReads {
+  constructor(
+    private readonly cache: ResponseCache,
+    private readonly coherence: CacheCoherence,
+  ) {}
+
+  /** The reply for the body `variant` (e.g. "newest:1:5") of `scope`, loaded by `load` on a miss. */
+  reply(
+    scope: ReadScope,
+    variant: string,
+    load: Loader,
+    whenMissing: Reply = ERRORS.unknownId,
+  ): Reply | Promise<Reply> {
+    if (scope === CATALOGUE) return this.cached(variant, load, whenMissing);
+    if (scope.productId === undefined || !this.coherence.listening) return answer(load(), whenMissing);
+    return this.cached(this.cache.versionedKey(scope.kind, scope.productId, variant), load, whenMissing);
+  }
+
+  /**
+   * Runs `listener` whenever this worker's cache is cleared (a re-ingest committed, or the listener
+   * reconnected after notifications may have been lost): for what a route learnt from the data
+   * alongside its bodies.
+   */
+  onCacheCleared(listener: () => void): void {
+    this.cache.onClear(listener);
+  }
+
+  private cached(key: string, load: Loader, whenMissing: Reply): Reply | Promise<Reply> {
+    const hit = this.cache.get(key);
+    if (hit !== undefined) return ok(hit);
+    return answer(this.cache.load(key, load), whenMissing);
+  }
+}
+
+function answer(loading: Promise<Buffer | undefined>, whenMissing: Reply): Promise<Reply> {
+  return loading.then((body) => (body === undefined ? whenMissing : ok(body)));
+}

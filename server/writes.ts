@@ -1,0 +1,105 @@
+/**
+ * The one write path: every write the API takes is built here, and each is wired the same way. Its
+ * statement runs alone (creates, reports) or batched with others of its kind (helpful votes,
+ * clicks: server/write-batcher.ts), and the write resolves only once the statement has committed
+ * and the cached bodies it changed are invalidated (CacheCoherence.written). A route answers its
+ * 201 or 204 when the write resolves, so an acknowledged write is stored and read back at once.
+ */
+import type { Pool } from '../sql/db.js';
+import { insertInteractions, type Interaction } from '../sql/queries/interactions.js';
+import type { Written } from '../sql/queries/invalidation.js';
+import {
+  createAnswer,
+  createQuestion,
+  reportAnswer,
+  reportQuestion,
+  type NewAnswer,
+  type NewQuestion,
+} from '../sql/queries/qa.js';
+import { createReview, reportReview, type CreateReviewResult, type NewReview } from '../sql/queries/reviews.js';
+import { voteForAnswers, voteForQuestions, voteForReviews, type CastVotes } from '../sql/queries/votes.js';
+import type { CacheCoherence } from './invalidation.js';
+import { CLICK_BATCHING, VOTE_BATCHING, WriteBatcher } from './write-batcher.js';
+
+/** Changes the row with this id (a helpful vote, a report); false when no row has that id. */
+export type ChangeRow = (id: number) => Promise<boolean>;
+
+/** Each post kind can be marked helpful and reported. */
+export interface PostWrites {
+  readonly helpful: ChangeRow;
+  readonly report: ChangeRow;
+}
+
+export interface Writes {
+  readonly reviews: PostWrites & {
+    create(review: NewReview): Promise<CreateReviewResult>;
+  };
+  readonly questions: PostWrites & {
+    /** The new question's id; undefined when its product does not exist. */
+    create(question: NewQuestion): Promise<number | undefined>;
+  };
+  readonly answers: PostWrites & {
+    /** The new answer's id; undefined when the question is unknown or reported. */
+    create(questionId: number, answer: NewAnswer): Promise<number | undefined>;
+  };
+  /** A click changes no cached body: it resolves once committed. */
+  readonly clicks: { store(interaction: Interaction): Promise<void> };
+  /** Stops taking batched writes; resolves once every one taken is committed or refused. */
+  close(): Promise<void>;
+}
+
+export function createWrites(pool: Pool, coherence: CacheCoherence): Writes {
+  /** `outcome`, once what the write changed (if anything) is invalidated. */
+  const invalidated = async <Outcome>(outcome: Outcome, written: Written | undefined): Promise<Outcome> => {
+    if (written !== undefined) await coherence.written(written);
+    return outcome;
+  };
+  const changeRow =
+    (write: (id: number) => Promise<Written | undefined>): ChangeRow =>
+    async (id) => {
+      const written = await write(id);
+      return invalidated(written !== undefined, written);
+    };
+
+  const clicks = new WriteBatcher<Interaction, void>(async (rows) => {
+    await insertInteractions(pool, rows);
+    return rows.map(() => undefined);
+  }, CLICK_BATCHING);
+  const batchers: { close(): Promise<void> }[] = [clicks];
+  const votes = (cast: CastVotes): ChangeRow => {
+    const batcher = new WriteBatcher((ids: readonly number[]) => cast(pool, ids), VOTE_BATCHING);
+    batchers.push(batcher);
+    return changeRow((id) => batcher.add(id));
+  };
+
+  return {
+    reviews: {
+      create: async (review) => {
+        const outcome = await createReview(pool, review);
+        return invalidated(outcome, outcome.created ? outcome.written : undefined);
+      },
+      helpful: votes(voteForReviews),
+      report: changeRow((id) => reportReview(pool, id)),
+    },
+    questions: {
+      create: async (question) => {
+        const outcome = await createQuestion(pool, question);
+        return invalidated(outcome?.id, outcome?.written);
+      },
+      helpful: votes(voteForQuestions),
+      report: changeRow((id) => reportQuestion(pool, id)),
+    },
+    answers: {
+      create: async (questionId, answer) => {
+        const outcome = await createAnswer(pool, questionId, answer);
+        return invalidated(outcome?.id, outcome?.written);
+      },
+      helpful: votes(voteForAnswers),
+      report: changeRow((id) => reportAnswer(pool, id)),
+    },
+    clicks: { store: (interaction) => clicks.add(interaction) },
+    close: async () => {
+      await Promise.all(batchers.map((batcher) => batcher.close()));
+    },
+  };
+}
