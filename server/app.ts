@@ -10,6 +10,7 @@ import { ERRORS } from './errors.js';
 import { Exchanges } from './http.js';
 import { CacheCoherence } from './invalidation.js';
 import { UNMATCHED_ROUTE, WorkerMetrics, type MetricsSnapshot } from './metrics.js';
+import { mountCartRoutes } from './routes/cart.js';
 import { mountInteractionRoutes } from './routes/interactions.js';
 import { mountOperationalRoutes } from './routes/operational.js';
 import { mountProductRoutes } from './routes/products.js';
@@ -95,6 +96,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       questions: (id) => votes.questions.add(id),
       answers: (id) => votes.answers.add(id),
     });
+    mountCartRoutes(app, exchanges, pool);
     mountInteractionRoutes(app, exchanges, (click) => clicks.add(click));
     app.any(
       '/*',

@@ -23,6 +23,11 @@ export const ERRORS = Object.freeze({
     { closeConnection: true },
   ),
   notAnObject: errorReply('422 Unprocessable Content', 'The request body must be a JSON object.'),
+  cartItemMissing: errorReply(
+    '422 Unprocessable Content',
+    'A cart body must name sku_id, or user_session and product_id.',
+  ),
+  cartTwoItems: errorReply('422 Unprocessable Content', 'A cart body names sku_id or product_id, not both.'),
   internal: errorReply('500 Internal Server Error', 'The server failed to answer this request.'),
 });
 
