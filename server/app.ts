@@ -11,6 +11,7 @@ import { UNMATCHED_ROUTE, WorkerMetrics, type MetricsSnapshot } from './metrics.
 import { mountInteractionRoutes } from './routes/interactions.js';
 import { mountOperationalRoutes } from './routes/operational.js';
 import { mountProductRoutes } from './routes/products.js';
+import { mountCartRoutes } from './routes/cart.js';
 import { mountQaRoutes } from './routes/qa.js';
 import { mountReviewRoutes } from './routes/reviews.js';
 import { CachedReads } from './reads.js';
@@ -84,6 +85,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     mountProductRoutes(app, routes);
     mountReviewRoutes(app, routes);
     mountQaRoutes(app, routes);
+    mountCartRoutes(app, routes);
     mountInteractionRoutes(app, routes);
     app.any(
       '/*',

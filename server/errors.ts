@@ -20,6 +20,8 @@ function invalidParameter(name: string, requirement: string): Reply {
 /** The 422s of JSON body fields (server/validate.ts), named by the field. */
 export const invalidField = Object.freeze({
   id: (field: string) => invalidParameter(field, `a positive integer no larger than ${MAX_ID}`),
+  idOrIdString: (field: string) =>
+    invalidParameter(field, `a positive integer no larger than ${MAX_ID}, as a JSON number or a decimal string`),
   text: (field: string, min: number, max: number) =>
     invalidParameter(
       field,
@@ -59,6 +61,16 @@ export const ERRORS = Object.freeze({
     "an object mapping this product's characteristic ids to integers from 1 to 5",
   ),
   unknownProduct: invalidParameter('product_id', 'the id of an existing product'),
+  unknownSku: invalidParameter('sku_id', 'the id of an existing sku'),
+  cartOwnerMissing: invalidParameter(
+    'user_session',
+    `a positive integer no larger than ${MAX_ID} when no Authorization is sent`,
+  ),
+  cartItemMissing: errorReply(
+    '422 Unprocessable Content',
+    'A cart body must name sku_id, or user_session and product_id.',
+  ),
+  cartTwoItems: errorReply('422 Unprocessable Content', 'A cart body names sku_id or product_id, not both.'),
   internal: errorReply('500 Internal Server Error', 'The server failed to answer this request.'),
 });
 

@@ -44,6 +44,25 @@ export function id(fields: Record<string, unknown>, field: string): number {
   return value as number;
 }
 
+// Form values arrive as strings and the legacy API let PostgreSQL cast them; only the canonical
+// spelling is taken ("5", not "05", "5.0" or " 5"), so one id has one spelling.
+const CANONICAL_INTEGER = /^[1-9][0-9]*$/;
+
+/** A row id given as a JSON integer or its canonical decimal string, 1 to 2^31-1; else undefined. */
+export function idOrIdString(value: unknown): number | undefined {
+  const number = typeof value === 'string' && CANONICAL_INTEGER.test(value) ? Number(value) : value;
+  return Number.isInteger(number) && (number as number) >= 1 && (number as number) <= MAX_ID
+    ? (number as number)
+    : undefined;
+}
+
+/** Like id(), but a canonical decimal string ("5") is taken too. */
+export function lenientId(fields: Record<string, unknown>, field: string): number {
+  const value = idOrIdString(fields[field]);
+  if (value === undefined) throw new ApiError(invalidField.idOrIdString(field));
+  return value;
+}
+
 function isHttpUrl(value: unknown): value is string {
   if (typeof value !== 'string' || value.length > MAX_URL_LENGTH || value.includes('\0')) return false;
   if (!URL.canParse(value)) return false;

@@ -6,6 +6,7 @@
  * 201 or 204 when the write resolves, so an acknowledged write is stored and read back at once.
  */
 import type { Pool } from '../sql/db.js';
+import { addProduct, addSku, type CartOwner } from '../sql/queries/cart.js';
 import { insertInteractions, type Interaction } from '../sql/queries/interactions.js';
 import type { Written } from '../sql/queries/invalidation.js';
 import {
@@ -41,6 +42,14 @@ export interface Writes {
   readonly answers: PostWrites & {
     /** The new answer's id; undefined when the question is unknown or reported. */
     create(questionId: number, answer: NewAnswer): Promise<number | undefined>;
+  };
+  /**
+   * Cart adds change no cached body (cart reads are not cached): each resolves once committed,
+   * false when its sku or product does not exist.
+   */
+  readonly cart: {
+    addSku(owner: CartOwner, skuId: number): Promise<boolean>;
+    addProduct(userSession: number, productId: number): Promise<boolean>;
   };
   /** A click changes no cached body: it resolves once committed. */
   readonly clicks: { store(interaction: Interaction): Promise<void> };
@@ -96,6 +105,10 @@ export function createWrites(pool: Pool, coherence: CacheCoherence): Writes {
       },
       helpful: votes(voteForAnswers),
       report: changeRow((id) => reportAnswer(pool, id)),
+    },
+    cart: {
+      addSku: (owner, skuId) => addSku(pool, owner, skuId),
+      addProduct: (userSession, productId) => addProduct(pool, userSession, productId),
     },
     clicks: { store: (interaction) => clicks.add(interaction) },
     close: async () => {
