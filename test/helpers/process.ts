@@ -7,9 +7,9 @@ import type { Test } from 'tap';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const MAIN = path.join(root, 'build/cluster/main.js');
 
-/** One structured log line of the primary or a worker (cluster/log.ts). */
+/** One structured log line of the primary or a worker (lib/log.ts). */
 export interface LogLine {
-  readonly level: 'info' | 'error';
+  readonly level: 'info' | 'warn' | 'error';
   readonly role: 'primary' | 'worker';
   readonly pid: number;
   readonly event: string;
