@@ -17,7 +17,8 @@ interface Written {
 function logIn(body: string, env: Readonly<Record<string, string>> = {}): Written {
   const script =
     `import { createLog } from ${JSON.stringify(LOG_MODULE)};\n` +
-    `const log = createLog('worker');\n${body}\nprocess.stdout.write('{"pid":' + process.pid + '}\\n');\nprocess.exit(3);`;
+    `const log = createLog('worker');\n${body}\n` +
+    `process.stdout.write('{"pid":' + process.pid + '}\\n');\nprocess.exit(3);`;
   const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
     env: { ...process.env, LOG_LEVEL: '', ...env },
     encoding: 'utf8',
