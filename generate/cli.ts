@@ -3,6 +3,7 @@
  * and DIR/manifest.json (see ingest/generate.ts). Exit codes: 0 done, 1 failed, 2 bad usage.
  */
 import { parseArgs } from 'node:util';
+import { textTable } from '../lib/table.js';
 import { DEFAULT_SEED, FILE_NAMES, generate, type GenerateOptions, type GenerateResult } from './generate.js';
 
 const USAGE = `usage: npm run generate -- --scale S --out DIR [--seed N] [--quiet]
@@ -19,7 +20,7 @@ const DECIMAL = /^(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?$/;
 const INTEGER = /^-?\d+$/;
 
 function parseOptions(argv: string[]): GenerateOptions {
-  let values;
+  let values: { scale?: string; out?: string; seed?: string; quiet: boolean; help: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
@@ -66,11 +67,7 @@ function formatTable(result: GenerateResult): string {
   });
   const total = FILE_NAMES.reduce((sum, name) => sum + result.files[name]!.rows, 0);
   rows.push(['total', total.toLocaleString('en-US'), '']);
-  const nameWidth = Math.max(...rows.map((row) => row[0]!.length));
-  const rowsWidth = Math.max(...rows.map((row) => row[1]!.length));
-  const lines = rows.map(([name, count, dirt]) =>
-    `${name!.padEnd(nameWidth)}  ${count!.padStart(rowsWidth)}  ${dirt}`.trimEnd(),
-  );
+  const lines = textTable(rows, ['left', 'right', 'left']);
   lines.push(`${result.seconds.toFixed(1)} s, ${Math.round(total / result.seconds).toLocaleString('en-US')} rows/s`);
   return `${lines.join('\n')}\n`;
 }

@@ -16,7 +16,7 @@ import { Worker } from 'node:worker_threads';
 import { emptyStats, FILE_NAMES, FILES, type FileStats, type Generation } from './files.js';
 
 export type { FileStats };
-import { startProgress } from './progress.js';
+import { sampledMeter } from '../lib/progress.js';
 import { REAL_ROWS, type FileName } from './shape.js';
 import type { WorkerMessage } from './worker.js';
 
@@ -56,14 +56,12 @@ export async function generate(options: GenerateOptions): Promise<GenerateResult
   const files: Record<string, FileStats> = Object.fromEntries(FILE_NAMES.map((name) => [name, emptyStats(name)]));
   const rowsSoFar = new Map<FileName, number>();
   const writing = new Set<FileName>();
+  const expectedRows = FILE_NAMES.reduce((sum, name) => sum + REAL_ROWS[name] * scale, 0);
   const reporter = progress
-    ? startProgress(
-        FILE_NAMES.reduce((sum, name) => sum + REAL_ROWS[name] * scale, 0),
-        () => ({
-          rows: [...rowsSoFar.values()].reduce((sum, rows) => sum + rows, 0),
-          label: [...writing].join(', '),
-        }),
-      )
+    ? sampledMeter('generate', expectedRows, () => {
+        const rows = [...rowsSoFar.values()].reduce((sum, rows) => sum + rows, 0);
+        return { done: rows, rows, label: [...writing].join(', ') };
+      })
     : undefined;
   try {
     await writeInParallel(

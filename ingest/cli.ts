@@ -2,14 +2,17 @@
  * `npm run ingest -- --dir DIR [--rejects FILE]`: loads the legacy CSV files found in DIR into
  * the database named by DATABASE_URL, or into the embedded one `npm start` uses when it is unset.
  *
- * Rejected rows go to FILE (default: rejects-<time>.csv in the current directory).
+ * Rejected rows go to FILE (default: atelier-rejects-<time>.csv in the temporary directory,
+ * see ingest/rejects.ts); the summary ends with its path.
  * Exit codes: 0 loaded (rejects or not), 1 failed and rolled back, 2 bad usage.
  */
 import { stat } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from '../lib/config.js';
+import { textTable } from '../lib/table.js';
 import { resolveDatabase } from '../sql/bootstrap.js';
-import { defaultRejectsPath, ingest, type IngestReport } from './ingest.js';
+import { ingest, type IngestReport } from './ingest.js';
+import { defaultRejectsPath } from './rejects.js';
 
 const USAGE = 'usage: npm run ingest -- --dir DIR [--rejects FILE]';
 
@@ -46,12 +49,8 @@ function formatReport(report: IngestReport): string {
   const total = (key: 'read' | 'loaded' | 'repaired' | 'rejected'): string =>
     String(report.files.reduce((sum, file) => sum + file[key], 0));
   rows.push(['total', total('read'), total('loaded'), total('repaired'), total('rejected'), report.seconds.toFixed(1)]);
-  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => row[column]!.length)));
-  const format = (row: string[]): string =>
-    row
-      .map((cell, column) => (column === 0 ? cell.padEnd(widths[column]!) : cell.padStart(widths[column]!)))
-      .join('  ');
-  return [format(header), ...rows.map(format), '', `rejected rows: ${report.rejectsPath}`].join('\n');
+  const table = textTable([header, ...rows], ['left', 'right', 'right', 'right', 'right', 'right']);
+  return [...table, '', `rejected rows: ${report.rejectsPath}`].join('\n');
 }
 
 async function main(): Promise<number> {

@@ -55,8 +55,8 @@ import { readHeader, type Header } from './csv-header.js';
 import { IdSet, PairSet } from './id-set.js';
 import { lineChunks, type LineChunk } from './line-chunks.js';
 import { ParsePool } from './parse-pool.js';
-import { SILENT, stderrProgress, type Progress } from './progress.js';
-import { RejectsFile } from './rejects.js';
+import { SILENT, stderrProgress, type Progress } from '../lib/progress.js';
+import { defaultRejectsPath, RejectsFile } from './rejects.js';
 import { keyColumns, REVIEW_STATS_SOURCES, SQL_TYPES, TABLES, type TableName, type TableSpec } from './tables.js';
 
 export interface FileReport {
@@ -94,11 +94,6 @@ interface FilePlan {
   readonly path: string;
   readonly header: Header;
   readonly sizeBytes: number;
-}
-
-/** `rejects-<time>.csv` in the current directory: the input directory may well be read-only. */
-export function defaultRejectsPath(now: Date = new Date()): string {
-  return path.resolve(`rejects-${now.toISOString().replace(/[:.]/g, '-')}.csv`);
 }
 
 /** The catalogue files present in `dir`, in load order, their headers checked. */
@@ -424,7 +419,7 @@ async function loadAll(plans: readonly FilePlan[], context: InTransaction): Prom
 
 export async function ingest(options: IngestOptions): Promise<IngestReport> {
   const started = performance.now();
-  const progress = options.progress === false ? SILENT : stderrProgress();
+  const progress = options.progress === false ? SILENT : stderrProgress('ingest');
   const plans = await planFiles(options.dir);
   await migrate(options.databaseUrl);
   const rejects = await RejectsFile.create(options.rejectsPath ?? defaultRejectsPath());

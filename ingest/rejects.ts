@@ -5,9 +5,20 @@
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { once } from 'node:events';
+import os from 'node:os';
 import path from 'node:path';
 
 export const REJECTS_HEADER = 'file,line,reason,raw';
+
+/**
+ * `atelier-rejects-<time>.csv` in the system's temporary directory (TMPDIR): the input directory
+ * may well be read-only, the current one is often the repository, and DATA_DIR belongs to the
+ * embedded database, which an ingest into DATABASE_URL does not use. The CLI prints the path, and
+ * the file is a report to read after the run, not data to keep (`--rejects` keeps it elsewhere).
+ */
+export function defaultRejectsPath(now: Date = new Date()): string {
+  return path.join(os.tmpdir(), `atelier-rejects-${now.toISOString().replace(/[:.]/g, '-')}.csv`);
+}
 
 function csvField(value: string): string {
   return /[",\r\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;

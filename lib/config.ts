@@ -34,9 +34,17 @@ export interface Config {
   /** How long a draining worker keeps answering (with Connection: close) after it stops listening. */
   readonly drainLingerMs: number;
   readonly retryAfterSeconds: number;
+  /**
+   * The least severe log line written, in pino's level names. lib/log.ts reads the same value
+   * through logLevel() itself, as loggers exist before the Config does.
+   */
+  readonly logLevel: LogLevel;
 }
 
 export type WorkerPorts = 'shared' | 'per-worker';
+
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export class ConfigError extends Error {}
 
@@ -84,6 +92,18 @@ function workerPorts(env: Env): WorkerPorts {
   return raw;
 }
 
+/**
+ * LOG_LEVEL alone, for lib/log.ts: loggers are made when a module loads, before loadConfig runs
+ * (so that a bad setting can itself be logged), and cannot wait for the Config to be passed down.
+ */
+export function logLevel(env: Env = process.env): LogLevel {
+  const raw = env.LOG_LEVEL?.trim() || 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(raw)) {
+    throw new ConfigError(`LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}, got "${raw}"`);
+  }
+  return raw as LogLevel;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = integer(env, 'PORT', 3000, 0, 65535);
   const workers = integer(env, 'WORKERS', os.availableParallelism(), 1, 256);
@@ -113,6 +133,7 @@ export function loadConfig(env: Env = process.env): Config {
     drainTimeoutMs: integer(env, 'DRAIN_TIMEOUT_MS', 10_000, 100, 600_000),
     drainLingerMs: integer(env, 'DRAIN_LINGER_MS', 500, 0, 600_000),
     retryAfterSeconds: integer(env, 'RETRY_AFTER_SECONDS', 1, 1, 3600),
+    logLevel: logLevel(env),
   });
 }
 

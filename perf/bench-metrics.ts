@@ -3,6 +3,7 @@
  * (the whole instance: every worker summed). A storefront mix's throughput depends mostly on it,
  * so the report says what it was instead of leaving it to guesswork.
  */
+import { parseExposition, total } from '../lib/prometheus-text.js';
 import type { Measurement } from './bench-session.js';
 
 interface CacheLookups {
@@ -10,21 +11,14 @@ interface CacheLookups {
   readonly misses: number;
 }
 
-/** The sum of a metric's samples (every label set) in Prometheus text. */
-function total(text: string, name: string): number {
-  let sum = 0;
-  for (const line of text.split('\n')) {
-    if (line.startsWith(`${name} `) || line.startsWith(`${name}{`))
-      sum += Number(line.slice(line.lastIndexOf(' ') + 1));
-  }
-  return sum;
-}
-
 async function lookups(port: number): Promise<CacheLookups> {
   const response = await fetch(`http://127.0.0.1:${port}/metrics`);
   if (!response.ok) throw new Error(`GET /metrics answered ${response.status}`);
-  const text = await response.text();
-  return { hits: total(text, 'atelier_cache_hits_total'), misses: total(text, 'atelier_cache_misses_total') };
+  const samples = parseExposition(await response.text());
+  return {
+    hits: total(samples, 'atelier_cache_hits_total') ?? 0,
+    misses: total(samples, 'atelier_cache_misses_total') ?? 0,
+  };
 }
 
 /** Cache lookups counted over the measured runs of one scenario. */

@@ -9,7 +9,7 @@ import path from 'node:path';
 import type { Pool } from '../sql/db.js';
 import type { ReadRoute } from './bench-routes.js';
 import { parsePgbench, type RunResult } from './bench-parse.js';
-import { run } from './bench-processes.js';
+import { run } from '../lib/processes.js';
 
 export interface CapturedStatement {
   readonly text: string;

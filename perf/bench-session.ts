@@ -10,14 +10,8 @@ import { freePort } from '../lib/net.js';
 import type { Dataset } from './bench-dataset.js';
 import type { BenchOptions } from './bench-options.js';
 import type { RunResult } from './bench-parse.js';
-import {
-  descendants,
-  pinProcesses,
-  startCluster,
-  startHelloWorld,
-  type ClusterOptions,
-  type Service,
-} from './bench-processes.js';
+import { descendants } from '../lib/processes.js';
+import { pinProcesses, startCluster, startHelloWorld, type ClusterOptions, type Service } from './bench-processes.js';
 import { ms, thousands, type Check, type ScenarioResult } from './bench-report.js';
 import type { ReadRoute } from './bench-routes.js';
 import { runWrk, type WrkRun } from './bench-wrk.js';

@@ -1,7 +1,8 @@
 /** The load generators, wrk for HTTP and pgbench for SQL: found, installed if missing, and run. */
 import path from 'node:path';
 import { parseWrk, type RunResult } from './bench-parse.js';
-import { commandExists, pinned, ROOT, run } from './bench-processes.js';
+import { commandExists, run } from '../lib/processes.js';
+import { pinned, ROOT } from './bench-processes.js';
 
 /** Debian's packages for the tools the benchmark runs. */
 const PACKAGES: Record<string, string> = { wrk: 'wrk', pgbench: 'postgresql-contrib', taskset: 'util-linux' };

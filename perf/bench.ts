@@ -31,7 +31,8 @@ import { HitRate } from './bench-metrics.js';
 import { parseOptions, UsageError, type BenchOptions } from './bench-options.js';
 import type { RunResult } from './bench-parse.js';
 import { captureStatement, pgbenchScript, runPgbench } from './bench-pgbench.js';
-import { commandExists, descendants, memoryBytes, peakWhile, pinProcesses, ROOT, run } from './bench-processes.js';
+import { commandExists, descendants, run } from '../lib/processes.js';
+import { memoryBytes, peakWhile, pinProcesses, ROOT } from './bench-processes.js';
 import { interactionCount } from './bench-queries.js';
 import {
   markdown,

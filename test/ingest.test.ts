@@ -1,7 +1,7 @@
 import csv from 'csv-parser';
 import { spawn } from 'node:child_process';
 import { createReadStream, existsSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -507,9 +507,11 @@ t.test('only the files present are reloaded; an absent parent file means the row
 function runCli(
   args: string[],
   env: Record<string, string>,
+  cwd?: string,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cli, ...args], {
+      cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -549,6 +551,19 @@ t.test('the CLI prints the per-file table and exits 0, 1 on failure, 2 on bad us
   const failed = await runCli(['--dir', failing, '--rejects', rejects], { DATABASE_URL: url });
   t.equal(failed.code, 1);
   t.match(failed.stderr, /ingest failed: styles\.csv: the header/);
+});
+
+t.test('without --rejects the CLI writes them into the temporary directory, never the current one', async (t) => {
+  const url = await freshDatabase(t);
+  const dir = await writeFixture(t, DIRTY);
+  const tmp = await writeFixture(t, {});
+  const cwd = await writeFixture(t, {});
+  const run = await runCli(['--dir', dir], { DATABASE_URL: url, TMPDIR: tmp }, cwd);
+  t.equal(run.code, 0, 'exits 0');
+  const printed = /^rejected rows: (.+)$/m.exec(run.stdout)?.[1];
+  t.match(printed, new RegExp(`^${tmp}/atelier-rejects-\\d{4}-\\d\\d-\\d\\dT[\\d-]+Z\\.csv$`), 'its path is printed');
+  t.equal((await readRejects(printed!)).length, EXPECTED_REJECTS.length);
+  t.same(await readdir(cwd), [], 'nothing was written into the current directory');
 });
 
 t.test(

@@ -3,50 +3,10 @@ import t from 'tap';
 import { serveFixture } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
+import { parseExposition, total } from '../lib/prometheus-text.js';
 import { connectionOwner, isEvent, startCluster, type LogLine } from './helpers/process.js';
 
 const PROMETHEUS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
-
-interface Sample {
-  readonly name: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly value: number;
-}
-
-const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
-const LABEL_NAME = '[a-zA-Z_][a-zA-Z0-9_]*';
-const LABEL_VALUE = '(?:[^"\\\\\\n]|\\\\.)*';
-const LABEL = new RegExp(`(${LABEL_NAME})="(${LABEL_VALUE})"`, 'g');
-const SAMPLE_LINE = new RegExp(`^(${NAME})(?:\\{((?:${LABEL_NAME}="${LABEL_VALUE}",?)*)\\})? (\\S+)$`);
-const COMMENT_LINE = new RegExp(`^# (?:HELP ${NAME} .*|TYPE ${NAME} (?:counter|gauge|histogram|summary|untyped))$`);
-
-/** The samples of a Prometheus text exposition (format 0.0.4); throws on any line outside it. */
-function parseExposition(text: string): Sample[] {
-  const samples: Sample[] = [];
-  for (const line of text.split('\n')) {
-    if (line === '' || COMMENT_LINE.test(line)) continue;
-    const match = SAMPLE_LINE.exec(line);
-    const value = Number(match?.[3]);
-    if (!match || Number.isNaN(value)) throw new Error(`not a Prometheus text line: ${JSON.stringify(line)}`);
-    const labels = Object.fromEntries(
-      [...(match[2] ?? '').matchAll(LABEL)].map(([, name, labelValue]) => [name!, labelValue!]),
-    );
-    samples.push({ name: match[1]!, labels, value });
-  }
-  return samples;
-}
-
-/** The sum of the samples of `name` whose labels include `labels`; undefined if there is none. */
-function total(
-  samples: readonly Sample[],
-  name: string,
-  labels: Readonly<Record<string, string>> = {},
-): number | undefined {
-  const matching = samples.filter(
-    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
-  );
-  return matching.length === 0 ? undefined : matching.reduce((sum, s) => sum + s.value, 0);
-}
 
 const STYLES = '/products/:product_id/styles';
 

@@ -1,24 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readdir, readFile, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
+import { type Exit, nextLine, watch } from '../../lib/processes.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const MAIN = path.join(root, 'build/cluster/main.js');
 
-/** One structured log line of the primary or a worker (cluster/log.ts). */
+/** One structured log line of the primary or a worker (lib/log.ts). */
 export interface LogLine {
-  readonly level: 'info' | 'error';
+  readonly level: 'info' | 'warn' | 'error';
   readonly role: 'primary' | 'worker';
   readonly pid: number;
   readonly event: string;
   readonly [field: string]: unknown;
-}
-
-export interface Exit {
-  readonly code: number | null;
-  readonly signal: NodeJS.Signals | null;
 }
 
 export interface RunningCluster {
@@ -32,71 +28,46 @@ export interface RunningCluster {
   readonly exited: Promise<Exit>;
 }
 
+function logLine(text: string): LogLine | undefined {
+  try {
+    return JSON.parse(text) as LogLine;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Spawns `node build/cluster/main.js` (what `npm start` runs) with `env` over the test's own
  * environment. The primary is killed at teardown if the test left it running; its workers then
  * exit on their own when their IPC channel closes.
  */
 export function startCluster(t: Test, env: Readonly<Record<string, string>>): RunningCluster {
-  const primary = spawn(process.execPath, [MAIN], {
-    cwd: root,
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const cluster = watch(process.execPath, [MAIN], { name: 'the cluster', cwd: root, env: { ...process.env, ...env } });
   const lines: LogLine[] = [];
-  const waiters = new Set<(line: LogLine) => void>();
-  let text = '';
-  const collect = (stream: NodeJS.ReadableStream): void => {
-    let partial = '';
-    stream.setEncoding('utf8');
-    stream.on('data', (chunk: string) => {
-      text += chunk;
-      const parts = (partial + chunk).split('\n');
-      partial = parts.pop() ?? '';
-      for (const part of parts) {
-        let line: LogLine;
-        try {
-          line = JSON.parse(part) as LogLine;
-        } catch {
-          continue;
-        }
-        lines.push(line);
-        for (const waiter of waiters) waiter(line);
-      }
-    });
-  };
-  collect(primary.stdout!);
-  collect(primary.stderr!);
-  const exited = new Promise<Exit>((resolve) => {
-    primary.on('exit', (code, signal) => resolve({ code, signal }));
+  cluster.onLine((text) => {
+    const line = logLine(text);
+    if (line !== undefined) lines.push(line);
   });
   t.teardown(async () => {
-    if (primary.exitCode === null && primary.signalCode === null) {
-      primary.kill('SIGKILL');
-      await exited;
+    if (!cluster.hasExited()) {
+      cluster.process.kill('SIGKILL');
+      await cluster.exited;
     }
   });
 
   return {
-    primary,
+    primary: cluster.process,
     lines,
-    output: () => text,
-    exited,
-    waitFor(match, what) {
+    output: cluster.output,
+    exited: cluster.exited,
+    async waitFor(match, what) {
       const seen = lines.find(match);
-      if (seen) return Promise.resolve(seen);
-      return new Promise<LogLine>((resolve, reject) => {
-        const waiter = (line: LogLine): void => {
-          if (!match(line)) return;
-          waiters.delete(waiter);
-          resolve(line);
-        };
-        waiters.add(waiter);
-        void exited.then(({ code, signal }) => {
-          if (!waiters.delete(waiter)) return;
-          reject(new Error(`the cluster exited (code ${code}, signal ${signal}) before ${what}:\n${text}`));
-        });
-      });
+      if (seen) return seen;
+      const matching = (text: string): boolean => {
+        const line = logLine(text);
+        return line !== undefined && match(line);
+      };
+      return JSON.parse(await nextLine(cluster, matching, what)) as LogLine;
     },
   };
 }
