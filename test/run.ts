@@ -39,6 +39,8 @@ async function dropRunDatabases(adminUrl: string, prefix: string): Promise<void>
 
 const tapBin = path.join(root, 'node_modules/tap/dist/esm/run.mjs');
 const BUILT_TESTS = 'build/test';
+/** An argument that names no test file: reported without a stack trace. */
+class UsageError extends Error {}
 /** Where `npm test` was typed: npm runs the script from the repository root. */
 const invokedFrom = process.env.INIT_CWD ?? process.cwd();
 
@@ -46,25 +48,27 @@ const invokedFrom = process.env.INIT_CWD ?? process.cwd();
 function compiled(arg: string): string {
   const source = path.relative(root, path.resolve(invokedFrom, arg));
   const built = source.split(path.sep)[0] === 'build' ? source : path.join('build', source.replace(/\.ts$/, '.js'));
-  if (!existsSync(path.join(root, built))) throw new Error(`${arg}: nothing compiled at ${built}`);
+  if (!existsSync(path.join(root, built))) throw new UsageError(`${arg}: nothing compiled at ${built}`);
   return built;
 }
 
 /** tap's arguments for ours (see the usage above): flags kept, file names and patterns turned into compiled files. */
 function tapArguments(args: readonly string[]): string[] {
-  const tests = readdirSync(path.join(root, BUILT_TESTS), { recursive: true, encoding: 'utf8' })
-    .filter((name) => name.endsWith('.test.js'))
+  const suffix = '.test.js';
+  const names = readdirSync(path.join(root, BUILT_TESTS), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith(suffix))
+    .map((file) => file.slice(0, -suffix.length))
     .sort();
   const files = new Set<string>();
   const flags: string[] = [];
   args.forEach((arg, i) => {
     const previous = args[i - 1];
-    const matching = tests.filter((name) => name.slice(0, -'.test.js'.length).includes(arg));
+    const matching = names.filter((name) => name.includes(arg));
     if (arg.startsWith('-')) flags.push(arg);
     else if (/\.[jt]s$/.test(arg)) files.add(compiled(arg));
-    else if (matching.length > 0) for (const name of matching) files.add(path.join(BUILT_TESTS, name));
+    else if (matching.length > 0) for (const name of matching) files.add(path.join(BUILT_TESTS, name + suffix));
     else if (previous?.startsWith('-') && !previous.includes('=')) flags.push(arg);
-    else throw new Error(`no test file matches "${arg}" (test files: ${tests.join(', ')})`);
+    else throw new UsageError(`no test file matches "${arg}" (the test files: ${names.join(', ')})`);
   });
   return [...flags, ...files];
 }
@@ -134,7 +138,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    console.error(err);
-    process.exit(1);
+    console.error(err instanceof UsageError ? `npm test: ${err.message}` : err);
+    process.exit(err instanceof UsageError ? 2 : 1);
   },
 );
