@@ -9,6 +9,7 @@ import { openSession } from '../sql/db.js';
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster, type RunningCluster } from './helpers/process.js';
+import { until, within } from './helpers/wait.js';
 
 interface Reply {
   readonly status: number;
@@ -51,10 +52,6 @@ async function servedBy(port: number, pids: readonly number[]): Promise<{ status
   } finally {
     agent.destroy();
   }
-}
-
-async function until(condition: () => boolean | Promise<boolean>): Promise<void> {
-  while (!(await condition())) await new Promise((resolve) => setTimeout(resolve, 20));
 }
 
 const PRODUCTS = 6;
@@ -145,16 +142,20 @@ t.test('SIGTERM lets in-flight requests finish, then exits 0', async (t) => {
   const admin = await openSession(databaseUrl, 'cluster-test-watch');
   t.teardown(() => admin.end());
   // Wait until every request is blocked inside the database (so a worker holds it) before asking to stop.
-  await until(async () => {
-    const [row] = await admin.query<{ waiting: number }>(
-      "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    );
-    return row!.waiting === PRODUCTS;
-  });
+  await until(
+    async () => {
+      const [row] = await admin.query<{ waiting: number }>(
+        "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+      );
+      return row!.waiting === PRODUCTS;
+    },
+    'every product request is blocked on the lock',
+    { timeoutMs: 10_000 },
+  );
   cluster.primary.kill('SIGTERM');
   await cluster.waitFor(isEvent('worker_draining'), 'a worker started draining');
   await locker.query('COMMIT');
-  const replies = await Promise.all(inFlight);
+  const replies = await within(Promise.all(inFlight), 'the in-flight requests were answered', { timeoutMs: 10_000 });
   t.same(
     replies.map((r) => r.status),
     replies.map(() => 200),
@@ -165,7 +166,8 @@ t.test('SIGTERM lets in-flight requests finish, then exits 0', async (t) => {
     inFlight.map((_, i) => i + 1),
     'each with its product',
   );
-  t.same(await cluster.exited, { code: 0, signal: null }, 'the primary exited 0');
+  const exit = await within(cluster.exited, 'the primary exited after draining', { timeoutMs: 20_000 });
+  t.same(exit, { code: 0, signal: null }, 'the primary exited 0');
 });
 
 t.test('SIGHUP replaces every worker without failing a request', async (t) => {
@@ -187,13 +189,15 @@ t.test('SIGHUP replaces every worker without failing a request', async (t) => {
   const keepAlive = new http.Agent({ keepAlive: true, maxSockets: 1 });
   t.teardown(() => keepAlive.destroy());
   const loops = [loop(false, 'new connections'), loop(keepAlive, 'keep-alive')];
-  await until(() => served >= 200);
+  await until(() => served >= 200, '200 requests were served before the reload', { timeoutMs: 30_000 });
   cluster.primary.kill('SIGHUP');
   const done = await cluster.waitFor(isEvent('reload_done'), 'the reload finished');
   const servedAtReload = served;
-  await until(() => served >= servedAtReload + 200);
+  await until(() => served >= servedAtReload + 200, '200 more requests were served after the reload', {
+    timeoutMs: 30_000,
+  });
   stop = true;
-  await Promise.all(loops);
+  await within(Promise.all(loops), 'the request loops stopped', { timeoutMs: 10_000 });
   t.same(failures, [], 'no request failed');
   const newPids = String(done.workers).split(',').map(Number);
   t.equal(newPids.length, 2, 'two workers after the reload');
@@ -215,7 +219,7 @@ t.test('workers that can never start make the primary exit non-zero', async (t) 
   t.teardown(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
   const { port } = squatter.address() as { port: number };
   const cluster = startCluster(t, { DATABASE_URL: databaseUrl, WORKERS: '2', PORT: String(port) });
-  const exit = await cluster.exited;
+  const exit = await within(cluster.exited, 'the primary gave up on its workers', { timeoutMs: 30_000 });
   t.equal(exit.code, 1, 'exit code 1');
   t.ok(
     cluster.lines.some((l) => l.event === 'crash_loop'),
@@ -235,7 +239,8 @@ t.test('the first start seeds an empty database and later starts keep its data',
   t.ok(first.lines.some(isEvent('seed_done')), 'the first start seeded');
   t.ok(existsSync(path.join(dataDir, 'seed-0.0001', 'product.csv')), 'from files generated under DATA_DIR');
   first.primary.kill('SIGTERM');
-  t.same(await first.exited, { code: 0, signal: null });
+  const firstExit = await within(first.exited, 'the first start exited on SIGTERM', { timeoutMs: 20_000 });
+  t.same(firstExit, { code: 0, signal: null });
 
   const port = await freePort();
   const second = startCluster(t, { ...env, PORT: String(port) });
@@ -245,12 +250,14 @@ t.test('the first start seeds an empty database and later starts keep its data',
   const reply = await get(port, '/products/1', false);
   t.equal(reply.status, 200, 'and serves the seeded catalogue');
   second.primary.kill('SIGTERM');
-  t.same(await second.exited, { code: 0, signal: null });
+  const secondExit = await within(second.exited, 'the second start exited on SIGTERM', { timeoutMs: 20_000 });
+  t.same(secondExit, { code: 0, signal: null });
 });
 
 t.test('an invalid setting exits 1 naming the variable', async (t) => {
   const cluster = startCluster(t, { PORT: 'abc' });
-  t.same(await cluster.exited, { code: 1, signal: null });
+  const exit = await within(cluster.exited, 'the primary refused PORT=abc', { timeoutMs: 10_000 });
+  t.same(exit, { code: 1, signal: null });
   const complaint = cluster.lines.find(isEvent('config_invalid'));
   t.match(complaint?.error, /PORT/, 'the message names PORT');
 });

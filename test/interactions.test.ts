@@ -146,12 +146,16 @@ t.test('closing the server stores every click it took, even past the drain deadl
   await locker.query('BEGIN');
   await locker.query('LOCK TABLE interactions IN ACCESS EXCLUSIVE MODE');
   const blockedInserts = async (count: number): Promise<void> =>
-    until(async () => {
-      const [row] = await db.query<{ waiting: number }>(
-        "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-      );
-      return row!.waiting === count;
-    });
+    until(
+      async () => {
+        const [row] = await db.query<{ waiting: number }>(
+          "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        );
+        return row!.waiting === count;
+      },
+      `${count} inserts are blocked on the lock`,
+      { timeoutMs: 10_000 },
+    );
   const elements = Array.from({ length: 40 }, (_, i) => `#held-${String(i).padStart(2, '0')}`);
   // Every click goes over a connection opened before the close, as a client's would.
   await Promise.all(

@@ -14,7 +14,7 @@ import {
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { isEvent, startCluster, type RunningCluster } from './helpers/process.js';
-import { until } from './helpers/wait.js';
+import { until, within } from './helpers/wait.js';
 
 interface Reply {
   readonly status: number;
@@ -152,7 +152,14 @@ if (!nginx) {
       const before = (await accessLog()).length;
       const requests = await run();
       let lines: Access[] = [];
-      await until(async () => (lines = (await accessLog()).slice(before)).length >= requests);
+      await until(
+        async () => {
+          lines = (await accessLog()).slice(before);
+          return lines.length >= requests;
+        },
+        `nginx logged all ${requests} requests`,
+        { timeoutMs: 10_000 },
+      );
       return lines;
     };
     const page = (i: number): string => `/products?page=${(i % 50) + 1}&count=5`;
@@ -220,14 +227,19 @@ if (!nginx) {
           loop(false, 'new connection'),
         ];
         // A broken proxy fails fast: stop on the first failures rather than spin until the timeout.
-        await until(() => served >= 200 || failures.length > 0);
+        await until(() => served >= 200 || failures.length > 0, '200 GETs were served before the kill', {
+          timeoutMs: 30_000,
+        });
         // The whole instance at once, as when its VM dies: the primary cannot respawn the worker.
         for (const pid of victim.pids) process.kill(pid, 'SIGKILL');
-        t.same(await victim.cluster.exited, { code: null, signal: 'SIGKILL' }, 'the instance is gone');
+        const victimExit = await within(victim.cluster.exited, 'the killed instance exited', { timeoutMs: 10_000 });
+        t.same(victimExit, { code: null, signal: 'SIGKILL' }, 'the instance is gone');
         const servedAtKill = served;
-        await until(() => served >= servedAtKill + 400 || failures.length > 0);
+        await until(() => served >= servedAtKill + 400 || failures.length > 0, '400 more GETs were served after it', {
+          timeoutMs: 30_000,
+        });
         stop = true;
-        await Promise.all(loops);
+        await within(Promise.all(loops), 'the request loops stopped', { timeoutMs: 10_000 });
         return sent;
       });
       t.same(failures, [], 'no GET failed');
@@ -249,7 +261,7 @@ if (!nginx) {
     await t.test("with every instance gone, clients get the API's JSON 503 with Retry-After", async (t) => {
       const survivor = instances[1]!;
       for (const pid of survivor.pids) process.kill(pid, 'SIGKILL');
-      await survivor.cluster.exited;
+      await within(survivor.cluster.exited, 'the last instance exited', { timeoutMs: 10_000 });
       const reply = await request(port, 'GET', '/products/1', false);
       t.equal(reply.status, 503);
       t.equal(reply.headers['retry-after'], '1');

@@ -3,9 +3,17 @@
  * With DATABASE_URL set, that server is used (the role needs CREATEDB); otherwise an embedded
  * server is started in a temporary directory. A template database is migrated once; each test
  * file clones it (test/helpers/database.ts). Every database of the run is dropped at the end.
+ *
+ * Usage (`npm test` compiles first; tap runs the compiled files under build/test/):
+ *   npm test                                every test file
+ *   npm test -- test/products.test.ts       one file, by its TypeScript name (or build/test/products.test.js)
+ *   npm test -- coherence                   every test file whose name contains `coherence`
+ *   npm test -- --bail coherence qa         several patterns, with tap flags, which pass through
+ * A bare word right after a flag is that flag's value unless it names a test file: write a value
+ * that could, `--grep=products`. Paths are read from the directory npm was run in.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -30,6 +38,40 @@ async function dropRunDatabases(adminUrl: string, prefix: string): Promise<void>
 }
 
 const tapBin = path.join(root, 'node_modules/tap/dist/esm/run.mjs');
+const BUILT_TESTS = 'build/test';
+/** An argument that names no test file: reported without a stack trace. */
+class UsageError extends Error {}
+/** Where `npm test` was typed: npm runs the script from the repository root. */
+const invokedFrom = process.env.INIT_CWD ?? process.cwd();
+
+/** The compiled file under build/ for a source path such as test/products.test.ts. */
+function compiled(arg: string): string {
+  const source = path.relative(root, path.resolve(invokedFrom, arg));
+  const built = source.split(path.sep)[0] === 'build' ? source : path.join('build', source.replace(/\.ts$/, '.js'));
+  if (!existsSync(path.join(root, built))) throw new UsageError(`${arg}: nothing compiled at ${built}`);
+  return built;
+}
+
+/** tap's arguments for ours (see the usage above): flags kept, file names and patterns turned into compiled files. */
+function tapArguments(args: readonly string[]): string[] {
+  const suffix = '.test.js';
+  const names = readdirSync(path.join(root, BUILT_TESTS), { recursive: true, encoding: 'utf8' })
+    .filter((file) => file.endsWith(suffix))
+    .map((file) => file.slice(0, -suffix.length))
+    .sort();
+  const files = new Set<string>();
+  const flags: string[] = [];
+  args.forEach((arg, i) => {
+    const previous = args[i - 1];
+    const matching = names.filter((name) => name.includes(arg));
+    if (arg.startsWith('-')) flags.push(arg);
+    else if (/\.[jt]s$/.test(arg)) files.add(compiled(arg));
+    else if (matching.length > 0) for (const name of matching) files.add(path.join(BUILT_TESTS, name + suffix));
+    else if (previous?.startsWith('-') && !previous.includes('=')) flags.push(arg);
+    else throw new UsageError(`no test file matches "${arg}" (the test files: ${names.join(', ')})`);
+  });
+  return [...flags, ...files];
+}
 
 /**
  * package.json removes tap's TypeScript plugin (the suite runs compiled JS, and the plugin's
@@ -44,6 +86,7 @@ function ensureTapPlugins(): void {
 }
 
 async function main(): Promise<number> {
+  const tapArgs = tapArguments(process.argv.slice(2));
   ensureTapPlugins();
   const runId = `${process.pid}_${Date.now().toString(36)}`;
   const prefix = `atelier_test_${runId}_`;
@@ -61,7 +104,6 @@ async function main(): Promise<number> {
     const template = `${prefix}template`;
     await ensureDatabase(adminUrl, template);
     await migrate(withDatabase(adminUrl, template));
-    const tapArgs = process.argv.slice(2);
     const child = spawn(process.execPath, [tapBin, ...tapArgs], {
       cwd: root,
       stdio: ['inherit', 'pipe', 'inherit'],
@@ -96,7 +138,7 @@ async function main(): Promise<number> {
 main().then(
   (code) => process.exit(code),
   (err) => {
-    console.error(err);
-    process.exit(1);
+    console.error(err instanceof UsageError ? `npm test: ${err.message}` : err);
+    process.exit(err instanceof UsageError ? 2 : 1);
   },
 );

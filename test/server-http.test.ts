@@ -34,6 +34,8 @@ function blockedOnLock(db: Session): Promise<void> {
           `atelier-api-${process.pid}`,
         ])
       ).length > 0,
+    'a query of the pool is blocked on a lock',
+    { timeoutMs: 10_000 },
   );
 }
 

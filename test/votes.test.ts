@@ -73,12 +73,16 @@ t.test('two batches voting for the same rows in opposite orders both commit, wit
   await holder.query('UPDATE reviews SET helpfulness = helpfulness WHERE id = 11');
   const forward = voteForReviews(pool(), [10, 11]);
   const backward = voteForReviews(pool(), [11, 10]);
-  await until(async () => {
-    const [row] = await db.query<{ waiting: number }>(
-      "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-    );
-    return row!.waiting === 2;
-  });
+  await until(
+    async () => {
+      const [row] = await db.query<{ waiting: number }>(
+        "SELECT count(*)::int AS waiting FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+      );
+      return row!.waiting === 2;
+    },
+    'both batches are blocked on the lock',
+    { timeoutMs: 10_000 },
+  );
   await holder.query('COMMIT');
   holder.release();
   const outcomes = await Promise.allSettled([forward, backward]);
