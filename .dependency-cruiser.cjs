@@ -1,5 +1,5 @@
 /**
- * The dependency rule (docs/architecture.md), checked by `npm run lint:deps` in CI.
+ * The dependency rule (docs/architecture.md), checked by `npm run lint` in CI.
  * Rooms depend only downward:  cluster, perf  →  server, ingest  →  generate, sql  →  lib.
  * test/ may import any room; no room may import test/ or perf/.
  */

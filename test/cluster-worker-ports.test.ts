@@ -5,6 +5,7 @@ import { listenPort, loadConfig } from '../lib/config.js';
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster, type LogLine } from './helpers/process.js';
+import { within } from './helpers/wait.js';
 
 /** A loopback port whose successor was free a moment ago too. */
 async function twoFreePorts(): Promise<number> {
@@ -122,5 +123,8 @@ t.test('with WORKER_PORTS=per-worker each worker keeps its own port across a res
     'each port served by the worker that reported it',
   );
   cluster.primary.kill('SIGTERM');
-  t.same(await cluster.exited, { code: 0, signal: null });
+  t.same(await within(cluster.exited, 'the primary exited after its drain', { timeoutMs: 30_000 }), {
+    code: 0,
+    signal: null,
+  });
 });

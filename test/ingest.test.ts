@@ -37,30 +37,28 @@ const CATALOGUE = [
  * with an unclosed quote; product.csv holds a blank line.
  */
 const DIRTY: Record<string, string> = {
-  'product.csv':
-    `${[
-      'id,name,slogan,description,category,default_price',
-      '1,"Camo Onesie","Blend in","Fits ""well"", they say","Jackets",140',
-      '2,"Tabbed\tShades","Back\\slash","Line one","Accessories",69.5',
-      '3,"Joggers","Run","Soft","Pants",abc',
-      'x4,"Bad id","s","d","c",10',
-      '2,"Duplicate ""quoted""","s","d","c",10',
-      '',
-      '5,"Five","s","d","c"',
-      '7,"Seven","s","d","c",10',
-    ].join('\n')}\n`,
+  'product.csv': `${[
+    'id,name,slogan,description,category,default_price',
+    '1,"Camo Onesie","Blend in","Fits ""well"", they say","Jackets",140',
+    '2,"Tabbed\tShades","Back\\slash","Line one","Accessories",69.5',
+    '3,"Joggers","Run","Soft","Pants",abc',
+    'x4,"Bad id","s","d","c",10',
+    '2,"Duplicate ""quoted""","s","d","c",10',
+    '',
+    '5,"Five","s","d","c"',
+    '7,"Seven","s","d","c",10',
+  ].join('\n')}\n`,
   'features.csv':
     ['id,product_id,feature,value', '1,1,"Fabric","Canvas"', '2,1,"Buttons",null', '3,9,"Lenses","Glass"'].join('\n') +
     '\n',
-  'styles.csv':
-    `${[
-      'id,productId,name,sale_price,original_price,default_style',
-      '1,1,"Forest Green",null,140,1',
-      '2,1,"Desert Brown",100,140,0',
-      '3,2,"Black",null,69,true',
-      '4,3,"Orphan",null,40,1',
-      '5,2,"Bad bool",null,69,yes',
-    ].join('\n')}\n`,
+  'styles.csv': `${[
+    'id,productId,name,sale_price,original_price,default_style',
+    '1,1,"Forest Green",null,140,1',
+    '2,1,"Desert Brown",100,140,0',
+    '3,2,"Black",null,69,true',
+    '4,3,"Orphan",null,40,1',
+    '5,2,"Bad bool",null,69,yes',
+  ].join('\n')}\n`,
   'photos.csv': [
     'id,styleId,url,thumbnail_url',
     '1,1,"https://a/1.jpg","https://a/1t.jpg"',
@@ -71,36 +69,38 @@ const DIRTY: Record<string, string> = {
     '6,2,"https://a/6.jpg","https://a/6t.jpg',
   ].join('\n'),
   'skus.csv': `${['id,styleId,size,quantity', '1,1,"XS",8', '2,1,"7.5",16', '3,3,"One Size",null'].join('\n')}\n`,
-  'related.csv':
-    `${['id,current_product_id,related_product_id', '1,1,2', '2,1,0', '3,1,8', '4,2,2', '5,2,1', '6,1,2', '7,1,7'].join(
-      '\n',
-    )}\n`,
-  'reviews.csv':
-    `${[
-      'id,product_id,rating,date,summary,body,recommend,reported,reviewer_name,reviewer_email,response,helpfulness',
-      '1,1,5,1596080481467,"Great","Loved it",true,false,"funtime","f@x.com",null,8',
-      '2,1,4,1610178433963,"Ok","Multi, comma",false,true,"meh","m@x.com","Thanks!",2',
-      '3,2,7,1609325851021,"Bad rating","x",true,false,"a","a@x.com",null,0',
-      '4,2,3,yesterday,"Bad date","x",true,false,"a","a@x.com",null,0',
-      '5,2,3,1609325851021,"Few fields"',
-      '6,2,2,1609325851021,"Fine","x",0,0,"b","b@x.com",null,1',
-    ].join('\n')}\n`,
+  'related.csv': `${[
+    'id,current_product_id,related_product_id',
+    '1,1,2',
+    '2,1,0',
+    '3,1,8',
+    '4,2,2',
+    '5,2,1',
+    '6,1,2',
+    '7,1,7',
+  ].join('\n')}\n`,
+  'reviews.csv': `${[
+    'id,product_id,rating,date,summary,body,recommend,reported,reviewer_name,reviewer_email,response,helpfulness',
+    '1,1,5,1596080481467,"Great","Loved it",true,false,"funtime","f@x.com",null,8',
+    '2,1,4,1610178433963,"Ok","Multi, comma",false,true,"meh","m@x.com","Thanks!",2',
+    '3,2,7,1609325851021,"Bad rating","x",true,false,"a","a@x.com",null,0',
+    '4,2,3,yesterday,"Bad date","x",true,false,"a","a@x.com",null,0',
+    '5,2,3,1609325851021,"Few fields"',
+    '6,2,2,1609325851021,"Fine","x",0,0,"b","b@x.com",null,1',
+  ].join('\n')}\n`,
   'reviews_photos.csv': `${['id,review_id,url', '1,1,"https://r/1.jpg"', '2,3,"https://r/2.jpg"'].join('\n')}\n`,
   'characteristics.csv': `${['id,product_id,name', '1,1,"Fit"', '2,1,"Length"'].join('\n')}\n`,
-  'characteristic_reviews.csv':
-    `${['id,characteristic_id,review_id,value', '1,1,1,4', '2,2,1,0', '3,2,2,3'].join('\n')}\n`,
-  'questions.csv':
-    `${[
-      'id,product_id,body,date_written,asker_name,asker_email,reported,helpful',
-      '1,1,"What fabric?",1595884714409,"q","q@x.com",0,1',
-      '2,2,"Reported one",1613888219613,"r","r@x.com",1,4',
-    ].join('\n')}\n`,
-  'answers.csv':
-    `${[
-      'id,question_id,body,date_written,answerer_name,answerer_email,reported,helpful',
-      '1,1,"Canvas",1599958385988,"s","s@x.com",0,1',
-      '2,36,"Orphan",1599958385988,"s","s@x.com",0,1',
-    ].join('\n')}\n`,
+  'characteristic_reviews.csv': `${['id,characteristic_id,review_id,value', '1,1,1,4', '2,2,1,0', '3,2,2,3'].join('\n')}\n`,
+  'questions.csv': `${[
+    'id,product_id,body,date_written,asker_name,asker_email,reported,helpful',
+    '1,1,"What fabric?",1595884714409,"q","q@x.com",0,1',
+    '2,2,"Reported one",1613888219613,"r","r@x.com",1,4',
+  ].join('\n')}\n`,
+  'answers.csv': `${[
+    'id,question_id,body,date_written,answerer_name,answerer_email,reported,helpful',
+    '1,1,"Canvas",1599958385988,"s","s@x.com",0,1',
+    '2,36,"Orphan",1599958385988,"s","s@x.com",0,1',
+  ].join('\n')}\n`,
   'answers_photos.csv': `${['id,answer_id,url', '1,1,"https://q/1.jpg"', '2,2,"https://q/2.jpg"'].join('\n')}\n`,
   'cart.csv': `${['id,user_session,product_id,active', '1,1234,1,1', '2,1234,2,0'].join('\n')}\n`,
 };
@@ -330,18 +330,16 @@ t.test('the older variant loads: spaces after header commas, YYYY-MM-DD dates, e
   const url = await freshDatabase(t);
   const dir = await writeFixture(t, {
     'product.csv': 'id, name, slogan, description, category, default_price\n1,"One","s","d","c",10\n',
-    'reviews.csv':
-      `${[
-        'id, product_id, rating, date, summary, body, recommend, reported, reviewer_name, reviewer_email, response, helpfulness',
-        '1,1,5,"2019-01-01","Great","Loved it",true,false,"funtime","f@x.com",,8',
-        '2,1,4,"2019-02-30","Bad day","x",true,false,"a","a@x.com",,0',
-        '3,1,3,2020-06-15,"Bare","x",false,false,"b","b@x.com","",1',
-      ].join('\n')}\n`,
-    'questions.csv':
-      `${[
-        'id, product_id, body, date_written, asker_name, asker_email, reported, helpful',
-        '1,1,"Why?","2019-01-01","q","q@x.com",0,1',
-      ].join('\n')}\n`,
+    'reviews.csv': `${[
+      'id, product_id, rating, date, summary, body, recommend, reported, reviewer_name, reviewer_email, response, helpfulness',
+      '1,1,5,"2019-01-01","Great","Loved it",true,false,"funtime","f@x.com",,8',
+      '2,1,4,"2019-02-30","Bad day","x",true,false,"a","a@x.com",,0',
+      '3,1,3,2020-06-15,"Bare","x",false,false,"b","b@x.com","",1',
+    ].join('\n')}\n`,
+    'questions.csv': `${[
+      'id, product_id, body, date_written, asker_name, asker_email, reported, helpful',
+      '1,1,"Why?","2019-01-01","q","q@x.com",0,1',
+    ].join('\n')}\n`,
   });
   const report = await load(url, dir);
   t.same(counts(report), [
@@ -374,20 +372,18 @@ t.test('values arrive exactly: prices as written, instants to the millisecond, a
   const url = await freshDatabase(t);
   const prices = ['0', '0.99', '1000.00', '500000000', '12345678.0001', '007', '10000', '0.0'];
   const dir = await writeFixture(t, {
-    'product.csv':
-      `${[
-        'id,name,slogan,description,category,default_price',
-        ...prices.map((price, i) => `${i + 1},"naïve 日本 🎉","a\\tb","back\\\\slash ""q""","c",${price}`),
-      ].join('\n')}\n`,
+    'product.csv': `${[
+      'id,name,slogan,description,category,default_price',
+      ...prices.map((price, i) => `${i + 1},"naïve 日本 🎉","a\\tb","back\\\\slash ""q""","c",${price}`),
+    ].join('\n')}\n`,
     'styles.csv': 'id,productId,name,sale_price,original_price,default_style\n1,1,"s",null,1,0\n',
     'skus.csv': 'id,styleId,size,quantity\n1,1,"XS",-5\n2,1,"S",2147483647\n3,1,"M",2147483648\n',
-    'reviews.csv':
-      `${[
-        'id,product_id,rating,date,summary,body,recommend,reported,reviewer_name,reviewer_email,response,helpfulness',
-        ...['0', '946684799999', '946684800000', '253402300799999', '1596080481467'].map(
-          (date, i) => `${i + 1},1,${i + 1},${date},"s","b",true,false,"n","e",null,-1`,
-        ),
-      ].join('\n')}\n`,
+    'reviews.csv': `${[
+      'id,product_id,rating,date,summary,body,recommend,reported,reviewer_name,reviewer_email,response,helpfulness',
+      ...['0', '946684799999', '946684800000', '253402300799999', '1596080481467'].map(
+        (date, i) => `${i + 1},1,${i + 1},${date},"s","b",true,false,"n","e",null,-1`,
+      ),
+    ].join('\n')}\n`,
   });
   const report = await load(url, dir);
   t.same(
@@ -514,6 +510,8 @@ function runCli(
       cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      // A CLI that hangs is killed, and the test fails on its exit code instead of waiting for tap.
+      timeout: 120_000,
     });
     let stdout = '';
     let stderr = '';

@@ -6,7 +6,7 @@ import { request, serve as serveApi } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { isEvent, startCluster } from './helpers/process.js';
-import { until } from './helpers/wait.js';
+import { until, within } from './helpers/wait.js';
 
 const click = (element: string) =>
   JSON.stringify({ element, widget: 'Related Items', time: '2021-03-17T13:28:37.620Z' });
@@ -214,7 +214,11 @@ t.test('clicks acknowledged by a real cluster are all stored after SIGTERM', asy
   const during = Promise.all(Array.from({ length: 100 }, (_, i) => send(`#during-${i}`)));
   cluster.primary.kill('SIGTERM');
   await during;
-  t.same(await cluster.exited, { code: 0, signal: null }, 'the primary exited 0');
+  t.same(
+    await within(cluster.exited, 'the primary exited after its drain', { timeoutMs: 30_000 }),
+    { code: 0, signal: null },
+    'the primary exited 0',
+  );
   t.same(
     await storedElements(db),
     sorted(acknowledged),

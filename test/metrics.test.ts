@@ -5,6 +5,7 @@ import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { parseExposition, total } from '../lib/prometheus-text.js';
 import { connectionOwner, isEvent, startCluster, type LogLine } from './helpers/process.js';
+import { until } from './helpers/wait.js';
 
 const PROMETHEUS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 
@@ -185,11 +186,18 @@ t.test(
     let text: string | undefined;
     try {
       // A scrape whose connection the kernel gave to the stopped worker cannot be answered: try another.
-      while (text === undefined) text = await scrapeWithin(port, 2500);
+      await until(
+        async () => {
+          text = await scrapeWithin(port, 2500);
+          return text !== undefined;
+        },
+        'a scrape reached a running worker',
+        { timeoutMs: 30_000 },
+      );
     } finally {
       process.kill(survivor, 'SIGCONT');
     }
-    const withoutSurvivor = parseExposition(text);
+    const withoutSurvivor = parseExposition(text!);
     t.equal(
       total(withoutSurvivor, 'atelier_http_requests_total', { route: '/health' }),
       undefined,

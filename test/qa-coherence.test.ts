@@ -14,6 +14,7 @@ import { CACHED, request, serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster } from './helpers/process.js';
+import { within } from './helpers/wait.js';
 
 const FIXTURE = `
 INSERT INTO products (id, name, slogan, description, category, default_price) VALUES
@@ -184,5 +185,8 @@ t.test('a Q&A write through one worker of a real cluster is read at once through
     });
   }
   cluster.primary.kill('SIGTERM');
-  t.same(await cluster.exited, { code: 0, signal: null });
+  t.same(await within(cluster.exited, 'the primary exited after its drain', { timeoutMs: 30_000 }), {
+    code: 0,
+    signal: null,
+  });
 });

@@ -4,6 +4,7 @@ import { openSession, type Session } from '../sql/db.js';
 import { ResponseCache } from '../server/cache.js';
 import { serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
+import { until } from './helpers/wait.js';
 
 function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(err: Error): void } {
   let resolve!: (value: T) => void;
@@ -250,7 +251,7 @@ t.test('concurrent misses on one product are answered by a single query', async 
   await db.query('BEGIN');
   await db.query('LOCK TABLE styles IN ACCESS EXCLUSIVE MODE');
   const responses = Array.from({ length: requests }, () => fetch(`http://127.0.0.1:${server.port}/products/1/styles`));
-  while (server.cacheStats().misses < requests) await new Promise((resolve) => setTimeout(resolve, 10));
+  await until(() => server.cacheStats().misses >= requests, `${requests} misses are counted`, { timeoutMs: 10_000 });
   await db.query('ROLLBACK');
 
   const bodies = await Promise.all(responses.map(async (response) => (await response).text()));

@@ -218,7 +218,7 @@ t.test('past PG_MAX_WAITING queued queries, a request is answered 503 without wa
   await blockedOnLock(db);
   const waiter = fetch(`${base}/products/1/related`);
   // A miss is counted in the same callback that queues its query.
-  while (server.cacheStats().misses < 2) await new Promise((resolve) => setTimeout(resolve, 10));
+  await until(() => server.cacheStats().misses >= 2, 'both misses are counted', { timeoutMs: 10_000 });
   const shed = await fetch(`${base}/products/1/styles`);
   const text = await shed.text();
   await db.query('ROLLBACK');

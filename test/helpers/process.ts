@@ -4,6 +4,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { type Exit, nextLine, watch } from '../../lib/processes.js';
+import { type Deadline, within } from './wait.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const MAIN = path.join(root, 'build/cluster/main.js');
@@ -23,8 +24,11 @@ export interface RunningCluster {
   readonly lines: readonly LogLine[];
   /** Everything printed so far, for failure messages (includes lines that are not JSON). */
   output(): string;
-  /** The first line (already seen or still to come) matching `match`; rejects if the primary exits first. */
-  waitFor(match: (line: LogLine) => boolean, what: string): Promise<LogLine>;
+  /**
+   * The first line (already seen or still to come) matching `match`; rejects if the primary exits
+   * first or the deadline (default 60 s: a cold start on a loaded 2-core machine) passes.
+   */
+  waitFor(match: (line: LogLine) => boolean, what: string, deadline?: Deadline): Promise<LogLine>;
   readonly exited: Promise<Exit>;
 }
 
@@ -51,7 +55,7 @@ export function startCluster(t: Test, env: Readonly<Record<string, string>>): Ru
   t.teardown(async () => {
     if (!cluster.hasExited()) {
       cluster.process.kill('SIGKILL');
-      await cluster.exited;
+      await within(cluster.exited, 'the killed primary exited', { timeoutMs: 10_000 });
     }
   });
 
@@ -60,14 +64,14 @@ export function startCluster(t: Test, env: Readonly<Record<string, string>>): Ru
     lines,
     output: cluster.output,
     exited: cluster.exited,
-    async waitFor(match, what) {
+    async waitFor(match, what, deadline = { timeoutMs: 60_000 }) {
       const seen = lines.find(match);
       if (seen) return seen;
       const matching = (text: string): boolean => {
         const line = logLine(text);
         return line !== undefined && match(line);
       };
-      return JSON.parse(await nextLine(cluster, matching, what)) as LogLine;
+      return JSON.parse(await within(nextLine(cluster, matching, what), what, deadline)) as LogLine;
     },
   };
 }
