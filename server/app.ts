@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createLog, errorMessage } from '../lib/log.js';
-import { createPool } from '../sql/db.js';
+import { createPool } from '../sql/db/pool.js';
 import { insertInteractions, type Interaction } from '../sql/queries/interactions.js';
 import { ping } from '../sql/queries/ping.js';
 import { voteForAnswers, voteForQuestions, voteForReviews, type CastVotes } from '../sql/queries/votes.js';

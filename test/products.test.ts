@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { openSession } from '../sql/db.js';
+import { openSession } from '../sql/db/admin.js';
 import { startServer } from '../server/app.js';
 import { loadConfig } from '../lib/config.js';
 import { freshDatabase } from './helpers/database.js';

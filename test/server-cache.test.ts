@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { openSession, type Session } from '../sql/db.js';
+import { openSession, type Session } from '../sql/db/admin.js';
 import { startServer, type RunningServer } from '../server/app.js';
 import { ResponseCache } from '../server/cache.js';
 import { loadConfig } from '../lib/config.js';

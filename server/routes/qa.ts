@@ -10,7 +10,7 @@
  * only known once the read returns; later reads of the question are cached like any other body.
  */
 import { LRUCache } from 'lru-cache';
-import type { Pool } from '../../sql/db.js';
+import type { Pool } from '../../sql/db/pool.js';
 import {
   answerList,
   createAnswer,

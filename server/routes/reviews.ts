@@ -3,7 +3,7 @@
  * Reads are cached per product through CacheCoherence; every write answers only after it has
  * committed and invalidated (see server/invalidation.ts).
  */
-import type { Pool } from '../../sql/db.js';
+import type { Pool } from '../../sql/db/pool.js';
 import {
   createReview,
   relevanceClock,

@@ -1,4 +1,4 @@
-import type { Pool } from '../db.js';
+import type { Pool } from '../db/pool.js';
 
 /**
  * Every write that changes what a product's cached bodies would say sends the product id, and

@@ -11,7 +11,7 @@
  * Every per-product statement selects from `products pr WHERE pr.id = $1`, so an unknown product
  * yields no row (→ 404) within the same round trip.
  */
-import type { Pool } from '../db.js';
+import type { Pool } from '../db/pool.js';
 
 const LIST = {
   name: 'products_list',

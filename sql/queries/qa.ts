@@ -6,7 +6,7 @@
  * the write is committed and every worker has been told.
  */
 import { isoDate } from './json.js';
-import type { Pool } from '../db.js';
+import type { Pool } from '../db/pool.js';
 import { notifyProducts, type BodyKind, type RowWrite, type Written } from './invalidation.js';
 
 /** Every Q&A write changes only its product's questions and answers lists. */

@@ -6,7 +6,7 @@
  * by that same commit.
  */
 import { isoDate } from './json.js';
-import type { Pool } from '../db.js';
+import type { Pool } from '../db/pool.js';
 import { notifyProducts, type BodyKind, type Written } from './invalidation.js';
 
 export type ReviewSort = 'newest' | 'helpful' | 'relevant';

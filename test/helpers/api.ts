@@ -1,7 +1,7 @@
 import type { Test } from 'tap';
 import { startServer } from '../../server/app.js';
 import { loadConfig } from '../../lib/config.js';
-import { openSession, type Session } from '../../sql/db.js';
+import { openSession, type Session } from '../../sql/db/admin.js';
 import { freshDatabase } from './database.js';
 
 /** A server over a fixture database, and a session for looking underneath it. */
