@@ -37,7 +37,7 @@ module.exports = {
       comment: 'sql/db/driver.ts is the one module that imports the PostgreSQL client packages',
       severity: 'error',
       from: { pathNot: '^sql/db/driver\\.ts$' },
-      to: { path: '^node_modules/(pg|pg-copy-streams|pg-cursor|pg-pool)/' },
+      to: { path: '^node_modules/(pg|pg-copy-streams|pg-pool)/' },
     },
   ],
   options: {

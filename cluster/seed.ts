@@ -3,7 +3,7 @@ import path from 'node:path';
 import { generate, MANIFEST_FILE, type Manifest } from '../generate/generate.js';
 import { ingest } from '../ingest/ingest.js';
 import type { Config } from '../lib/config.js';
-import { createPool } from '../sql/db.js';
+import { createPool } from '../sql/db/pool.js';
 import { hasProducts } from '../sql/queries/catalogue.js';
 import type { Log } from '../lib/log.js';
 

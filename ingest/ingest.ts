@@ -26,7 +26,7 @@ import { open, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { finished } from 'node:stream/promises';
-import { openSession, type Session } from '../sql/db.js';
+import { openSession, type Session } from '../sql/db/admin.js';
 import {
   addConstraint,
   analyze,

@@ -6,7 +6,7 @@
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Pool } from '../sql/db.js';
+import type { Pool } from '../sql/db/pool.js';
 import type { ReadRoute } from './bench-routes.js';
 import { parsePgbench, type RunResult } from './bench-parse.js';
 import { run } from '../lib/processes.js';

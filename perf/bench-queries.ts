@@ -1,5 +1,5 @@
 /** The benchmark's own read-only statements: where the ids are, and how many interactions are stored. */
-import type { Pool } from '../sql/db.js';
+import type { Pool } from '../sql/db/pool.js';
 
 export interface ProductSpan {
   readonly count: number;

@@ -5,7 +5,7 @@
  * drift from it), and the coherence check asks the database through it for what the API should
  * be serving.
  */
-import type { Pool } from '../sql/db.js';
+import type { Pool } from '../sql/db/pool.js';
 import { productDetail, productRelated, productStyles } from '../sql/queries/products.js';
 import { answerList, questionList } from '../sql/queries/qa.js';
 import { relevanceClock, reviewList, reviewMeta } from '../sql/queries/reviews.js';

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createLog, errorMessage } from '../lib/log.js';
-import { createPool } from '../sql/db.js';
+import { createPool } from '../sql/db/pool.js';
 import { ping } from '../sql/queries/ping.js';
 import { ResponseCache, type CacheStats } from './cache.js';
 import type { Config } from '../lib/config.js';

@@ -7,7 +7,7 @@
  * Every reply is counted and timed by its mounted route (server/metrics.ts).
  */
 import { createLog, errorMessage, type Log } from '../lib/log.js';
-import { isDatabaseUnavailable, isPoolSaturated, isStatementTimeout } from '../sql/db.js';
+import { isDatabaseUnavailable, isPoolSaturated, isStatementTimeout } from '../sql/db/errors.js';
 import { ApiError, ERRORS, methodNotAllowed, unavailable } from './errors.js';
 import { ABORTED, RequestMetrics, type RequestRecorder } from './metrics.js';
 import { JSON_CONTENT_TYPE, type Reply } from './reply.js';

@@ -22,7 +22,7 @@
  */
 import { Backoff } from '../lib/backoff.js';
 import { errorMessage, type Log } from '../lib/log.js';
-import { listen, type Listener } from '../sql/db.js';
+import { listen, type Listener } from '../sql/db/listen.js';
 import {
   EVERYTHING_CHANGED,
   INVALIDATION_CHANNEL,

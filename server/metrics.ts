@@ -5,7 +5,7 @@
  * them (cluster/primary.ts gathers the workers' snapshots over IPC).
  */
 import { AggregatorRegistry, Counter, Gauge, Registry, type Metric } from 'prom-client';
-import type { Pool } from '../sql/db.js';
+import type { Pool } from '../sql/db/pool.js';
 import type { CacheStats } from './cache.js';
 
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;

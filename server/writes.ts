@@ -5,7 +5,7 @@
  * and the cached bodies it changed are invalidated (CacheCoherence.written). A route answers its
  * 201 or 204 when the write resolves, so an acknowledged write is stored and read back at once.
  */
-import type { Pool } from '../sql/db.js';
+import type { Pool } from '../sql/db/pool.js';
 import { addProduct, addSku, type CartOwner } from '../sql/queries/cart.js';
 import { insertInteractions, type Interaction } from '../sql/queries/interactions.js';
 import type { Written } from '../sql/queries/invalidation.js';

@@ -1,6 +1,6 @@
 import path from 'node:path';
 import type { Config } from '../lib/config.js';
-import { ensureDatabase, withDatabase } from './db.js';
+import { ensureDatabase, withDatabase } from './db/admin.js';
 import { startEmbedded } from './embedded.js';
 
 /** The database the embedded server holds the catalogue in. */

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { openSession } from './db.js';
+import { openSession } from './db/admin.js';
 
 /**
  * sql/migrations in the source tree. The compiled module (dist/ or build/ at the repo root) sits

@@ -14,7 +14,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
 import t, { type Test } from 'tap';
-import { openSession } from '../sql/db.js';
+import { openSession } from '../sql/db/admin.js';
 import { serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 import { within } from './helpers/wait.js';
@@ -150,7 +150,10 @@ t.test('a storefront on another origin calls every widget route and write, with 
     t.equal(results.length, 8, 'all eight calls ran');
     for (const result of results) {
       t.notOk(result.error, `${result.name} was not blocked`);
-      t.ok(result.status !== undefined && result.status >= 200 && result.status < 300, `${result.name} → ${result.status}`);
+      t.ok(
+        result.status !== undefined && result.status >= 200 && result.status < 300,
+        `${result.name} → ${result.status}`,
+      );
     }
     t.match(results.find((r) => r.name === 'GET product')?.text, /"name":"Camo Onesie"/);
     t.match(results.find((r) => r.name === 'GET reviews')?.text, /Fits well/);
@@ -162,7 +165,12 @@ t.test('a storefront on another origin calls every widget route and write, with 
 
   t.test('with CORS_ORIGINS naming another origin, the browser blocks every call', async (t) => {
     const server = await serve(t, url, { CORS_ORIGINS: 'https://shop.example' });
-    const results = await runStorefront(browser, pageOrigin, `http://127.0.0.1:${server.port}`, 'storefront-blocked.png');
+    const results = await runStorefront(
+      browser,
+      pageOrigin,
+      `http://127.0.0.1:${server.port}`,
+      'storefront-blocked.png',
+    );
     t.equal(results.length, 8, 'all eight calls ran');
     for (const result of results) t.match(result.error, /TypeError/, `${result.name} was blocked by CORS`);
   });

@@ -12,7 +12,7 @@ import t, { type Test } from 'tap';
 import { ingest } from '../ingest/ingest.js';
 import { loadConfig } from '../lib/config.js';
 import { startServer } from '../server/app.js';
-import { openSession, type Session } from '../sql/db.js';
+import { openSession, type Session } from '../sql/db/admin.js';
 import { expectBody, expectError } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 

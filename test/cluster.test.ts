@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { openSession } from '../sql/db.js';
+import { openSession } from '../sql/db/admin.js';
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster, type RunningCluster } from './helpers/process.js';

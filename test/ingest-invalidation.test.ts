@@ -13,7 +13,7 @@ import t, { type Test } from 'tap';
 import { ingest, type IngestReport } from '../ingest/ingest.js';
 import { startServer, type RunningServer } from '../server/app.js';
 import { loadConfig } from '../lib/config.js';
-import { openSession } from '../sql/db.js';
+import { openSession } from '../sql/db/admin.js';
 import { EVERYTHING_CHANGED, INVALIDATION_CHANNEL, parseInvalidation } from '../sql/queries/invalidation.js';
 import { freshDatabase } from './helpers/database.js';
 

@@ -5,7 +5,7 @@ import t from 'tap';
 import { generate, MANIFEST_FILE, type Manifest } from '../generate/generate.js';
 import { ingest } from '../ingest/ingest.js';
 import { TABLES } from '../ingest/tables.js';
-import { openSession } from '../sql/db.js';
+import { openSession } from '../sql/db/admin.js';
 import { freshDatabase } from './helpers/database.js';
 
 /** The generator's dirt kinds that the ingest must reject (atelier-data.md, dirt 2). */

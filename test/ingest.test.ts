@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
 import { ingest, IngestError, type FileReport, type IngestReport } from '../ingest/ingest.js';
-import { openSession, type Session } from '../sql/db.js';
+import { openSession, type Session } from '../sql/db/admin.js';
 import { freshDatabase } from './helpers/database.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

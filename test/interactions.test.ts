@@ -1,6 +1,6 @@
 import http from 'node:http';
 import t, { type Test } from 'tap';
-import { openSession, type Session } from '../sql/db.js';
+import { openSession, type Session } from '../sql/db/admin.js';
 import type { RunningServer } from '../server/app.js';
 import { request, serve as serveApi } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { openSession } from '../sql/db.js';
+import { openSession } from '../sql/db/admin.js';
 import { migrate } from '../sql/migrate.js';
 import { freshDatabase } from './helpers/database.js';
 

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { openSession } from '../sql/db.js';
+import { openSession } from '../sql/db/admin.js';
 import { serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 

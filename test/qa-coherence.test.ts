@@ -9,7 +9,7 @@
  */
 import http from 'node:http';
 import t, { type Test } from 'tap';
-import { openSession, type Session } from '../sql/db.js';
+import { openSession, type Session } from '../sql/db/admin.js';
 import { CACHED, request, serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap';
-import { createPool } from '../sql/db.js';
+import { createPool } from '../sql/db/pool.js';
 import { createReview } from '../sql/queries/reviews.js';
 import { expectBody, expectError, serveFixture as serveApi, type Api } from './helpers/api.js';
 

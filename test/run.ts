@@ -17,7 +17,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { dropDatabase, ensureDatabase, openSession, withDatabase } from '../sql/db.js';
+import { dropDatabase, ensureDatabase, openSession, withDatabase } from '../sql/db/admin.js';
 import { startEmbedded, type EmbeddedServer } from '../sql/embedded.js';
 import { migrate } from '../sql/migrate.js';
 import { freePort } from '../lib/net.js';

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import t, { type Test } from 'tap';
-import { openSession, type Session } from '../sql/db.js';
+import { openSession, type Session } from '../sql/db/admin.js';
 import { ResponseCache } from '../server/cache.js';
 import { serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';

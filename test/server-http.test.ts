@@ -1,6 +1,6 @@
 import net from 'node:net';
 import t, { type Test } from 'tap';
-import { openSession, type Session } from '../sql/db.js';
+import { openSession, type Session } from '../sql/db/admin.js';
 import { startServer } from '../server/app.js';
 import { loadConfig } from '../lib/config.js';
 import { Exchanges, MAX_BODY_BYTES, mount, readJsonBody } from '../server/http.js';

@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap';
-import { createPool, openSession, type Pool, type Session } from '../sql/db.js';
+import { openSession, type Session } from '../sql/db/admin.js';
+import { createPool, type Pool } from '../sql/db/pool.js';
 import { voteForAnswers, voteForReviews } from '../sql/queries/votes.js';
 import { freshDatabase } from './helpers/database.js';
 import { until } from './helpers/wait.js';

@@ -1,4 +1,4 @@
-import type { Pool } from '../../sql/db.js';
+import type { Pool } from '../../sql/db/pool.js';
 import type { Exchanges } from '../http.js';
 import type { CachedReads } from '../reads.js';
 import type { Writes } from '../writes.js';

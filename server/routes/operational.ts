@@ -2,7 +2,7 @@
  * GET /health (the process is up), GET /ready (this worker reaches the database) and GET /metrics
  * (Prometheus text).
  */
-import type { Pool } from '../../sql/db.js';
+import type { Pool } from '../../sql/db/pool.js';
 import { ping } from '../../sql/queries/ping.js';
 import { mount, type Exchanges } from '../http.js';
 import { METRICS_CONTENT_TYPE } from '../metrics.js';

@@ -1,5 +1,5 @@
 /** GET /products, /products/:product_id, /products/:product_id/styles, /products/:product_id/related. */
-import type { Pool } from '../../sql/db.js';
+import type { Pool } from '../../sql/db/pool.js';
 import { productDetail, productList, productRelated, productStyles } from '../../sql/queries/products.js';
 import { mount } from '../http.js';
 import { paging, pathId, queryParams } from '../params.js';

@@ -4,7 +4,7 @@
  * JSON via row_to_json/array_to_json, see products.ts); each add is one INSERT that stores
  * nothing when the sku or product does not exist.
  */
-import type { Pool } from '../db.js';
+import type { Pool } from '../db/pool.js';
 
 export type CartOwner = { readonly hash: Buffer } | { readonly userSession: number };
 

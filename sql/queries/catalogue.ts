@@ -1,4 +1,4 @@
-import type { Pool } from '../db.js';
+import type { Pool } from '../db/pool.js';
 
 const HAS_PRODUCTS = { name: 'catalogue_has_products', text: 'SELECT EXISTS (SELECT FROM products) AS found' };
 

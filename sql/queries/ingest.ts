@@ -2,7 +2,7 @@
  * The SQL of the ingest (ingest/ingest.ts). Table and column names come from the ingest's own
  * table specs, never from input, and are quoted all the same; values travel as parameters.
  */
-import { quoteIdent } from '../db.js';
+import { quoteIdent } from '../db/admin.js';
 import { EVERYTHING_CHANGED, INVALIDATION_CHANNEL } from './invalidation.js';
 
 /** Any fixed 64-bit number, distinct from the migration lock; held for the load's transaction. */

@@ -1,4 +1,4 @@
-import type { Pool } from '../db.js';
+import type { Pool } from '../db/pool.js';
 
 export interface Interaction {
   readonly element: string;

@@ -1,4 +1,4 @@
-import type { Pool } from '../db.js';
+import type { Pool } from '../db/pool.js';
 
 /**
  * Every write that changes what a product's cached bodies would say sends the product id, and
@@ -48,6 +48,21 @@ export interface Written {
 
 /** A statement that changes the row named by a path id; undefined when no row has that id. */
 export type RowWrite = (pool: Pool, id: number) => Promise<Written | undefined>;
+
+/**
+ * The RowWrite that runs `statement`, which takes the id as $1 and returns the row's `product_id`
+ * and its `notified` CTE's `token`, or no row for an unknown id; `kinds` are the bodies it changes.
+ */
+export function rowWrite(
+  statement: { readonly name: string; readonly text: string },
+  kinds: readonly BodyKind[],
+): RowWrite {
+  return async (pool, id) => {
+    const result = await pool.query<{ product_id: number; token: string | null }>({ ...statement, values: [id] });
+    const row = result.rows[0];
+    return row === undefined ? undefined : { productId: row.product_id, kinds, token: row.token };
+  };
+}
 
 export interface Invalidation {
   readonly productId: number;

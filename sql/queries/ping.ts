@@ -1,4 +1,4 @@
-import type { Pool } from '../db.js';
+import type { Pool } from '../db/pool.js';
 
 const PING = { name: 'ping', text: 'SELECT 1' };
 

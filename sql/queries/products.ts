@@ -11,7 +11,8 @@
  * Every per-product statement selects from `products pr WHERE pr.id = $1`, so an unknown product
  * yields no row (→ 404) within the same round trip.
  */
-import type { Pool } from '../db.js';
+import type { Pool } from '../db/pool.js';
+import { jsonArray, jsonObjectById } from './json.js';
 
 const LIST = {
   name: 'products_list',
@@ -25,55 +26,55 @@ FROM (
 ) p`,
 };
 
-const DETAIL = {
-  name: 'products_detail',
-  text: `
+/** A per-product body: the object of `columns` over `products pr`, and no row for an unknown product. */
+function productBody(name: string, columns: string): { name: string; text: string } {
+  return {
+    name,
+    text: `
 SELECT row_to_json(p)::text AS body
 FROM (
-  SELECT pr.id, pr.name, pr.slogan, pr.description, pr.category,
-         pr.default_price::text AS default_price,
-         coalesce((
-           SELECT array_to_json(array_agg(row_to_json(fv) ORDER BY f.id))
-           FROM features f CROSS JOIN LATERAL (SELECT f.feature, f.value) fv
-           WHERE f.product_id = pr.id
-         ), '[]') AS features
+  SELECT ${columns}
   FROM products pr
   WHERE pr.id = $1
 ) p`,
-};
+  };
+}
+
+const DETAIL = productBody(
+  'products_detail',
+  `pr.id, pr.name, pr.slogan, pr.description, pr.category,
+   pr.default_price::text AS default_price,
+   ${jsonArray({ from: 'features f', columns: 'f.feature, f.value', where: 'f.product_id = pr.id', orderBy: 'f.id' })} AS features`,
+);
 
 // Legacy front ends read photos[0] and iterate skus without guards, hence the placeholders.
-const STYLES = {
-  name: 'products_styles',
-  text: `
-SELECT row_to_json(r)::text AS body
-FROM (
-  SELECT pr.id::text AS product_id,
-         coalesce((
-           SELECT array_to_json(array_agg(row_to_json(sv) ORDER BY s.id))
-           FROM styles s
-           CROSS JOIN LATERAL (
-             SELECT s.id AS style_id, s.name,
-                    s.original_price::text AS original_price,
-                    s.sale_price::text AS sale_price,
-                    s.default_style AS "default?",
-                    coalesce((
-                      SELECT array_to_json(array_agg(row_to_json(phv) ORDER BY ph.id))
-                      FROM photos ph CROSS JOIN LATERAL (SELECT ph.thumbnail_url, ph.url) phv
-                      WHERE ph.style_id = s.id
-                    ), '[{"thumbnail_url":null,"url":null}]') AS photos,
-                    coalesce((
-                      SELECT ('{' || string_agg('"' || k.id || '":' || row_to_json(kv)::text, ',' ORDER BY k.id) || '}')::json
-                      FROM skus k CROSS JOIN LATERAL (SELECT k.quantity, k.size) kv
-                      WHERE k.style_id = s.id
-                    ), '{"null":{"quantity":null,"size":null}}') AS skus
-           ) sv
-           WHERE s.product_id = pr.id
-         ), '[]') AS results
-  FROM products pr
-  WHERE pr.id = $1
-) r`,
-};
+const STYLES = productBody(
+  'products_styles',
+  `pr.id::text AS product_id,
+   ${jsonArray({
+     from: 'styles s',
+     columns: `s.id AS style_id, s.name,
+               s.original_price::text AS original_price,
+               s.sale_price::text AS sale_price,
+               s.default_style AS "default?",
+               ${jsonArray({
+                 from: 'photos ph',
+                 columns: 'ph.thumbnail_url, ph.url',
+                 where: 'ph.style_id = s.id',
+                 orderBy: 'ph.id',
+                 empty: '[{"thumbnail_url":null,"url":null}]',
+               })} AS photos,
+               ${jsonObjectById({
+                 from: 'skus k',
+                 id: 'k.id',
+                 columns: 'k.quantity, k.size',
+                 where: 'k.style_id = s.id',
+                 empty: '{"null":{"quantity":null,"size":null}}',
+               })} AS skus`,
+     where: 's.product_id = pr.id',
+     orderBy: 's.id',
+   })} AS results`,
+);
 
 // The ingest rejects related ids that are 0, unknown or the product itself, and the schema's
 // foreign keys and CHECK forbid them, but the ingest drops those constraints while it loads;

@@ -5,9 +5,9 @@
  * notifies the product it changed from inside itself (see invalidation.ts), so a 201/204 means
  * the write is committed and every worker has been told.
  */
-import { isoDate } from './json.js';
-import type { Pool } from '../db.js';
-import { notifyProducts, type BodyKind, type RowWrite, type Written } from './invalidation.js';
+import { isoDate, jsonArray, jsonObjectById, jsonPage } from './json.js';
+import type { Pool } from '../db/pool.js';
+import { notifyProducts, rowWrite, type BodyKind, type Written } from './invalidation.js';
 
 /** Every Q&A write changes only its product's questions and answers lists. */
 const QA_BODIES: readonly BodyKind[] = ['qa'];
@@ -17,26 +17,18 @@ interface Statement {
   readonly text: string;
 }
 
-/**
- * A question's visible answers as one JSON object keyed by answer id, photos as URL strings.
- * Keys are in id order: a JavaScript client enumerates integer-like keys in ascending order
- * whatever order they arrive in, so any other order would be invisible to it.
- */
-const ANSWERS_BY_ID = `
-coalesce((
-  SELECT ('{' || string_agg('"' || a.id || '":' || row_to_json(av)::text, ',' ORDER BY a.id) || '}')::json
-  FROM answers a
-  CROSS JOIN LATERAL (
-    SELECT a.id, a.body, ${isoDate('a.date_written')} AS date,
-           a.answerer_name, a.helpful AS helpfulness,
-           coalesce((
-             SELECT array_to_json(array_agg(p.url ORDER BY p.id))
-             FROM answers_photos p
-             WHERE p.answer_id = a.id
-           ), '[]') AS photos
-  ) av
-  WHERE a.question_id = q.id AND NOT a.reported
-), '{}')`;
+/** A question's visible answers as one JSON object keyed by answer id, photos as URL strings. */
+const ANSWERS_BY_ID = jsonObjectById({
+  from: 'answers a',
+  id: 'a.id',
+  columns: `a.id, a.body, ${isoDate('a.date_written')} AS date,
+            a.answerer_name, a.helpful AS helpfulness,
+            ${jsonArray({ from: 'answers_photos p', value: 'p.url', where: 'p.answer_id = a.id', orderBy: 'p.id' })} AS photos`,
+  where: 'a.question_id = q.id AND NOT a.reported',
+});
+
+/** A page is chosen by helpfulness, most helpful first, then by id. */
+const BY_HELPFULNESS = ['helpful DESC', 'id'];
 
 /**
  * A page is chosen over the narrow (id, helpful) columns of the visible-rows index, so pages
@@ -48,23 +40,19 @@ const QUESTION_LIST: Statement = {
 SELECT row_to_json(b)::text AS body
 FROM (
   SELECT $1::integer::text AS product_id,
-         coalesce((
-           SELECT array_to_json(array_agg(row_to_json(v) ORDER BY t.helpful DESC, t.id))
-           FROM (
-             SELECT q.id, q.helpful
-             FROM questions q
-             WHERE q.product_id = $1 AND NOT q.reported
-             ORDER BY q.helpful DESC, q.id
-             LIMIT $2 OFFSET $3
-           ) t
-           JOIN questions q ON q.id = t.id
-           CROSS JOIN LATERAL (
-             SELECT q.id AS question_id, q.body AS question_body,
-                    ${isoDate('q.date_written')} AS question_date,
-                    q.asker_name, q.helpful AS question_helpfulness, q.reported,
-                    ${ANSWERS_BY_ID} AS answers
-           ) v
-         ), '[]') AS results
+         ${jsonPage({
+           table: 'questions',
+           alias: 'q',
+           where: 'q.product_id = $1 AND NOT q.reported',
+           keys: 'q.id, q.helpful',
+           orderBy: BY_HELPFULNESS,
+           limit: '$2',
+           offset: '$3',
+           columns: `q.id AS question_id, q.body AS question_body,
+                     ${isoDate('q.date_written')} AS question_date,
+                     q.asker_name, q.helpful AS question_helpfulness, q.reported,
+                     ${ANSWERS_BY_ID} AS answers`,
+         })} AS results
 ) b`,
 };
 
@@ -76,27 +64,19 @@ SELECT q.product_id, row_to_json(b)::text AS body
 FROM questions q
 CROSS JOIN LATERAL (
   SELECT q.id::text AS question, $4::integer AS page, $2::integer AS count,
-         coalesce((
-           SELECT array_to_json(array_agg(row_to_json(v) ORDER BY t.helpful DESC, t.id))
-           FROM (
-             SELECT a.id, a.helpful
-             FROM answers a
-             WHERE a.question_id = q.id AND NOT a.reported
-             ORDER BY a.helpful DESC, a.id
-             LIMIT $2 OFFSET $3
-           ) t
-           JOIN answers a ON a.id = t.id
-           CROSS JOIN LATERAL (
-             SELECT a.id AS answer_id, a.body,
-                    ${isoDate('a.date_written')} AS date,
-                    a.answerer_name, a.helpful AS helpfulness,
-                    coalesce((
-                      SELECT array_to_json(array_agg(row_to_json(pv) ORDER BY p.id))
-                      FROM answers_photos p CROSS JOIN LATERAL (SELECT p.id, p.url) pv
-                      WHERE p.answer_id = a.id
-                    ), '[]') AS photos
-           ) v
-         ), '[]') AS results
+         ${jsonPage({
+           table: 'answers',
+           alias: 'a',
+           where: 'a.question_id = q.id AND NOT a.reported',
+           keys: 'a.id, a.helpful',
+           orderBy: BY_HELPFULNESS,
+           limit: '$2',
+           offset: '$3',
+           columns: `a.id AS answer_id, a.body,
+                     ${isoDate('a.date_written')} AS date,
+                     a.answerer_name, a.helpful AS helpfulness,
+                     ${jsonArray({ from: 'answers_photos p', columns: 'p.id, p.url', where: 'p.answer_id = a.id', orderBy: 'p.id' })} AS photos`,
+         })} AS results
 ) b
 WHERE q.id = $1 AND NOT q.reported`,
 };
@@ -235,14 +215,6 @@ export async function createAnswer(pool: Pool, questionId: number, answer: NewAn
     : { id: row.answer_id, written: { productId: row.product_id, kinds: QA_BODIES, token: row.token } };
 }
 
-function runRowWrite(statement: Statement): RowWrite {
-  return async (pool, id) => {
-    const result = await pool.query<{ product_id: number; token: string | null }>({ ...statement, values: [id] });
-    const row = result.rows[0];
-    return row === undefined ? undefined : { productId: row.product_id, kinds: QA_BODIES, token: row.token };
-  };
-}
-
 /** Each hides the row (once); undefined for an unknown id. */
-export const reportQuestion = runRowWrite(QUESTION_REPORT);
-export const reportAnswer = runRowWrite(ANSWER_REPORT);
+export const reportQuestion = rowWrite(QUESTION_REPORT, QA_BODIES);
+export const reportAnswer = rowWrite(ANSWER_REPORT, QA_BODIES);

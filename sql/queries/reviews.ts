@@ -5,9 +5,9 @@
  * ratings and the pre-aggregated stats are all committed, and the invalidation NOTIFY is sent
  * by that same commit.
  */
-import { isoDate } from './json.js';
-import type { Pool } from '../db.js';
-import { notifyProducts, type BodyKind, type Written } from './invalidation.js';
+import { isoDate, jsonArray, jsonPage, type Page } from './json.js';
+import type { Pool } from '../db/pool.js';
+import { notifyProducts, rowWrite, type BodyKind, type Written } from './invalidation.js';
 
 export type ReviewSort = 'newest' | 'helpful' | 'relevant';
 
@@ -22,49 +22,34 @@ const RELEVANCE = `r.helpfulness / (1 + greatest(0, extract(epoch FROM $5::times
 
 /**
  * The columns a page is chosen by, and the order over them (all descending). Every order ends with
- * date then id, so pages are stable. Only these narrow columns are sorted; the page's rows are
- * then read whole by primary key.
+ * date then id, so pages are stable.
  */
-const PAGE_ORDER: Record<ReviewSort, { readonly columns: string; readonly keys: readonly string[] }> = {
-  newest: { columns: 'r.id, r.date', keys: ['date', 'id'] },
-  helpful: { columns: 'r.id, r.date, r.helpfulness', keys: ['helpfulness', 'date', 'id'] },
-  relevant: { columns: `r.id, r.date, ${RELEVANCE} AS relevance`, keys: ['relevance', 'date', 'id'] },
+const PAGE_ORDER: Record<ReviewSort, Pick<Page, 'keys' | 'orderBy'>> = {
+  newest: { keys: 'r.id, r.date', orderBy: ['date DESC', 'id DESC'] },
+  helpful: { keys: 'r.id, r.date, r.helpfulness', orderBy: ['helpfulness DESC', 'date DESC', 'id DESC'] },
+  relevant: { keys: `r.id, r.date, ${RELEVANCE} AS relevance`, orderBy: ['relevance DESC', 'date DESC', 'id DESC'] },
 };
 
-function descending(keys: readonly string[], qualifier = ''): string {
-  return keys.map((key) => `${qualifier}${key} DESC`).join(', ');
-}
-
 function listStatement(sort: ReviewSort): { name: string; text: string } {
-  const { columns, keys } = PAGE_ORDER[sort];
   return {
     name: `reviews_list_${sort}`,
     text: `
 SELECT row_to_json(b)::text AS body
 FROM (
   SELECT $1::integer::text AS product, $4::integer AS page, $2::integer AS count,
-         coalesce((
-           SELECT array_to_json(array_agg(row_to_json(v) ORDER BY ${descending(keys, 't.')}))
-           FROM (
-             SELECT ${columns}
-             FROM reviews r
-             WHERE r.product_id = $1 AND NOT r.reported
-             ORDER BY ${descending(keys)}
-             LIMIT $2 OFFSET $3
-           ) t
-           JOIN reviews r ON r.id = t.id
-           CROSS JOIN LATERAL (
-             SELECT r.id AS review_id, r.rating, r.summary, r.recommend,
-                    nullif(r.response, '') AS response, r.body,
-                    ${isoDate('r.date')} AS date,
-                    r.reviewer_name, r.helpfulness,
-                    coalesce((
-                      SELECT array_to_json(array_agg(row_to_json(pv) ORDER BY p.id))
-                      FROM reviews_photos p CROSS JOIN LATERAL (SELECT p.id, p.url) pv
-                      WHERE p.review_id = r.id
-                    ), '[]') AS photos
-           ) v
-         ), '[]') AS results
+         ${jsonPage({
+           table: 'reviews',
+           alias: 'r',
+           where: 'r.product_id = $1 AND NOT r.reported',
+           ...PAGE_ORDER[sort],
+           limit: '$2',
+           offset: '$3',
+           columns: `r.id AS review_id, r.rating, r.summary, r.recommend,
+                     nullif(r.response, '') AS response, r.body,
+                     ${isoDate('r.date')} AS date,
+                     r.reviewer_name, r.helpfulness,
+                     ${jsonArray({ from: 'reviews_photos p', columns: 'p.id, p.url', where: 'p.review_id = r.id', orderBy: 'p.id' })} AS photos`,
+         })} AS results
 ) b`,
   };
 }
@@ -284,18 +269,5 @@ export async function createReview(pool: Pool, review: NewReview): Promise<Creat
   return { created: false, reason: row.product_exists ? 'foreign_characteristic' : 'unknown_product' };
 }
 
-async function writeOne(
-  pool: Pool,
-  statement: { name: string; text: string },
-  kinds: readonly BodyKind[],
-  reviewId: number,
-): Promise<Written | undefined> {
-  const result = await pool.query<{ product_id: number; token: string | null }>({ ...statement, values: [reviewId] });
-  const row = result.rows[0];
-  return row === undefined ? undefined : { productId: row.product_id, kinds, token: row.token };
-}
-
 /** Hides the review from every read (once); undefined for an unknown review. */
-export function reportReview(pool: Pool, reviewId: number): Promise<Written | undefined> {
-  return writeOne(pool, REPORT, EVERY_REVIEW_BODY, reviewId);
-}
+export const reportReview = rowWrite(REPORT, EVERY_REVIEW_BODY);

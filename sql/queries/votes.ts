@@ -3,7 +3,7 @@
  * (server/write-batcher.ts), so one transaction, one WAL flush and one NOTIFY per product replace
  * one of each per vote.
  */
-import type { Pool } from '../db.js';
+import type { Pool } from '../db/pool.js';
 import { notifyProducts, type BodyKind, type Written } from './invalidation.js';
 import { PRODUCT_OF } from './qa.js';
 

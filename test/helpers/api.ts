@@ -2,7 +2,7 @@ import http from 'node:http';
 import type { Test } from 'tap';
 import { startServer, type RunningServer } from '../../server/app.js';
 import { loadConfig } from '../../lib/config.js';
-import { openSession, type Session } from '../../sql/db.js';
+import { openSession, type Session } from '../../sql/db/admin.js';
 import { freshDatabase } from './database.js';
 
 /** A server over a fixture database, and a session for looking underneath it. */

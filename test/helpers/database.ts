@@ -1,5 +1,5 @@
 import type { Test } from 'tap';
-import { dropDatabase, ensureDatabase, withDatabase } from '../../sql/db.js';
+import { dropDatabase, ensureDatabase, withDatabase } from '../../sql/db/admin.js';
 
 let counter = 0;
 

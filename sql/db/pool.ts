@@ -1,0 +1,89 @@
+/**
+ * The pool every server worker queries through: its timeouts, its application name, what an
+ * error on an idle connection does, and how many queries may wait for a busy pool.
+ */
+import { Pool as DriverPool, type PoolClient, type PoolConfig } from './driver.js';
+
+export type Pool = DriverPool;
+
+/**
+ * A query refused before it queued for a connection, because `maxWaiting` queries already wait:
+ * under overload the newcomer gets an immediate 503 instead of joining a queue it would leave,
+ * seconds later, by timing out.
+ */
+export class PoolSaturatedError extends Error {
+  constructor(waiting: number) {
+    super(`all pooled connections are busy and ${waiting} queries already wait for one`);
+    this.name = 'PoolSaturatedError';
+  }
+}
+
+export interface PoolOptions {
+  readonly connectionString: string;
+  readonly max: number;
+  readonly connectionTimeoutMillis: number;
+  readonly statementTimeoutMillis: number;
+  readonly idleTimeoutMillis: number;
+  /**
+   * Queries allowed to wait for a busy pool's connection; the next one fails with
+   * PoolSaturatedError. Unbounded when absent (scripts, which would rather wait).
+   */
+  readonly maxWaiting?: number;
+  readonly applicationName: string;
+  /** Called for errors on idle clients (a restarted server, a dropped socket). */
+  readonly onIdleError: (err: Error) => void;
+}
+
+type ConnectCallback = (
+  err: Error | undefined,
+  client: PoolClient | undefined,
+  done: (release?: unknown) => void,
+) => void;
+
+/**
+ * pg.Pool's wait queue is unbounded. Every pool.query() checks out through connect(), so bounding
+ * it here sheds both queries and explicit checkouts.
+ */
+class SheddingPool extends DriverPool {
+  constructor(
+    config: PoolConfig,
+    private readonly maxWaiting: number,
+  ) {
+    super(config);
+  }
+
+  override connect(): Promise<PoolClient>;
+  override connect(callback: ConnectCallback): void;
+  override connect(callback?: ConnectCallback): Promise<PoolClient> | undefined {
+    const busy = this.idleCount === 0 && this.totalCount >= (this.options.max ?? 10);
+    if (busy && this.waitingCount >= this.maxWaiting) {
+      const err = new PoolSaturatedError(this.waitingCount);
+      if (callback === undefined) return Promise.reject(err);
+      callback(err, undefined, () => undefined);
+      return undefined;
+    }
+    if (callback === undefined) return super.connect();
+    super.connect(callback);
+    return undefined;
+  }
+}
+
+export function createPool(options: PoolOptions): Pool {
+  const pool = new SheddingPool(
+    {
+      connectionString: options.connectionString,
+      max: options.max,
+      connectionTimeoutMillis: options.connectionTimeoutMillis,
+      idleTimeoutMillis: options.idleTimeoutMillis,
+      statement_timeout: options.statementTimeoutMillis,
+      query_timeout: options.statementTimeoutMillis + 1000,
+      application_name: options.applicationName,
+      keepAlive: true,
+    },
+    options.maxWaiting ?? Number.POSITIVE_INFINITY,
+  );
+  // Without this listener an error on an idle client is an uncaught exception that kills the
+  // process; with it, the broken client is discarded and the next checkout reconnects.
+  pool.on('error', options.onIdleError);
+  return pool;
+}
