@@ -253,8 +253,9 @@ t.test(
 
     const examples: Examples = {};
     const record = (operation: string, slot: string, name: string, value: unknown) => {
-      const named = ((examples[operation] ??= {})[slot] ??= {});
-      named[name] = value;
+      examples[operation] ??= {};
+      examples[operation][slot] ??= {};
+      examples[operation][slot][name] = value;
     };
     const answered: {
       exchange: Exchange;
