@@ -310,7 +310,7 @@ t.test('POST /qa/questions answers 422 naming the first invalid field, and store
     [{ email: 'first.last' }, 'email', 'an email address'],
     [{ email: 'first@gmail' }, 'email', 'an email address'],
     [{ product_id: undefined }, 'product_id', 'a positive integer no larger than 2147483647'],
-    [{ product_id: '1' }, 'product_id', 'a positive integer no larger than 2147483647'],
+    [{ product_id: '01' }, 'product_id', 'a positive integer no larger than 2147483647'],
     [{ product_id: 0 }, 'product_id', 'a positive integer no larger than 2147483647'],
     [{ product_id: 1.5 }, 'product_id', 'a positive integer no larger than 2147483647'],
     [{ product_id: 2 ** 31 }, 'product_id', 'a positive integer no larger than 2147483647'],

@@ -9,12 +9,12 @@
  */
 import { createHash } from 'node:crypto';
 import { cartItems, cartSessionRows, type CartOwner } from '../../sql/queries/cart.js';
-import { ApiError, ERRORS } from '../errors.js';
+import { ApiError, ERRORS, invalidField } from '../errors.js';
 import { created, mount, readJsonBody } from '../http.js';
 import { pathId, queryParams } from '../params.js';
 import { ok } from '../reply.js';
 import type { TemplatedApp } from '../uws.js';
-import { idOrIdString, jsonObject, lenientId } from '../validate.js';
+import { body, id, idOrIdString, jsonObject } from '../validate.js';
 import type { RouteContext } from './context.js';
 
 const STORED = created('{}');
@@ -40,15 +40,24 @@ type Addition =
   | { readonly form: 'v2'; readonly skuId: number }
   | { readonly form: 'v1'; readonly userSession: number; readonly productId: number };
 
+/** The v2 cart body. */
+export const CART_SKU_BODY = body({ sku_id: id(invalidField.idOrIdString) });
+/** The v1 cart body, the shape of cart.csv. */
+export const CART_PRODUCT_BODY = body({
+  user_session: id(invalidField.idOrIdString),
+  product_id: id(invalidField.idOrIdString),
+});
+
 /** A POST /cart body: `{"sku_id"}` (v2) or `{"user_session", "product_id"}` (v1), never both. */
 function parseAddition(input: unknown): Addition {
   const fields = jsonObject(input);
   const hasSku = fields.sku_id !== undefined;
   const hasProduct = fields.product_id !== undefined;
   if (hasSku && hasProduct) throw TWO_ITEMS;
-  if (hasSku) return { form: 'v2', skuId: lenientId(fields, 'sku_id') };
+  if (hasSku) return { form: 'v2', skuId: CART_SKU_BODY.parse(fields).sku_id };
   if (!hasProduct) throw NO_ITEM;
-  return { form: 'v1', userSession: lenientId(fields, 'user_session'), productId: lenientId(fields, 'product_id') };
+  const { user_session, product_id } = CART_PRODUCT_BODY.parse(fields);
+  return { form: 'v1', userSession: user_session, productId: product_id };
 }
 
 export function mountCartRoutes(app: TemplatedApp, { exchanges, pool, writes }: RouteContext): void {

@@ -1,6 +1,6 @@
 /**
- * GET /health (the process is up), GET /ready (this worker reaches the database) and GET /metrics
- * (Prometheus text).
+ * GET /health (the process is up), GET /ready (this worker reaches the database), GET /metrics
+ * (Prometheus text), and the API's own description: GET /openapi.json and GET /docs.
  */
 import type { Pool } from '../../sql/db/pool.js';
 import { ping } from '../../sql/queries/ping.js';
@@ -8,6 +8,7 @@ import { mount, type Exchanges } from '../http.js';
 import { METRICS_CONTENT_TYPE } from '../metrics.js';
 import { ok } from '../reply.js';
 import type { TemplatedApp } from '../uws.js';
+import { mountDocsRoutes } from './docs.js';
 
 const UP = ok(Buffer.from('{"status":"up"}'));
 const READY = ok(Buffer.from('{"status":"ready"}'));
@@ -33,4 +34,5 @@ export function mountOperationalRoutes(
   mount(app, exchanges, '/metrics', {
     get: async () => ({ ...ok(await metricsText()), contentType: METRICS_CONTENT_TYPE }),
   });
+  mountDocsRoutes(app, exchanges);
 }

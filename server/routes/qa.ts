@@ -11,13 +11,13 @@
  * later reads of the question are cached like any other body.
  */
 import { LRUCache } from 'lru-cache';
-import { answerList, questionList, type NewAnswer, type NewPost, type NewQuestion } from '../../sql/queries/qa.js';
+import { answerList, questionList, type NewQuestion } from '../../sql/queries/qa.js';
 import { ApiError, ERRORS } from '../errors.js';
 import { created, mount, readJsonBody } from '../http.js';
 import { paging, pathId, queryParams, queryProductId } from '../params.js';
 import { encodeBody } from '../reply.js';
 import type { TemplatedApp } from '../uws.js';
-import { email, id, jsonObject, photoUrls, text } from '../validate.js';
+import { body, email, id, photoUrls, text } from '../validate.js';
 import type { RouteContext } from './context.js';
 import { rowChangeRoute } from './row-change.js';
 
@@ -26,21 +26,18 @@ const KNOWN_QUESTIONS = 100_000;
 
 const UNKNOWN_PRODUCT = new ApiError(ERRORS.unknownProduct);
 
-/** What every question and answer carries, checked in the contract's order. */
-function postFields(fields: Record<string, unknown>): NewPost {
-  return { body: text(fields, 'body', 1, 1000), name: text(fields, 'name', 1, 60), email: email(fields) };
-}
+/** What every question and answer carries, in the contract's order. */
+const POST_FIELDS = { body: text(1, 1000), name: text(1, 60), email: email() };
 
-/** The POST /qa/questions body, fields checked in the contract's order; unknown fields are ignored. */
-function parseNewQuestion(input: unknown): NewQuestion {
-  const fields = jsonObject(input);
-  return { ...postFields(fields), productId: id(fields, 'product_id') };
-}
+/** The POST /qa/questions body. */
+export const NEW_QUESTION_BODY = body({ ...POST_FIELDS, product_id: id() });
 
 /** The POST /qa/questions/:question_id/answers body; `photos` may be absent. */
-function parseNewAnswer(input: unknown): NewAnswer {
-  const fields = jsonObject(input);
-  return { ...postFields(fields), photos: photoUrls(fields) };
+export const NEW_ANSWER_BODY = body({ ...POST_FIELDS, photos: photoUrls() });
+
+function parseNewQuestion(input: unknown): NewQuestion {
+  const question = NEW_QUESTION_BODY.parse(input);
+  return { body: question.body, name: question.name, email: question.email, productId: question.product_id };
 }
 
 export function mountQaRoutes(app: TemplatedApp, { exchanges, pool, reads, writes }: RouteContext): void {
@@ -80,7 +77,7 @@ export function mountQaRoutes(app: TemplatedApp, { exchanges, pool, reads, write
       // Read before awaiting: uWS invalidates req when this callback returns.
       const rawQuestionId = req.getParameter(0);
       const input = await readJsonBody(req, res);
-      const answerId = await writes.answers.create(pathId(rawQuestionId), parseNewAnswer(input));
+      const answerId = await writes.answers.create(pathId(rawQuestionId), NEW_ANSWER_BODY.parse(input));
       if (answerId === undefined) return ERRORS.unknownId;
       return created(`{"answer_id":${answerId}}`);
     },

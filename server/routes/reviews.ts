@@ -17,7 +17,20 @@ import { MAX_ID } from '../limits.js';
 import { paging, queryParams, queryProductId } from '../params.js';
 import { encodeBody } from '../reply.js';
 import type { TemplatedApp } from '../uws.js';
-import { email, id, jsonObject, photoUrls, text } from '../validate.js';
+import {
+  body,
+  boolean,
+  decimalPattern,
+  email,
+  type Field,
+  id,
+  integer,
+  integerOrString,
+  integerSchema,
+  optional,
+  photoUrls,
+  text,
+} from '../validate.js';
 import type { RouteContext } from './context.js';
 import { rowChangeRoute } from './row-change.js';
 
@@ -30,45 +43,57 @@ function reviewSort(query: URLSearchParams): ReviewSort {
   return sort as ReviewSort;
 }
 
-const CHARACTERISTIC_ID = /^[1-9][0-9]*$/;
-
-function rating(value: unknown): value is number {
-  return Number.isInteger(value) && (value as number) >= 1 && (value as number) <= 5;
-}
-
 const INVALID_CHARACTERISTICS = new ApiError(ERRORS.invalidCharacteristics);
+const CHARACTERISTIC_ID = new RegExp(decimalPattern(MAX_ID));
 
-function characteristics(value: unknown): [number, number][] {
-  if (value === undefined) return [];
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw INVALID_CHARACTERISTICS;
-  return Object.entries(value).map(([key, score]): [number, number] => {
-    if (!CHARACTERISTIC_ID.test(key) || Number(key) > MAX_ID || !rating(score)) throw INVALID_CHARACTERISTICS;
-    return [Number(key), score];
-  });
-}
+/** Characteristic ids (object keys, so strings) mapped to ratings; absent is none. */
+const characteristics: Field<[number, number][]> = {
+  read(value) {
+    if (value === undefined) return [];
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw INVALID_CHARACTERISTICS;
+    return Object.entries(value).map(([key, score]): [number, number] => {
+      const rating = integerOrString(score, 5);
+      if (!CHARACTERISTIC_ID.test(key) || rating === undefined) throw INVALID_CHARACTERISTICS;
+      return [Number(key), rating];
+    });
+  },
+  schema: {
+    type: 'object',
+    propertyNames: { pattern: CHARACTERISTIC_ID.source },
+    additionalProperties: integerSchema(5),
+  },
+  required: false,
+};
 
 /**
- * The POST /reviews body, validated field by field in the contract's order; the first failing
- * field is named in the 422. Unknown fields are ignored. `summary` may be empty or absent
- * (the contract gives it no minimum); every other field but photos and characteristics is required.
+ * The POST /reviews body in the contract's order. `summary` may be empty or absent (the contract
+ * gives it no minimum); every other field but photos and characteristics is required. Whether the
+ * product exists and the characteristics are its own is the write's to say.
  */
-export function parseNewReview(input: unknown): NewReview {
-  const fields = jsonObject(input);
-  const productId = id(fields, 'product_id');
-  if (!rating(fields.rating)) throw new ApiError(ERRORS.invalidRating);
-  const summary = fields.summary === undefined ? '' : text(fields, 'summary', 0, 60);
-  const body = text(fields, 'body', 1, 1000);
-  if (typeof fields.recommend !== 'boolean') throw new ApiError(ERRORS.invalidRecommend);
+export const NEW_REVIEW_BODY = body({
+  product_id: id(),
+  rating: integer(5, ERRORS.invalidRating),
+  summary: optional(text(0, 60), ''),
+  body: text(1, 1000),
+  recommend: boolean(ERRORS.invalidRecommend),
+  name: text(1, 60),
+  email: email(),
+  photos: photoUrls(),
+  characteristics,
+});
+
+function parseNewReview(input: unknown): NewReview {
+  const review = NEW_REVIEW_BODY.parse(input);
   return {
-    productId,
-    rating: fields.rating,
-    summary,
-    body,
-    recommend: fields.recommend,
-    name: text(fields, 'name', 1, 60),
-    email: email(fields),
-    photos: photoUrls(fields),
-    characteristics: characteristics(fields.characteristics),
+    productId: review.product_id,
+    rating: review.rating,
+    summary: review.summary,
+    body: review.body,
+    recommend: review.recommend,
+    name: review.name,
+    email: review.email,
+    photos: review.photos,
+    characteristics: review.characteristics,
   };
 }
 
