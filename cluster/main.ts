@@ -1,12 +1,14 @@
 /**
- * `npm start`: the primary. Resolves the database (DATABASE_URL, or the embedded server under
- * DATA_DIR), migrates it, seeds it on first start, then keeps the workers up until SIGTERM or
- * SIGINT (drain, then stop the database) and replaces them on SIGHUP.
+ * `npm start`: the primary. Claims its port (one instance per port: cluster/port-claim.ts),
+ * resolves the database (DATABASE_URL, or the embedded server under DATA_DIR), migrates it,
+ * seeds it on first start, then keeps the workers up until SIGTERM or SIGINT (drain, then stop
+ * the database) and replaces them on SIGHUP.
  */
 import { resolveDatabase } from '../sql/bootstrap.js';
 import { ConfigError, loadConfig, type Config } from '../lib/config.js';
 import { migrate } from '../sql/migrate.js';
 import { createLog, errorMessage } from '../lib/log.js';
+import { claimListenPorts, PortInUseError } from './port-claim.js';
 import { CrashLoopError, Supervisor } from './primary.js';
 import { enableRequestMigration } from './request-migration.js';
 import { seedIfEmpty } from './seed.js';
@@ -18,11 +20,19 @@ class StopRequested extends Error {}
 
 async function serve(config: Config): Promise<number> {
   log.info('starting', {
+    address: config.listenAddress,
     port: config.port,
     worker_ports: config.workerPorts,
     workers: config.workers,
     database: config.databaseUrl === undefined ? `embedded in ${config.dataDir}` : 'DATABASE_URL',
   });
+  try {
+    await claimListenPorts(config);
+  } catch (err) {
+    if (!(err instanceof PortInUseError)) throw err;
+    log.error('port_in_use', { error: err.message });
+    return 1;
+  }
   const database = await resolveDatabase(config);
 
   let supervisor: Supervisor | undefined;

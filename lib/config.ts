@@ -1,3 +1,4 @@
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -8,6 +9,13 @@ import path from 'node:path';
  */
 export interface Config {
   readonly port: number;
+  /** The address the workers listen on: 0.0.0.0 (every interface), or 127.0.0.1 behind a proxy on the same host. */
+  readonly listenAddress: string;
+  /**
+   * The origins whose pages may call the API from a browser (CORS): '*' for any, or the exact
+   * origins (`https://shop.example.com`), each echoed back only to itself.
+   */
+  readonly corsOrigins: CorsOrigins;
   readonly workers: number;
   /**
    * 'shared': every worker listens on PORT and the kernel spreads new connections over them
@@ -45,6 +53,8 @@ export type WorkerPorts = 'shared' | 'per-worker';
 
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export type CorsOrigins = '*' | readonly string[];
 
 export class ConfigError extends Error {}
 
@@ -104,6 +114,35 @@ export function logLevel(env: Env = process.env): LogLevel {
   return raw as LogLevel;
 }
 
+function listenAddress(env: Env): string {
+  const raw = env.LISTEN_ADDRESS?.trim() || '0.0.0.0';
+  if (net.isIP(raw) === 0)
+    throw new ConfigError(`LISTEN_ADDRESS must be an IP address like 0.0.0.0 or 127.0.0.1, got "${raw}"`);
+  return raw;
+}
+
+/** `*` (the default), or a comma list of origins, each exactly as a browser sends it in Origin. */
+function corsOrigins(env: Env): CorsOrigins {
+  const raw = env.CORS_ORIGINS?.trim() || '*';
+  if (raw === '*') return '*';
+  const origins = raw.split(',').map((origin) => origin.trim());
+  for (const origin of origins) {
+    let parsed: URL | undefined;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      parsed = undefined;
+    }
+    // A browser sends scheme://host[:port], lower case, with no path: anything else never matches.
+    if (parsed?.origin !== origin) {
+      throw new ConfigError(
+        `CORS_ORIGINS must be * or a comma list of origins like https://shop.example.com, got "${origin}"`,
+      );
+    }
+  }
+  return Object.freeze(origins);
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const port = integer(env, 'PORT', 3000, 0, 65535);
   const workers = integer(env, 'WORKERS', os.availableParallelism(), 1, 256);
@@ -116,6 +155,8 @@ export function loadConfig(env: Env = process.env): Config {
   }
   return Object.freeze({
     port,
+    listenAddress: listenAddress(env),
+    corsOrigins: corsOrigins(env),
     workers,
     workerPorts: ports,
     workerSlot: integer(env, 'WORKER_SLOT', 0, 0, workers - 1),

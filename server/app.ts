@@ -4,6 +4,7 @@ import { createPool } from '../sql/db/pool.js';
 import { ping } from '../sql/queries/ping.js';
 import { ResponseCache, type CacheStats } from './cache.js';
 import type { Config } from '../lib/config.js';
+import { CorsPolicy } from './cors.js';
 import { ERRORS } from './errors.js';
 import { Exchanges } from './http.js';
 import { CacheCoherence } from './invalidation.js';
@@ -65,7 +66,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   let writes: Writes;
   const cache = new ResponseCache({ maxBytes: config.cacheMaxBytes, ttlMs: config.cacheTtlMs });
   const metrics = new WorkerMetrics(() => cache.stats(), pool);
-  const exchanges = new Exchanges(config.retryAfterSeconds, log, metrics.requests);
+  const exchanges = new Exchanges(config.retryAfterSeconds, log, metrics.requests, new CorsPolicy(config.corsOrigins));
   try {
     await ping(pool);
     coherence = await CacheCoherence.start(
@@ -93,8 +94,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     );
     const port = options.port ?? config.port;
     listenSocket = await new Promise<us_listen_socket>((resolve, reject) => {
-      app.listen('0.0.0.0', port, (socket) =>
-        socket ? resolve(socket) : reject(new Error(`cannot listen on port ${port}`)),
+      app.listen(config.listenAddress, port, (socket) =>
+        socket ? resolve(socket) : reject(new Error(`cannot listen on ${config.listenAddress}:${port}`)),
       );
     });
   } catch (err) {

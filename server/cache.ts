@@ -1,5 +1,7 @@
 /**
- * The per-worker response cache: serialised bodies keyed by route and parameters, bounded by
+ * The per-worker response cache: serialised bodies, each stored as its 200 reply with the ETag
+ * computed when it was loaded (server/reply.ts tagged), keyed by route and parameters (never by
+ * the URL: `/products/1` and `/products/1/` share one entry), bounded by
  * bytes and by age (config.cacheMaxBytes, config.cacheTtlMs), with concurrent misses for one
  * key coalesced into a single load. Only successful bodies are stored: a load that fails or
  * finds nothing is answered to every waiter and forgotten.
@@ -13,6 +15,7 @@
  * carry no version.
  */
 import { LRUCache } from 'lru-cache';
+import { tagged, type TaggedReply } from './reply.js';
 
 /** Milliseconds from an arbitrary origin, like performance.now(). */
 export interface Clock {
@@ -46,8 +49,8 @@ export type Loader = () => Promise<Buffer | undefined>;
 const VERSIONED_KEY = /^([a-z-]+:\d+)\.(\d+):/;
 
 export class ResponseCache {
-  private readonly entries: LRUCache<string, Buffer> | undefined;
-  private readonly inFlight = new Map<string, Promise<Buffer | undefined>>();
+  private readonly entries: LRUCache<string, TaggedReply> | undefined;
+  private readonly inFlight = new Map<string, Promise<TaggedReply | undefined>>();
   /**
    * Only invalidated (kind, product) pairs, keyed `<kind>:<productId>`, ordered by invalidation
    * time (re-inserted on every bump).
@@ -66,9 +69,9 @@ export class ResponseCache {
     this.clock = options.clock ?? performance;
     this.entries =
       options.maxBytes > 0
-        ? new LRUCache<string, Buffer>({
+        ? new LRUCache<string, TaggedReply>({
             maxSize: options.maxBytes,
-            sizeCalculation: (body) => body.length,
+            sizeCalculation: (reply) => reply.body.length,
             perf: this.clock,
             ...(options.ttlMs > 0 ? { ttl: options.ttlMs } : {}),
             dispose: (_body, _key, reason) => {
@@ -97,16 +100,16 @@ export class ResponseCache {
     return versioned === null || Number(versioned[2]) === this.version(versioned[1]!);
   }
 
-  /** The stored body, synchronously, so that a hit is answered within the request callback. */
-  get(key: string): Buffer | undefined {
-    const body = this.entries?.get(key);
-    if (body === undefined) this.counters.misses += 1;
+  /** The stored reply, synchronously, so that a hit is answered within the request callback. */
+  get(key: string): TaggedReply | undefined {
+    const reply = this.entries?.get(key);
+    if (reply === undefined) this.counters.misses += 1;
     else this.counters.hits += 1;
-    return body;
+    return reply;
   }
 
-  /** Runs `load` unless a load of `key` is already running, and stores a found body. */
-  load(key: string, load: Loader): Promise<Buffer | undefined> {
+  /** Runs `load` unless a load of `key` is already running, and stores the reply of a found body. */
+  load(key: string, load: Loader): Promise<TaggedReply | undefined> {
     const running = this.inFlight.get(key);
     if (running) {
       this.counters.coalesced += 1;
@@ -115,13 +118,15 @@ export class ResponseCache {
     this.counters.loads += 1;
     const clearsAtStart = this.clears;
     const loading = load().then(
-      (body) => {
+      (found) => {
         this.inFlight.delete(key);
+        if (found === undefined) return undefined;
+        const reply = tagged(found);
         // A body read while its scope was invalidated may predate the write; storing it under
         // its (now old) key is harmless until that key's version is forgotten, so it is not
         // stored at all. Other scopes' invalidations do not matter to it.
-        if (body !== undefined && this.isCurrent(key) && clearsAtStart === this.clears) this.entries?.set(key, body);
-        return body;
+        if (this.isCurrent(key) && clearsAtStart === this.clears) this.entries?.set(key, reply);
+        return reply;
       },
       (err: unknown) => {
         this.inFlight.delete(key);

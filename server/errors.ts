@@ -74,10 +74,10 @@ export const ERRORS = Object.freeze({
   internal: errorReply('500 Internal Server Error', 'The server failed to answer this request.'),
 });
 
-/** 405 for a known path; `allowed` lists the methods the path answers (the Allow header). */
-export function methodNotAllowed(allowed: readonly string[]): Reply {
-  return errorReply('405 Method Not Allowed', `This path only accepts ${allowed.join(', ')}.`, {
-    headers: [['Allow', allowed.join(', ')]],
+/** 405 for a known path; `allowed` lists the methods the path answers (the Allow header), e.g. "GET, HEAD, OPTIONS". */
+export function methodNotAllowed(allowed: string): Reply {
+  return errorReply('405 Method Not Allowed', `This path only accepts ${allowed}.`, {
+    headers: [['Allow', allowed]],
   });
 }
 

@@ -4,10 +4,16 @@
  * callback returns); a reply known at once is written within the callback; otherwise onAborted
  * is attached before the callback returns and the later write is corked. No exception escapes a
  * uWS callback: an unexpected one becomes a logged 500 whose body says nothing about it.
- * Every reply is counted and timed by its mounted route (server/metrics.ts).
+ * Every reply is counted and timed by its mounted route (server/metrics.ts), and carries the
+ * CORS headers of its request's origin (server/cors.ts).
+ *
+ * Every path is mounted with HEAD wherever it has GET (the GET's status and headers, no body),
+ * OPTIONS (the CORS preflight), a 405 naming the methods it allows for every other method uWS
+ * reports, and all of it again under the path with one trailing slash.
  */
 import { createLog, errorMessage, type Log } from '../lib/log.js';
 import { isDatabaseUnavailable, isPoolSaturated, isStatementTimeout } from '../sql/db/errors.js';
+import { CorsPolicy, type Headers } from './cors.js';
 import { ApiError, ERRORS, methodNotAllowed, unavailable } from './errors.js';
 import { ABORTED, RequestMetrics, type RequestRecorder } from './metrics.js';
 import { JSON_CONTENT_TYPE, type Reply } from './reply.js';
@@ -37,6 +43,7 @@ export class Exchanges {
     retryAfterSeconds: number,
     private readonly log: Log = createLog('worker'),
     private readonly requestMetrics: RequestMetrics = new RequestMetrics(),
+    readonly cors: CorsPolicy = new CorsPolicy('*'),
   ) {
     this.unavailable = unavailable(retryAfterSeconds);
   }
@@ -44,23 +51,31 @@ export class Exchanges {
   /**
    * Wraps a route into a uWS handler that always answers exactly once and never throws. `route`
    * labels its requests in the metrics; `method` is given when the handler answers only that one.
+   * A HEAD request gets the reply's status and headers without its body; a GET or HEAD whose
+   * If-None-Match names the reply's ETag gets a 304.
    */
-  handle(respond: Respond, route: string, method?: Method): UwsHandler {
+  handle(respond: Respond, route: string, method?: HandledMethod): UwsHandler {
     const recorders = this.requestMetrics.route(route);
     const onlyMethod = method === undefined ? undefined : recorders.method(method);
+    const conditional = method === 'get' || method === 'head';
     return (res, req) => {
       const startedAt = performance.now();
-      const recorder = onlyMethod ?? recorders.method(req.getMethod());
+      const requestMethod = method ?? req.getMethod();
+      const recorder = onlyMethod ?? recorders.method(requestMethod);
+      const head = requestMethod === 'head';
+      const cors = this.cors.responseHeaders(req);
+      const ifNoneMatch = conditional ? req.getHeader('if-none-match') : '';
       let reply: Reply;
       try {
         const outcome = respond(req, res);
-        if (outcome instanceof Promise) return this.answerLater(res, outcome, recorder, startedAt);
+        if (outcome instanceof Promise) {
+          return this.answerLater(res, outcome, recorder, startedAt, { head, cors, ifNoneMatch });
+        }
         reply = outcome;
       } catch (err) {
         reply = this.replyFor(err);
       }
-      this.writeOrLog(res, reply);
-      recorder.record(reply.status, startedAt);
+      recorder.record(this.writeOrLog(res, reply, head, cors, ifNoneMatch), startedAt);
     };
   }
 
@@ -104,7 +119,13 @@ export class Exchanges {
     });
   }
 
-  private answerLater(res: HttpResponse, outcome: Promise<Reply>, recorder: RequestRecorder, startedAt: number): void {
+  private answerLater(
+    res: HttpResponse,
+    outcome: Promise<Reply>,
+    recorder: RequestRecorder,
+    startedAt: number,
+    { head, cors, ifNoneMatch }: { head: boolean; cors: Headers; ifNoneMatch: string },
+  ): void {
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
@@ -114,8 +135,11 @@ export class Exchanges {
       .catch((err: unknown) => this.replyFor(err))
       .then((reply) => {
         if (aborted) return recorder.record(ABORTED, startedAt);
-        res.cork(() => this.writeOrLog(res, reply));
-        recorder.record(reply.status, startedAt);
+        let status = reply.status;
+        res.cork(() => {
+          status = this.writeOrLog(res, reply, head, cors, ifNoneMatch);
+        });
+        recorder.record(status, startedAt);
       })
       .finally(() => {
         this.inFlight -= 1;
@@ -123,25 +147,48 @@ export class Exchanges {
       });
   }
 
-  private write(res: HttpResponse, reply: Reply): void {
+  /**
+   * Writes `reply` (a 304 instead when `ifNoneMatch` names its ETag; no body for HEAD) and
+   * returns the status line sent.
+   *
+   * uWS's endWithoutBody breaks the connection when given a length other than 0 (the response
+   * stays pending), so a body-less reply sets Content-Length itself and calls it with no
+   * argument; that leaves no way to close the connection after it, so a draining worker keeps
+   * such a connection open until the client's next request gets Connection: close.
+   */
+  private write(res: HttpResponse, reply: Reply, head: boolean, cors: Headers, ifNoneMatch: string): string {
+    if (reply.etag !== undefined && ifNoneMatch !== '' && matchesAny(ifNoneMatch, reply.etag)) {
+      res.writeStatus(NOT_MODIFIED);
+      writeHeaders(res, cors);
+      res.writeHeader('ETag', reply.etag).writeHeader('Cache-Control', REVALIDATE).endWithoutBody();
+      return NOT_MODIFIED;
+    }
+    res.writeStatus(reply.status);
+    writeHeaders(res, cors);
+    if (reply.headers) writeHeaders(res, reply.headers);
     if (reply.status === NO_CONTENT.status) {
       // A 204 carries neither a body nor Content-Type/Content-Length (RFC 9110 §8.6). uWS can only
       // close the connection after it by reporting a length, so a draining worker sends length 0.
-      res.writeStatus(reply.status);
       if (this.draining) res.endWithoutBody(0, true);
       else res.endWithoutBody();
-      return;
+      return reply.status;
     }
-    res.writeStatus(reply.status).writeHeader('Content-Type', reply.contentType ?? JSON_CONTENT_TYPE);
-    if (reply.headers) for (const [name, value] of reply.headers) res.writeHeader(name, value);
-    res.end(reply.body, this.draining || reply.closeConnection === true);
+    res.writeHeader('Content-Type', reply.contentType ?? JSON_CONTENT_TYPE);
+    // Stored by browsers, but revalidated before every use: a page never shows a body older than
+    // a write it has just made, and an unchanged body costs a 304.
+    if (reply.etag !== undefined) res.writeHeader('ETag', reply.etag).writeHeader('Cache-Control', REVALIDATE);
+    // uWS writes Content-Length for end() itself; a second one would break the framing.
+    if (head) res.writeHeader('Content-Length', String(Buffer.byteLength(reply.body))).endWithoutBody();
+    else res.end(reply.body, this.draining || reply.closeConnection === true);
+    return reply.status;
   }
 
-  private writeOrLog(res: HttpResponse, reply: Reply): void {
+  private writeOrLog(res: HttpResponse, reply: Reply, head: boolean, cors: Headers, ifNoneMatch: string): string {
     try {
-      this.write(res, reply);
+      return this.write(res, reply, head, cors, ifNoneMatch);
     } catch (err) {
       this.log.error('reply_failed', { error: errorMessage(err) });
+      return reply.status;
     }
   }
 
@@ -157,6 +204,26 @@ export class Exchanges {
   }
 }
 
+const NOT_MODIFIED = '304 Not Modified';
+const REVALIDATE = 'no-cache';
+
+function writeHeaders(res: HttpResponse, headers: Headers): void {
+  for (let i = 0; i < headers.length; i++) res.writeHeader(headers[i]![0], headers[i]![1]);
+}
+
+/**
+ * If-None-Match against a strong ETag, by the weak comparison RFC 9110 §13.1.2 prescribes:
+ * `*`, or any listed tag whose opaque part equals it, with or without `W/`.
+ */
+export function matchesAny(ifNoneMatch: string, etag: string): boolean {
+  if (ifNoneMatch === etag) return true;
+  for (const listed of ifNoneMatch.split(',')) {
+    const tag = listed.trim();
+    if (tag === '*' || tag === etag || (tag.startsWith('W/') && tag.slice(2) === etag)) return true;
+  }
+  return false;
+}
+
 /** The answer to a PUT that succeeded. */
 export const NO_CONTENT: Reply = Object.freeze({ status: '204 No Content', body: '' });
 
@@ -166,22 +233,52 @@ export function created(body: string): Reply {
 }
 
 export type Method = 'get' | 'post' | 'put';
+type HandledMethod = Method | 'head' | 'options';
 
-/** Mounts a path's routes, and a 405 naming them (Allow) for every other method on the path. */
+/** The order methods are listed in Allow and Access-Control-Allow-Methods. */
+const METHOD_ORDER: readonly HandledMethod[] = ['get', 'head', 'post', 'put', 'options'];
+
+/**
+ * Mounts a path's routes, HEAD beside GET, the OPTIONS preflight, and a 405 naming them all
+ * (Allow) for every other method on the path; each under the path and the path with one
+ * trailing slash, with the same handlers (and so the same metrics), as the Express-based legacy
+ * API accepted both. Routes key their cached bodies by their parameters, never by the URL, so
+ * both forms share one cache entry.
+ */
 export function mount(
   app: TemplatedApp,
   exchanges: Exchanges,
   pattern: string,
   routes: Partial<Record<Method, Respond>>,
 ): void {
-  const methods = Object.keys(routes) as Method[];
-  for (const method of methods) app[method](pattern, exchanges.handle(routes[method] as Respond, pattern, method));
-  const notAllowed = methodNotAllowed(methods.map((method) => method.toUpperCase()));
-  // uWS prefers a method's own handler to `any`, whatever the registration order.
-  app.any(
-    pattern,
-    exchanges.handle(() => notAllowed, pattern),
+  const handlers = new Map<HandledMethod, UwsHandler>();
+  for (const method of Object.keys(routes) as Method[]) {
+    handlers.set(method, exchanges.handle(routes[method] as Respond, pattern, method));
+  }
+  if (routes.get) handlers.set('head', exchanges.handle(routes.get, pattern, 'head'));
+  const allowed = METHOD_ORDER.filter((method) => method === 'options' || handlers.has(method))
+    .map((method) => method.toUpperCase())
+    .join(', ');
+  const { cors } = exchanges;
+  handlers.set(
+    'options',
+    exchanges.handle(
+      (req) => ({
+        status: NO_CONTENT.status,
+        body: '',
+        headers: [['Allow', allowed], ...cors.preflightHeaders(req, allowed)],
+      }),
+      pattern,
+      'options',
+    ),
   );
+  const notAllowed = exchanges.handle(() => methodNotAllowed(allowed), pattern);
+  // uWS matches paths exactly; one trailing slash more is a pattern of its own.
+  for (const form of [pattern, `${pattern}/`]) {
+    for (const [method, handler] of handlers) app[method](form, handler);
+    // uWS prefers a method's own handler to `any`, whatever the registration order.
+    app.any(form, notAllowed);
+  }
 }
 
 export const MAX_BODY_BYTES = 64 * 1024;

@@ -177,7 +177,7 @@ const RESPONSES = {
   Internal: { description: 'An unexpected failure, logged by the server.', reply: ERRORS.internal },
   MethodNotAllowed: {
     description: 'A method the path does not serve; Allow lists the ones it does.',
-    reply: methodNotAllowed(['GET']),
+    reply: methodNotAllowed('GET, HEAD, OPTIONS'),
     headers: { Allow: { schema: string, description: 'The methods the path serves, e.g. "GET, POST".' } },
   },
   Unavailable: {

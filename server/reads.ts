@@ -16,7 +16,7 @@ import type { BodyKind } from '../sql/queries/invalidation.js';
 import type { Loader, ResponseCache } from './cache.js';
 import { ERRORS } from './errors.js';
 import type { CacheCoherence } from './invalidation.js';
-import { ok, type Reply } from './reply.js';
+import { tagged, type Reply } from './reply.js';
 
 export const CATALOGUE = 'catalogue';
 
@@ -58,11 +58,15 @@ export class CachedReads {
 
   private cached(key: string, load: Loader, whenMissing: Reply): Reply | Promise<Reply> {
     const hit = this.cache.get(key);
-    if (hit !== undefined) return ok(hit);
-    return answer(this.cache.load(key, load), whenMissing);
+    if (hit !== undefined) return hit;
+    return this.cache.load(key, load).then((reply) => reply ?? whenMissing);
   }
 }
 
+/**
+ * A body read uncached still carries its ETag, computed for this response: a client revalidates
+ * the same way whichever worker, cached or not, answers it.
+ */
 function answer(loading: Promise<Buffer | undefined>, whenMissing: Reply): Promise<Reply> {
-  return loading.then((body) => (body === undefined ? whenMissing : ok(body)));
+  return loading.then((body) => (body === undefined ? whenMissing : tagged(body)));
 }

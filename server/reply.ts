@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** What a route hands back; server/http.ts turns it into one corked write. */
 export interface Reply {
   /** The status line for writeStatus, e.g. "200 OK". */
@@ -8,6 +10,14 @@ export interface Reply {
   readonly contentType?: string;
   /** Close the connection after this reply, because the request body was left unread. */
   readonly closeConnection?: boolean;
+  /** The strong validator of the body, quoted (`"…"`): sent as ETag and matched against If-None-Match. */
+  readonly etag?: string;
+}
+
+/** A 200 whose body a client may keep and revalidate: what the response cache stores. */
+export interface TaggedReply extends Reply {
+  readonly body: Buffer;
+  readonly etag: string;
 }
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
@@ -25,4 +35,14 @@ export function encodeBody(text: string): Buffer {
   const buffer = Buffer.allocUnsafeSlow(Buffer.byteLength(text));
   buffer.write(text);
   return buffer;
+}
+
+/**
+ * The 200 for a body that a client may revalidate, with its ETag: the first 128 bits of the
+ * body's SHA-256, so equal bytes get equal tags on every worker of every instance. Computed once
+ * per database load; a cache hit sends the stored tag.
+ */
+export function tagged(body: Buffer): TaggedReply {
+  const etag = `"${createHash('sha256').update(body).digest().subarray(0, 16).toString('base64url')}"`;
+  return Object.freeze({ status: '200 OK', body, etag });
 }

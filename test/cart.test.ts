@@ -179,7 +179,7 @@ t.test('v1: POST {user_session, product_id} and GET /cart/:user_session share th
   await expectBody(t, await second('GET', '/cart', { authorization: ALICE }), '[]', "the v1 add is not Alice's");
   await expectError(t, await second('GET', '/cart/0'), 404, 'Nothing exists with this id.');
   await expectError(t, await second('GET', '/cart/abc'), 404, 'Nothing exists with this id.');
-  await expectError(t, await second('PUT', '/cart/77'), 405, 'This path only accepts GET.');
+  await expectError(t, await second('PUT', '/cart/77'), 405, 'This path only accepts GET, HEAD, OPTIONS.');
 });
 
 t.test('unknown skus and products, both forms in one body, or no item: 422 and nothing stored', async (t) => {

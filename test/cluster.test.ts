@@ -211,9 +211,10 @@ t.test('SIGHUP replaces every worker without failing a request', async (t) => {
   t.ok(pid !== undefined && newPids.includes(pid), 'the new workers serve');
 });
 
-t.test('workers that can never start make the primary exit non-zero', async (t) => {
+t.test('a port no worker could bind makes the primary exit non-zero before forking', async (t) => {
   const databaseUrl = await catalogueDatabase(t);
-  // A socket bound without SO_REUSEPORT keeps every uWS worker from binding the port.
+  // A socket bound without SO_REUSEPORT would keep every uWS worker from binding the port; the
+  // primary's port claim (cluster/port-claim.ts) sees it first, so no worker is forked at all.
   const squatter = createServer();
   await new Promise<void>((resolve) => squatter.listen(0, '0.0.0.0', resolve));
   t.teardown(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
@@ -222,9 +223,10 @@ t.test('workers that can never start make the primary exit non-zero', async (t) 
   const exit = await within(cluster.exited, 'the primary gave up on its workers', { timeoutMs: 30_000 });
   t.equal(exit.code, 1, 'exit code 1');
   t.ok(
-    cluster.lines.some((l) => l.event === 'crash_loop'),
-    'the primary says it gave up on a crash loop',
+    cluster.lines.some((l) => l.event === 'port_in_use'),
+    'the primary says the port is in use',
   );
+  t.notOk(cluster.lines.some(isEvent('worker_forked')), 'no worker was forked');
   t.notOk(cluster.lines.some(isEvent('cluster_ready')), 'it never claimed to be ready');
 });
 

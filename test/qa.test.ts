@@ -247,12 +247,12 @@ t.test('invalid query parameters are a 422 naming the parameter; wrong methods a
     await expectError(t, await api.get(path), 422, 'count must be a positive integer.');
   }
   for (const [method, path, allowed] of [
-    ['PUT', '/qa/questions', 'GET, POST'],
-    ['DELETE', '/qa/questions/3/answers', 'GET, POST'],
-    ['GET', '/qa/questions/3/helpful', 'PUT'],
-    ['POST', '/qa/questions/3/report', 'PUT'],
-    ['GET', '/qa/answers/5/helpful', 'PUT'],
-    ['PATCH', '/qa/answers/5/report', 'PUT'],
+    ['PUT', '/qa/questions', 'GET, HEAD, POST, OPTIONS'],
+    ['DELETE', '/qa/questions/3/answers', 'GET, HEAD, POST, OPTIONS'],
+    ['GET', '/qa/questions/3/helpful', 'PUT, OPTIONS'],
+    ['POST', '/qa/questions/3/report', 'PUT, OPTIONS'],
+    ['GET', '/qa/answers/5/helpful', 'PUT, OPTIONS'],
+    ['PATCH', '/qa/answers/5/report', 'PUT, OPTIONS'],
   ] as const) {
     const response = await api.send(method, path);
     t.equal(response.status, 405, `${method} ${path}`);

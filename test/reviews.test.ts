@@ -211,10 +211,10 @@ t.test('invalid query parameters are a 422 naming the parameter', async (t) => {
 t.test('wrong methods on review paths are a 405 naming the allowed ones', async (t) => {
   const api = await serveFixture(t);
   for (const [method, path, allowed] of [
-    ['PUT', '/reviews', 'GET, POST'],
-    ['POST', '/reviews/meta', 'GET'],
-    ['GET', '/reviews/5/helpful', 'PUT'],
-    ['DELETE', '/reviews/5/report', 'PUT'],
+    ['PUT', '/reviews', 'GET, HEAD, POST, OPTIONS'],
+    ['POST', '/reviews/meta', 'GET, HEAD, OPTIONS'],
+    ['GET', '/reviews/5/helpful', 'PUT, OPTIONS'],
+    ['DELETE', '/reviews/5/report', 'PUT, OPTIONS'],
   ] as const) {
     const response = await api.send(method, path);
     t.equal(response.status, 405, `${method} ${path}`);

@@ -44,7 +44,7 @@ t.test('failed and empty loads reach every waiter and are not stored', async (t)
   for (const result of waiting) await t.rejects(result, /database down/);
   t.equal(await cache.load('k', async () => undefined), undefined);
   t.equal(cache.get('k'), undefined);
-  t.equal((await cache.load('k', async () => Buffer.from('ok')))?.toString(), 'ok', 'the next load runs again');
+  t.equal((await cache.load('k', async () => Buffer.from('ok')))?.body.toString(), 'ok', 'the next load runs again');
   t.equal(cache.stats().loads, 3);
 });
 
@@ -76,7 +76,7 @@ t.test(
     t.equal(cache.get(key(7, 'newest:1:5')), undefined);
     t.equal(cache.get(key(7, 'helpful:1:5')), undefined);
     t.equal(cache.get(key(7, 'newest:2:5')), undefined, 'a body read before the invalidation is not stored');
-    t.equal(cache.get(key(8, 'newest:1:5'))?.toString(), 'other product', 'other products keep theirs');
+    t.equal(cache.get(key(8, 'newest:1:5'))?.body.toString(), 'other product', 'other products keep theirs');
   },
 );
 
@@ -90,14 +90,14 @@ t.test("invalidating one kind of a product's bodies keeps its other kinds and un
   cache.invalidate('review-lists', 7);
   slow.resolve(Buffer.from('questions page 2'));
   await spanning;
-  t.equal(cache.get(cache.versionedKey('review-meta', 7, ''))?.toString(), 'meta');
-  t.equal(cache.get(cache.versionedKey('qa', 7, 'questions:1:5'))?.toString(), 'questions');
+  t.equal(cache.get(cache.versionedKey('review-meta', 7, ''))?.body.toString(), 'meta');
+  t.equal(cache.get(cache.versionedKey('qa', 7, 'questions:1:5'))?.body.toString(), 'questions');
   t.equal(
-    cache.get(cache.versionedKey('qa', 7, 'questions:2:5'))?.toString(),
+    cache.get(cache.versionedKey('qa', 7, 'questions:2:5'))?.body.toString(),
     'questions page 2',
     'a load spanning it is stored',
   );
-  t.equal(cache.get('styles:7')?.toString(), 'styles');
+  t.equal(cache.get('styles:7')?.body.toString(), 'styles');
 });
 
 t.test('clear drops every body and keeps a load running across it from storing', async (t) => {
@@ -147,13 +147,13 @@ t.test('a body is served until it is older than the TTL, then loaded again', asy
   const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 1000, clock });
   await cache.load('styles:1', async () => Buffer.from('stored at 0'));
   await clock.advance(1000);
-  t.equal(cache.get('styles:1')?.toString(), 'stored at 0', 'served at exactly the TTL');
+  t.equal(cache.get('styles:1')?.body.toString(), 'stored at 0', 'served at exactly the TTL');
   await clock.advance(1);
   t.equal(cache.get('styles:1'), undefined, 'not served 1 ms past it');
   t.match(cache.stats(), { hits: 1, misses: 1, entries: 0, evictions: 0 });
   await cache.load('styles:1', async () => Buffer.from('stored at 1001'));
   await clock.advance(1000);
-  t.equal(cache.get('styles:1')?.toString(), 'stored at 1001', 'the reload is served for a TTL of its own');
+  t.equal(cache.get('styles:1')?.body.toString(), 'stored at 1001', 'the reload is served for a TTL of its own');
 });
 
 t.test('without a TTL a body is served at any age', async (t) => {
@@ -161,7 +161,7 @@ t.test('without a TTL a body is served at any age', async (t) => {
   const cache = new ResponseCache({ maxBytes: 1024, ttlMs: 0, clock });
   await cache.load('styles:1', async () => Buffer.from('forever'));
   await clock.advance(365 * 24 * 3600_000);
-  t.equal(cache.get('styles:1')?.toString(), 'forever');
+  t.equal(cache.get('styles:1')?.body.toString(), 'forever');
 });
 
 t.test(
@@ -190,7 +190,7 @@ t.test(
     t.equal(cache.get(key()), undefined, 'which serves nothing: the body stored under it before the write expired');
     t.equal(cache.get(written), undefined, 'nor is the body stored after the write served any more');
     await cache.load(key(), async () => Buffer.from('read now'));
-    t.equal(cache.get(key())?.toString(), 'read now', 'a new read is stored and served under it');
+    t.equal(cache.get(key())?.body.toString(), 'read now', 'a new read is stored and served under it');
     t.not(cache.versionedKey('review-lists', 8, 'newest:1:5'), firstOf8, "product 8's recent invalidation is kept");
   },
 );

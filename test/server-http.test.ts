@@ -52,7 +52,6 @@ t.test('unknown routes, malformed ids and unknown ids answer 404 with a JSON err
   for (const path of [
     '/nope',
     '/products/1/nope',
-    '/products/',
     '/Products/1',
     '/products/abc',
     '/products/0',
@@ -82,7 +81,7 @@ t.test('a known path with the wrong method answers 405 naming the allowed method
     const response = await fetch(`http://127.0.0.1:${server.port}${path}`, { method });
     const text = await response.text();
     expectError(t, response, text, 405);
-    t.equal(response.headers.get('allow'), 'GET', `${method} ${path}`);
+    t.equal(response.headers.get('allow'), 'GET, HEAD, OPTIONS', `${method} ${path}`);
   }
 });
 
