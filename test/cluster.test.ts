@@ -263,3 +263,23 @@ t.test('an invalid setting exits 1 naming the variable', async (t) => {
   const complaint = cluster.lines.find(isEvent('config_invalid'));
   t.match(complaint?.error, /PORT/, 'the message names PORT');
 });
+
+t.test('workers that can never start make the primary exit non-zero (crash loop)', async (t) => {
+  const databaseUrl = await catalogueDatabase(t);
+  const port = await freePort();
+  const cluster = startCluster(t, { DATABASE_URL: databaseUrl, WORKERS: '2', PORT: String(port) });
+  // The port is free when the primary claims it; taken the moment the first worker is forked
+  // (a worker needs hundreds of milliseconds to reach its listen), by a socket bound without
+  // SO_REUSEPORT, it keeps every worker and every replacement from binding.
+  await cluster.waitFor(isEvent('worker_forked'), 'the first worker is forked');
+  const squatter = createServer();
+  await new Promise<void>((resolve, reject) => {
+    squatter.once('error', reject);
+    squatter.listen(port, '0.0.0.0', resolve);
+  });
+  t.teardown(() => new Promise<void>((resolve) => squatter.close(() => resolve())));
+  const exit = await within(cluster.exited, 'the primary gave up on its workers', { timeoutMs: 60_000 });
+  t.equal(exit.code, 1, 'exit code 1');
+  t.ok(cluster.lines.some(isEvent('crash_loop')), 'the primary says it gave up on a crash loop');
+  t.notOk(cluster.lines.some(isEvent('cluster_ready')), 'it never claimed to be ready');
+});
