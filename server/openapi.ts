@@ -6,6 +6,7 @@
  * that committed file (server/routes/operational.ts), so what is served is what was checked.
  */
 import { REVIEW_SORTS } from '../sql/queries/reviews.js';
+import { PREFLIGHT_MAX_AGE_SECONDS } from './cors.js';
 import { ERRORS, methodNotAllowed, unavailable } from './errors.js';
 import { DEFAULT_COUNT, DEFAULT_PAGE, MAX_COUNT, MAX_ID, MAX_PAGE } from './limits.js';
 import { METRICS_CONTENT_TYPE } from './metrics.js';
@@ -159,6 +160,59 @@ const SCHEMAS: Record<string, JsonSchema> = {
   Interaction: INTERACTION_BODY.schema,
 };
 
+const header = (name: keyof typeof HEADERS) => ({ $ref: `#/components/headers/${name}` });
+
+/** Response headers sent by server/http.ts and server/cors.ts whatever the route. */
+const HEADERS = {
+  'Access-Control-Allow-Origin': {
+    description:
+      'On every response: `*` under CORS_ORIGINS=* (the default); with a list of origins, the request’s ' +
+      'Origin when it is listed, and no CORS header at all (Vary aside) when it is not.',
+    schema: string,
+  },
+  'Access-Control-Expose-Headers': {
+    description:
+      'On every response to an allowed origin: what a page’s script may read besides the safelisted headers.',
+    schema: { const: 'Retry-After, ETag' },
+  },
+  Vary: {
+    description: 'On every response when CORS_ORIGINS is a list: the answer depends on the request’s Origin.',
+    schema: { const: 'Origin' },
+  },
+  ETag: {
+    description:
+      'The strong validator of the body (128 bits of its SHA-256, base64url, quoted); send it back in If-None-Match.',
+    required: true,
+    schema: { type: 'string', pattern: '^"[A-Za-z0-9_-]{22}"$' },
+  },
+  'Cache-Control': {
+    description: 'A client may store the body but must revalidate it (If-None-Match) before every use.',
+    required: true,
+    schema: { const: 'no-cache' },
+  },
+  'Content-Length': {
+    description: 'The length of the body a GET would get.',
+    required: true,
+    schema: { type: 'integer', minimum: 0 },
+  },
+  'Access-Control-Allow-Headers': {
+    description:
+      'The request headers the preflight asked for (Access-Control-Request-Headers), echoed; absent when it named none.',
+    schema: string,
+  },
+  'Access-Control-Max-Age': {
+    description: 'Seconds a browser may reuse this preflight answer.',
+    schema: { const: PREFLIGHT_MAX_AGE_SECONDS },
+  },
+} as const;
+
+const CORS_HEADERS = {
+  'Access-Control-Allow-Origin': header('Access-Control-Allow-Origin'),
+  'Access-Control-Expose-Headers': header('Access-Control-Expose-Headers'),
+  Vary: header('Vary'),
+};
+const REVALIDATION_HEADERS = { ETag: header('ETag'), 'Cache-Control': header('Cache-Control'), ...CORS_HEADERS };
+
 const errorExample = (reply: Reply) => ({ value: JSON.parse(String(reply.body)) });
 
 /** Error responses every operation of a kind can give, with the error table's exact bodies. */
@@ -178,26 +232,38 @@ const RESPONSES = {
   MethodNotAllowed: {
     description: 'A method the path does not serve; Allow lists the ones it does.',
     reply: methodNotAllowed('GET, HEAD, OPTIONS'),
-    headers: { Allow: { schema: string, description: 'The methods the path serves, e.g. "GET, POST".' } },
+    headers: {
+      Allow: {
+        required: true,
+        schema: string,
+        description: 'The methods the path serves, as its OPTIONS answer lists them, e.g. "GET, HEAD, OPTIONS".',
+      },
+    },
   },
   Unavailable: {
     description: 'The database is unreachable, too slow or overloaded; retry after Retry-After seconds.',
     reply: unavailable(1),
-    headers: { 'Retry-After': { schema: integer, description: 'Seconds to wait before retrying.' } },
+    headers: { 'Retry-After': { required: true, schema: integer, description: 'Seconds to wait before retrying.' } },
   },
 } as const;
 
 function componentResponses() {
-  return Object.fromEntries(
-    Object.entries(RESPONSES).map(([name, response]) => [
-      name,
-      {
-        description: response.description,
-        ...('headers' in response ? { headers: response.headers } : {}),
-        content: { [JSON_MEDIA]: { schema: ref('Error'), examples: { [name]: errorExample(response.reply) } } },
-      },
-    ]),
-  );
+  return {
+    ...Object.fromEntries(
+      Object.entries(RESPONSES).map(([name, response]) => [
+        name,
+        {
+          description: response.description,
+          headers: { ...('headers' in response ? response.headers : {}), ...CORS_HEADERS },
+          content: { [JSON_MEDIA]: { schema: ref('Error'), examples: { [name]: errorExample(response.reply) } } },
+        },
+      ]),
+    ),
+    NotModified: {
+      description: 'If-None-Match names the current ETag (or is *): the body has not changed; no body.',
+      headers: REVALIDATION_HEADERS,
+    },
+  };
 }
 
 const parameter = (name: string) => ({ $ref: `#/components/parameters/${name}` });
@@ -232,6 +298,30 @@ const PARAMETERS = {
     in: 'query',
     description: 'Names the v2 cart when no Authorization is sent.',
     schema: { type: 'integer', minimum: 1, maximum: MAX_ID },
+  },
+  ifNoneMatch: {
+    name: 'If-None-Match',
+    in: 'header',
+    description: 'ETags of bodies the client holds (a list, `*`, and `W/` tags allowed); the current one gives a 304.',
+    schema: string,
+  },
+  origin: {
+    name: 'Origin',
+    in: 'header',
+    description: 'The calling page’s origin; with a CORS_ORIGINS list only a listed one gets the CORS headers.',
+    schema: string,
+  },
+  accessControlRequestMethod: {
+    name: 'Access-Control-Request-Method',
+    in: 'header',
+    description: 'The method the browser means to send.',
+    schema: string,
+  },
+  accessControlRequestHeaders: {
+    name: 'Access-Control-Request-Headers',
+    in: 'header',
+    description: 'The headers the browser means to send, echoed in Access-Control-Allow-Headers.',
+    schema: string,
   },
 };
 
@@ -268,6 +358,8 @@ interface Operation {
   /** Statuses whose body is an Error (422s, whose message says which field). */
   readonly failures?: Record<string, string>;
   readonly security?: readonly Record<string, string[]>[];
+  /** A GET whose 200 carries ETag and Cache-Control: no-cache, and a matching If-None-Match gets a 304. */
+  readonly revalidated?: true;
 }
 
 const DATABASE_ERRORS = { '500': 'Internal', '503': 'Unavailable' } as const;
@@ -293,6 +385,7 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/products': {
     get: {
       summary: 'A page of products, by id',
+      revalidated: true,
       tag: 'Products',
       parameters: [parameter('page'), parameter('count')],
       responses: { '200': { media: JSON_MEDIA, schema: arrayOf(ref('Product')) } },
@@ -303,6 +396,7 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/products/{product_id}': {
     get: {
       summary: 'One product with its features',
+      revalidated: true,
       tag: 'Products',
       parameters: [pathParameter('product_id')],
       responses: { '200': 'ProductDetail' },
@@ -312,6 +406,7 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/products/{product_id}/styles': {
     get: {
       summary: "The product's styles, by style id",
+      revalidated: true,
       tag: 'Products',
       parameters: [pathParameter('product_id')],
       responses: { '200': 'Styles' },
@@ -321,6 +416,7 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/products/{product_id}/related': {
     get: {
       summary: 'The ids of related products',
+      revalidated: true,
       tag: 'Products',
       parameters: [pathParameter('product_id')],
       responses: { '200': { media: JSON_MEDIA, schema: arrayOf(integer) } },
@@ -330,6 +426,7 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/reviews': {
     get: {
       summary: "A page of a product's visible reviews",
+      revalidated: true,
       tag: 'Ratings & reviews',
       parameters: [parameter('productIdQuery'), parameter('page'), parameter('count'), parameter('sort')],
       responses: { '200': 'ReviewList' },
@@ -351,6 +448,7 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/reviews/meta': {
     get: {
       summary: "The product's rating, recommendation and characteristic statistics",
+      revalidated: true,
       tag: 'Ratings & reviews',
       parameters: [parameter('productIdQuery')],
       responses: { '200': 'ReviewMeta' },
@@ -363,6 +461,7 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/qa/questions': {
     get: {
       summary: "A page of a product's visible questions, each with all its answers",
+      revalidated: true,
       tag: 'Questions & answers',
       parameters: [parameter('productIdQuery'), parameter('page'), parameter('count')],
       responses: { '200': 'QuestionList' },
@@ -381,6 +480,7 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/qa/questions/{question_id}/answers': {
     get: {
       summary: "A page of a visible question's visible answers",
+      revalidated: true,
       tag: 'Questions & answers',
       parameters: [pathParameter('question_id'), parameter('page'), parameter('count')],
       responses: { '200': 'AnswerList' },
@@ -514,12 +614,15 @@ function withExamples(named: Record<string, unknown> | undefined) {
     : { examples: Object.fromEntries(Object.entries(named).map(([name, value]) => [name, { value }])) };
 }
 
+const operationId = (key: string) => key.replace(/[^A-Za-z0-9]+/g, '_').replace(/_$/, '');
+
 function operationObject(key: string, operation: Operation, examples: OperationExamples) {
   const responses: Record<string, unknown> = {};
   for (const [status, response] of Object.entries(operation.responses)) {
     const media = mediaOf(response);
     responses[status] = {
       description: status === '204' ? 'Done; no body.' : 'Success.',
+      headers: status === '200' && operation.revalidated ? REVALIDATION_HEADERS : CORS_HEADERS,
       ...(media && {
         content: Object.fromEntries(
           [media.media].flat().map((type) => [type, { schema: media.schema, ...withExamples(examples[status]) }]),
@@ -530,19 +633,22 @@ function operationObject(key: string, operation: Operation, examples: OperationE
   for (const [status, description] of Object.entries(operation.failures ?? {})) {
     responses[status] = {
       description,
+      headers: CORS_HEADERS,
       content: { [JSON_MEDIA]: { schema: ref('Error'), ...withExamples(examples[status]) } },
     };
   }
   for (const [status, name] of Object.entries(operation.errors ?? {})) {
     responses[status] = { $ref: `#/components/responses/${name}` };
   }
+  if (operation.revalidated) responses['304'] = { $ref: '#/components/responses/NotModified' };
+  const parameters = [...(operation.parameters ?? []), ...(operation.revalidated ? [parameter('ifNoneMatch')] : [])];
   const body = operation.body;
   return {
-    operationId: key.replace(/[^A-Za-z0-9]+/g, '_').replace(/_$/, ''),
+    operationId: operationId(key),
     summary: operation.summary,
     ...(operation.description && { description: operation.description }),
     tags: [operation.tag],
-    ...(operation.parameters && { parameters: operation.parameters }),
+    ...(parameters.length > 0 && { parameters }),
     ...(operation.security && { security: operation.security }),
     ...(body && {
       requestBody: {
@@ -559,18 +665,103 @@ function operationObject(key: string, operation: Operation, examples: OperationE
   };
 }
 
+type OperationObject = ReturnType<typeof operationObject>;
+interface ResponseObject {
+  readonly $ref?: string;
+  readonly description?: string;
+  readonly headers?: Record<string, unknown>;
+  readonly content?: unknown;
+}
+
+const HEAD_NOTE =
+  'The GET’s status and headers, Content-Type and the Content-Length of the body it would send ' +
+  'included, and no body.';
+
+/** HEAD beside a GET, as server/http.ts mounts it: each of the GET's responses without its body. */
+function headObject(key: string, get: OperationObject, components: Record<string, ResponseObject>) {
+  const withoutBody = (response: ResponseObject): ResponseObject => {
+    const named = response.$ref?.replace('#/components/responses/', '');
+    const full = named === undefined ? response : components[named]!;
+    if (full.content === undefined) return response;
+    return {
+      description: full.description!,
+      headers: { 'Content-Length': header('Content-Length'), ...full.headers },
+    };
+  };
+  return {
+    ...get,
+    operationId: operationId(key),
+    summary: `${get.summary} (headers only)`,
+    description: get.description === undefined ? HEAD_NOTE : `${HEAD_NOTE} ${get.description}`,
+    responses: Object.fromEntries(
+      Object.entries(get.responses as Record<string, ResponseObject>).map(([status, response]) => [
+        status,
+        withoutBody(response),
+      ]),
+    ),
+  };
+}
+
+/** The order server/http.ts lists methods in Allow and Access-Control-Allow-Methods. */
+const METHOD_ORDER = ['get', 'head', 'post', 'put', 'options'] as const;
+
+/** The CORS preflight every path answers (server/http.ts mount, server/cors.ts). */
+function optionsObject(key: string, path: string, allowed: string, tag: string) {
+  const segments = [...path.matchAll(/\{([^}]+)\}/g)].map(([, name]) => name!);
+  return {
+    operationId: operationId(key),
+    summary: 'CORS preflight',
+    description:
+      'Answered whatever the path segments hold (they are not judged). An origin CORS_ORIGINS does not list ' +
+      'gets Allow (and Vary) alone, so the browser blocks the call.',
+    tags: [tag],
+    parameters: [
+      ...segments.map((name) => ({ name, in: 'path', required: true, schema: string })),
+      parameter('origin'),
+      parameter('accessControlRequestMethod'),
+      parameter('accessControlRequestHeaders'),
+    ],
+    responses: {
+      '204': {
+        description: 'The preflight answer; no body.',
+        headers: {
+          Allow: { description: 'The methods the path serves.', required: true, schema: { const: allowed } },
+          'Access-Control-Allow-Methods': {
+            description: 'For an allowed origin: the methods the path serves.',
+            schema: { const: allowed },
+          },
+          'Access-Control-Allow-Headers': header('Access-Control-Allow-Headers'),
+          'Access-Control-Max-Age': header('Access-Control-Max-Age'),
+          ...CORS_HEADERS,
+        },
+      },
+    },
+  };
+}
+
+function pathItem(
+  path: string,
+  methods: Record<string, Operation>,
+  examples: Examples,
+  components: Record<string, ResponseObject>,
+) {
+  const item: Record<string, unknown> = {};
+  for (const method of METHOD_ORDER) {
+    const key = `${method.toUpperCase()} ${path}`;
+    const operation = methods[method];
+    if (operation) item[method] = operationObject(key, operation, examples[key] ?? {});
+    else if (method === 'head' && methods.get) item.head = headObject(key, item.get as OperationObject, components);
+  }
+  const allowed = [...Object.keys(item), 'options'].map((method) => method.toUpperCase()).join(', ');
+  item.options = optionsObject(`OPTIONS ${path}`, path, allowed, Object.values(methods)[0]!.tag);
+  return item;
+}
+
 /** The document, with `examples` (recorded from real responses) attached to their operations. */
 export function openApiDocument(examples: Examples = {}): Record<string, unknown> {
+  const responses = componentResponses();
   const paths = Object.fromEntries(
-    Object.entries(OPERATIONS).map(([path, methods]) => [
-      path,
-      Object.fromEntries(
-        Object.entries(methods).map(([method, operation]) => {
-          const key = `${method.toUpperCase()} ${path}`;
-          return [method, operationObject(key, operation, examples[key] ?? {})];
-        }),
-      ),
-    ]),
+    Object.entries(OPERATIONS).map(([path, methods]) => [path, pathItem(path, methods, examples, responses)]),
   );
   return {
     openapi: '3.1.0',
@@ -579,9 +770,11 @@ export function openApiDocument(examples: Examples = {}): Record<string, unknown
       version: '1',
       description:
         'The legacy Atelier storefront API, served by this repository; docs/api.md is the prose reference. ' +
-        'Every path answers 405 (components.responses.MethodNotAllowed, with Allow) to a method it does ' +
-        'not serve, and an unknown path 404 (UnknownRoute). In JSON bodies an integer field also takes ' +
-        'its canonical decimal string and a boolean field "true"/"false".',
+        'Every path answers HEAD wherever it answers GET, OPTIONS (the CORS preflight) and, to any other ' +
+        'method, 405 (components.responses.MethodNotAllowed, with Allow); an unknown path is a 404 ' +
+        '(UnknownRoute). Each path is also served with one trailing slash, identically. Every response ' +
+        'carries the CORS headers (components.headers). In JSON bodies an integer field also takes its ' +
+        'canonical decimal string and a boolean field "true"/"false".',
     },
     servers: [{ url: '/', description: 'This server' }],
     tags: ['Products', 'Ratings & reviews', 'Questions & answers', 'Cart', 'Interactions', 'Operations'].map(
@@ -590,8 +783,9 @@ export function openApiDocument(examples: Examples = {}): Record<string, unknown
     paths,
     components: {
       schemas: SCHEMAS,
-      responses: componentResponses(),
+      responses,
       parameters: PARAMETERS,
+      headers: HEADERS,
       securitySchemes: {
         cartOwner: {
           type: 'apiKey',

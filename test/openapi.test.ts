@@ -3,6 +3,9 @@
  * database, each real response is validated against the document's schema for it, the examples
  * are taken from those responses, and docs/openapi.json (what GET /openapi.json serves) must equal
  * the document the code and those responses give. `OPENAPI_WRITE=1 npm test` rewrites it.
+ * Every GET is also asked as HEAD and, where it answers with an ETag, again with If-None-Match
+ * (→ 304); every path gets a CORS preflight; and every header of every response must be documented
+ * for its operation and status, with a value its schema accepts.
  * The request-body schemas come from the parsers' own field tables; generated cases check that a
  * schema accepts exactly what its parser accepts.
  */
@@ -233,9 +236,23 @@ const UNAVAILABLE: Exchange[] = [
   { operation: 'PUT /reviews/{review_id}/helpful', path: '/reviews/1/helpful', status: 503 },
 ];
 
+/** A listed origin, sent on every request, so that every CORS header (Vary included) is sent and checked. */
+const ORIGIN = 'https://shop.example';
+/** Framing and the server's signature: not part of any operation's contract. */
+const TRANSPORT_HEADERS = new Set(['date', 'content-length', 'connection', 'uwebsockets', 'content-type']);
+
+interface HeaderObject {
+  readonly $ref?: string;
+  readonly schema?: { readonly const?: unknown; readonly type?: string };
+}
+interface ResponseObject {
+  readonly $ref?: string;
+  readonly content?: object;
+  readonly headers?: Record<string, HeaderObject>;
+}
 type Doc = ReturnType<typeof openApiDocument> & {
-  paths: Record<string, Record<string, { responses: Record<string, { $ref?: string; content?: object }> }>>;
-  components: { responses: Record<string, { content?: object; headers?: Record<string, unknown> }> };
+  paths: Record<string, Record<string, { responses: Record<string, ResponseObject> }>>;
+  components: { responses: Record<string, ResponseObject>; headers: Record<string, HeaderObject> };
 };
 
 const mediaType = (contentType: string | null) => (contentType ?? '').split(';')[0]!.trim();
@@ -248,7 +265,7 @@ t.test(
     const setup = await openSession(url, 'openapi-fixture');
     await setup.query(FIXTURE);
     await setup.end();
-    const server = await serve(t, url);
+    const server = await serve(t, url, { CORS_ORIGINS: ORIGIN });
     const base = `http://127.0.0.1:${server.port}`;
 
     const examples: Examples = {};
@@ -272,7 +289,11 @@ t.test(
           : JSON.stringify(exchange.body);
       const response = await fetch(`${base}${exchange.path ?? template}`, {
         method,
-        headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...exchange.headers },
+        headers: {
+          origin: ORIGIN,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+          ...exchange.headers,
+        },
         ...(body === undefined ? {} : { body }),
       });
       const bytes = Buffer.from(await response.arrayBuffer());
@@ -287,11 +308,34 @@ t.test(
       if (exchange.example)
         record(exchange.operation, String(exchange.status), exchange.example, JSON.parse(String(bytes)));
       if (exchange.requestExample) record(exchange.operation, 'request', exchange.requestExample, exchange.body);
+      return response.headers.get('etag');
     };
-    for (const exchange of EXCHANGES) await exercise(exchange);
+    /** A GET, then the same as HEAD and, when it got an ETag, both again naming it in If-None-Match. */
+    const exerciseRead = async (exchange: Exchange) => {
+      const etag = await exercise(exchange);
+      if (!exchange.operation.startsWith('GET ') || exchange.component) return;
+      const head = exchange.operation.replace(/^GET /, 'HEAD ');
+      await exercise({ operation: head, path: exchange.path, headers: exchange.headers, status: exchange.status });
+      if (etag === null) return;
+      const conditional = { path: exchange.path, headers: { ...exchange.headers, 'if-none-match': etag }, status: 304 };
+      await exercise({ operation: exchange.operation, ...conditional });
+      await exercise({ operation: head, ...conditional });
+    };
+    for (const exchange of EXCHANGES) await exerciseRead(exchange);
+    for (const [template, methods] of Object.entries((openApiDocument() as Doc).paths)) {
+      await exercise({
+        operation: `OPTIONS ${template}`,
+        path: template.replaceAll(/\{[^}]+\}/g, '1'),
+        headers: {
+          'access-control-request-method': Object.keys(methods)[0]!.toUpperCase(),
+          'access-control-request-headers': 'authorization,content-type',
+        },
+        status: 204,
+      });
+    }
     const served = answered.find(({ exchange }) => exchange.operation === 'GET /openapi.json')!.body;
     await dropDatabase(adminUrl(), decodeURIComponent(new URL(url).pathname.slice(1)));
-    for (const exchange of UNAVAILABLE) await exercise(exchange);
+    for (const exchange of UNAVAILABLE) await exerciseRead(exchange);
 
     const document = openApiDocument(examples) as Doc;
     const text = `${JSON.stringify(document, null, 2)}\n`;
@@ -306,6 +350,26 @@ t.test(
     const ajv = new Ajv2020({ strict: false, validateSchema: false, allErrors: true });
     addFormats(ajv);
     ajv.addSchema(document, 'openapi.json');
+    /** Every header sent is documented (transport aside), every required one sent, each value valid. */
+    const checkHeaders = (label: string, location: string, documented: Record<string, HeaderObject>, sent: Headers) => {
+      const names = new Map(Object.keys(documented).map((name) => [name.toLowerCase(), name]));
+      for (const [name, value] of sent) {
+        if (TRANSPORT_HEADERS.has(name)) continue;
+        const documentedName = names.get(name);
+        if (!t.ok(documentedName, `${label}: ${name} is documented`)) continue;
+        const declared = documented[documentedName!]!;
+        const at = declared.$ref ? declared.$ref.slice(2) : `${location}/headers/${pointer(documentedName!)}`;
+        const header = declared.$ref ? document.components.headers[declared.$ref.split('/').pop()!]! : declared;
+        const validate = ajv.getSchema(`openapi.json#/${at}/schema`)!;
+        const typed = header.schema?.type === 'integer' || typeof header.schema?.const === 'number';
+        t.ok(validate(typed ? Number(value) : value), `${label}: ${name}: ${value} matches its schema`, {
+          errors: validate.errors,
+        });
+      }
+      // The server runs with a CORS_ORIGINS list and every request names a listed Origin, so even
+      // the headers sent only in some configurations are sent here: none is documented in vain.
+      for (const name of names.values()) t.ok(sent.has(name), `${label} carries ${name}`);
+    };
     const covered = new Set<string>();
     for (const { exchange, status, contentType, headers, body } of answered) {
       const [method, template] = exchange.operation.split(' ') as [string, string];
@@ -324,16 +388,24 @@ t.test(
           })();
       if (!t.ok(documented.response, `${label} is documented`)) continue;
       covered.add(`${exchange.operation} ${status}`);
+      checkHeaders(label, documented.location, documented.response!.headers ?? {}, headers);
+      if (exchange.component === 'MethodNotAllowed') {
+        const preflight = document.paths[template]!.options!.responses['204']!.headers!.Allow!;
+        t.equal(headers.get('allow'), preflight.schema!.const, `${label}: Allow is what OPTIONS documents`);
+      }
       const content = documented.response!.content as Record<string, unknown> | undefined;
       if (content === undefined) {
         t.equal(body.length, 0, `${label} has no body`);
+        if (method === 'HEAD' && status !== 304) {
+          const get = document.paths[template]!.get!.responses[String(status)]!;
+          const getContent = (get.$ref ? document.components.responses[get.$ref.split('/').pop()!]! : get).content;
+          const types = Object.keys(getContent ?? {}).map(mediaType);
+          if (getContent) t.ok(types.includes(mediaType(contentType)), `${label}: the GET's Content-Type`);
+        }
         continue;
       }
       const media = Object.keys(content).find((key) => mediaType(key) === mediaType(contentType));
       if (!t.ok(media, `${label}: ${contentType} is a documented media type`)) continue;
-      for (const header of Object.keys((documented.response as { headers?: object }).headers ?? {})) {
-        t.ok(headers.get(header), `${label} carries ${header}`);
-      }
       if (mediaType(media!) !== 'application/json') continue;
       const validate = ajv.getSchema(`openapi.json#/${documented.location}/content/${pointer(media!)}/schema`)!;
       t.ok(validate(JSON.parse(String(body))), `${label} matches its schema`, { errors: validate.errors });
