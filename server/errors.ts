@@ -28,6 +28,7 @@ export const invalidField = Object.freeze({
       min === 0 ? `a string of at most ${max} characters` : `a string of ${min} to ${max} characters`,
     ),
   textWithNul: (field: string) => invalidParameter(field, 'text without NUL characters'),
+  textWithLoneSurrogate: (field: string) => invalidParameter(field, 'text without unpaired UTF-16 surrogates'),
   email: (field: string) => invalidParameter(field, 'an email address'),
   photos: (field: string) =>
     invalidParameter(
@@ -38,6 +39,12 @@ export const invalidField = Object.freeze({
 
 export const ERRORS = Object.freeze({
   malformedJson: errorReply('400 Bad Request', 'The request body is not valid JSON.'),
+  // The rest of the connection's bytes cannot be told apart from a body, so it is closed.
+  badFraming: errorReply(
+    '400 Bad Request',
+    'The request is framed ambiguously: send one Content-Length of digits, or Transfer-Encoding: chunked alone.',
+    { closeConnection: true },
+  ),
   unknownRoute: errorReply('404 Not Found', 'No route matches this path.'),
   unknownId: errorReply('404 Not Found', 'Nothing exists with this id.'),
   // The body was not read, so the connection cannot carry another request.

@@ -137,6 +137,9 @@ export function boolean(error: Reply): Field<boolean> {
 
 // PostgreSQL text cannot hold U+0000: it would fail the insert instead of answering 422.
 const WITHOUT_NUL = '^[^\\u0000]*$';
+// Half of a UTF-16 pair (JSON can spell one as \ud800), which no UTF-8 text can hold: PostgreSQL
+// would store U+FFFD in its place. A whole pair is one code point, outside this class.
+const LONE_SURROGATE = /\p{Cs}/u;
 
 /** A string of `min` to `max` characters. */
 export function text(min: number, max: number): Field<string> {
@@ -148,6 +151,7 @@ export function text(min: number, max: number): Field<string> {
         throw new ApiError(invalidField.text(field, min, max));
       }
       if (value.includes('\0')) throw new ApiError(invalidField.textWithNul(field));
+      if (LONE_SURROGATE.test(value)) throw new ApiError(invalidField.textWithLoneSurrogate(field));
       return value;
     },
     schema: { type: 'string', minLength: min, maxLength: max, pattern: WITHOUT_NUL },
@@ -182,7 +186,14 @@ export function email(): Field<string> {
 }
 
 function isHttpUrl(value: unknown): value is string {
-  if (typeof value !== 'string' || value.length > MAX_URL_LENGTH || value.includes('\0')) return false;
+  if (
+    typeof value !== 'string' ||
+    value.length > MAX_URL_LENGTH ||
+    value.includes('\0') ||
+    LONE_SURROGATE.test(value)
+  ) {
+    return false;
+  }
   if (!URL.canParse(value)) return false;
   const { protocol } = new URL(value);
   return protocol === 'http:' || protocol === 'https:';

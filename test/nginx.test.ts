@@ -1,6 +1,7 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import {
   accessLogPath,
@@ -14,6 +15,7 @@ import {
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { isEvent, startCluster, type RunningCluster } from './helpers/process.js';
+import { rawConnection } from './helpers/raw-http.js';
 import { until, within } from './helpers/wait.js';
 
 interface Reply {
@@ -196,6 +198,30 @@ if (!nginx) {
       t.same(JSON.parse(reply?.body ?? ''), { error: 'The request body is larger than 64 KiB.' });
       t.match(reply?.headers['content-type'], /^application\/json/);
       t.equal(line?.upstream_addr, '', 'no instance saw it');
+    });
+
+    await t.test('header blocks up to 16 KiB pass however the client splits them; larger get a JSON 431', async (t) => {
+      const padded = (size: number): string => {
+        const bare = 'GET /health HTTP/1.1\r\nHost: test\r\nX-Pad: \r\n\r\n';
+        return bare.replace('X-Pad: ', `X-Pad: ${'p'.repeat(size - bare.length)}`);
+      };
+      for (const [size, status] of [
+        [16 * 1024, 200],
+        [20 * 1024, 431],
+      ] as const) {
+        const connection = await rawConnection(t, port);
+        // uWS alone closes such a block at 4 KiB when it comes in several reads.
+        for (const piece of padded(size).match(/[\s\S]{1,1024}/g) ?? []) {
+          connection.write(piece);
+          await sleep(5);
+        }
+        const reply = await connection.response(false, `a ${size} B header block sent 1 KiB at a time`);
+        t.equal(reply.status, status, `${size} B`);
+        if (status !== 200) {
+          t.same(JSON.parse(reply.body.toString()), { error: 'The request headers are larger than 16 KiB.' });
+          t.match(reply.headers['content-type'], /^application\/json/);
+        }
+      }
     });
 
     await t.test('with one instance SIGKILLed under load, no GET fails', async (t) => {

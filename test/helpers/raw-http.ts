@@ -60,6 +60,11 @@ export class RawConnection {
     this.socket.write(`${lines.join('\r\n')}\r\n\r\n${body ?? ''}`);
   }
 
+  /** Sends `bytes` exactly as given, in one write: for requests `send` cannot spell. */
+  write(bytes: string | Buffer): void {
+    this.socket.write(bytes);
+  }
+
   /**
    * The next response. `bodyless` for the answer to a HEAD (and for 204/304, always): then no
    * bytes may follow the headers, whatever Content-Length says.
@@ -97,6 +102,11 @@ export class RawConnection {
   async closedByServer(what: string, timeoutMs = DEFAULT_TIMEOUT_MS): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (!this.ended) await this.more(deadline, `the server to close the connection after ${what}`);
+  }
+
+  /** Every byte received and not yet read as a response (what a server sent before closing). */
+  unread(): Buffer {
+    return this.buffered;
   }
 
   close(): void {
