@@ -2,17 +2,17 @@
  * Cross-origin access per the Fetch standard, for storefront pages that call the API straight
  * from the browser. Every response carries the headers of its request's origin, and a preflight
  * OPTIONS on a known path is answered with what that path allows. The header blocks are built
- * once: with CORS_ORIGINS=* (the default) a response costs its header writes and nothing more,
- * since the request's Origin need not even be read.
+ * once, each joined into one header write (server/reply.ts joinHeaders): with CORS_ORIGINS=* (the
+ * default) a response costs that one write and nothing more, since the request's Origin need not
+ * even be read.
  *
  * With a list, only a listed Origin is echoed, and every response says `Vary: Origin` so that a
  * shared cache never hands one origin's answer to another. No credentials mode: the API uses no
  * cookies, and an `Authorization` header sent explicitly by a page needs none.
  */
 import type { CorsOrigins } from '../lib/config.js';
+import { joinHeaders, type Headers } from './reply.js';
 import type { HttpRequest } from './uws.js';
-
-export type Headers = readonly (readonly [name: string, value: string])[];
 
 /** What a page's script may read besides the safelisted response headers. */
 const EXPOSED = ['Access-Control-Expose-Headers', 'Retry-After, ETag'] as const;
@@ -31,11 +31,13 @@ export class CorsPolicy {
 
   constructor(origins: CorsOrigins) {
     const block = (origin: string): Headers =>
-      Object.freeze(
-        origins === '*'
-          ? [['Access-Control-Allow-Origin', origin] as const, EXPOSED]
-          : [['Access-Control-Allow-Origin', origin] as const, EXPOSED, VARY_ORIGIN],
-      );
+      Object.freeze([
+        joinHeaders(
+          origins === '*'
+            ? [['Access-Control-Allow-Origin', origin], EXPOSED]
+            : [['Access-Control-Allow-Origin', origin], EXPOSED, VARY_ORIGIN],
+        ),
+      ]);
     this.anyOrigin = origins === '*' ? block('*') : undefined;
     this.allowed = new Map(origins === '*' ? [] : origins.map((origin) => [origin, block(origin)]));
     this.refused = origins === '*' ? NONE : Object.freeze([VARY_ORIGIN]);

@@ -13,10 +13,10 @@
  */
 import { createLog, errorMessage, type Log } from '../lib/log.js';
 import { isDatabaseUnavailable, isPoolSaturated, isStatementTimeout } from '../sql/db/errors.js';
-import { CorsPolicy, type Headers } from './cors.js';
+import { CorsPolicy } from './cors.js';
 import { ApiError, ERRORS, methodNotAllowed, unavailable } from './errors.js';
 import { ABORTED, RequestMetrics, type RequestRecorder } from './metrics.js';
-import { JSON_CONTENT_TYPE, type Reply } from './reply.js';
+import { type Headers, JSON_CONTENT_TYPE, type Reply, REVALIDATE } from './reply.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 import { WriteBatcherClosed } from './write-batcher.js';
 
@@ -199,10 +199,8 @@ export class Exchanges {
       else res.endWithoutBody();
       return reply.status;
     }
-    res.writeHeader('Content-Type', reply.contentType ?? JSON_CONTENT_TYPE);
-    // Stored by browsers, but revalidated before every use: a page never shows a body older than
-    // a write it has just made, and an unchanged body costs a 304.
-    if (reply.etag !== undefined) res.writeHeader('ETag', reply.etag).writeHeader('Cache-Control', REVALIDATE);
+    if (reply.entityHeaders !== undefined) res.writeHeader(reply.entityHeaders[0], reply.entityHeaders[1]);
+    else res.writeHeader('Content-Type', reply.contentType ?? JSON_CONTENT_TYPE);
     // uWS writes Content-Length for end() itself; a second one would break the framing.
     if (head) res.writeHeader('Content-Length', String(Buffer.byteLength(reply.body))).endWithoutBody();
     else res.end(reply.body, this.draining || reply.closeConnection === true);
@@ -231,9 +229,7 @@ export class Exchanges {
 }
 
 const NOT_MODIFIED = '304 Not Modified';
-const REVALIDATE = 'no-cache';
 const NO_HEADERS: Headers = [];
-
 /** Digits only, as RFC 9110 §8.6 defines Content-Length; 15 of them stay exact in a double. */
 const CONTENT_LENGTH = /^\d{1,15}$/;
 

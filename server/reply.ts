@@ -1,26 +1,52 @@
 import { createHash } from 'node:crypto';
 
+export type Header = readonly [name: string, value: string];
+export type Headers = readonly Header[];
+
 /** What a route hands back; server/http.ts turns it into one corked write. */
 export interface Reply {
   /** The status line for writeStatus, e.g. "200 OK". */
   readonly status: string;
   readonly body: string | Buffer;
-  readonly headers?: readonly (readonly [name: string, value: string])[];
+  readonly headers?: Headers;
   /** JSON_CONTENT_TYPE unless set: every route but GET /metrics answers JSON. */
   readonly contentType?: string;
   /** Close the connection after this reply, because the request body was left unread. */
   readonly closeConnection?: boolean;
   /** The strong validator of the body, quoted (`"…"`): sent as ETag and matched against If-None-Match. */
   readonly etag?: string;
+  /** With etag: its Content-Type, ETag and Cache-Control, as one joined header (see joinHeaders). */
+  readonly entityHeaders?: Header;
 }
 
 /** A 200 whose body a client may keep and revalidate: what the response cache stores. */
 export interface TaggedReply extends Reply {
   readonly body: Buffer;
   readonly etag: string;
+  readonly entityHeaders: Header;
 }
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
+/**
+ * The Cache-Control of a tagged reply: stored by browsers, but revalidated before every use, so
+ * a page never shows a body older than a write it has just made, and an unchanged body costs a 304.
+ */
+export const REVALIDATE = 'no-cache';
+
+/**
+ * Headers fixed in advance, as one header whose value carries the lines after the first:
+ * uWS writes `name: value\r\n` per writeHeader, a native call each, so a cache hit sends the
+ * same bytes in one call instead of one per header. For values the server chose only, never
+ * request data: a CR or LF in one would start a header of its own, so it is refused here.
+ */
+export function joinHeaders(headers: Headers): Header {
+  for (const [name, value] of headers) {
+    if (/[\r\n]/.test(name) || /[\r\n]/.test(value))
+      throw new Error(`header ${JSON.stringify(name)} holds a line break`);
+  }
+  const [[name, value], ...rest] = headers as [Header, ...Header[]];
+  return [name, [value, ...rest.map(([restName, restValue]) => `${restName}: ${restValue}`)].join('\r\n')];
+}
 
 export function ok(body: string | Buffer): Reply {
   return { status: '200 OK', body };
@@ -44,5 +70,10 @@ export function encodeBody(text: string): Buffer {
  */
 export function tagged(body: Buffer): TaggedReply {
   const etag = `"${createHash('sha256').update(body).digest().subarray(0, 16).toString('base64url')}"`;
-  return Object.freeze({ status: '200 OK', body, etag });
+  const entityHeaders = joinHeaders([
+    ['Content-Type', JSON_CONTENT_TYPE],
+    ['ETag', etag],
+    ['Cache-Control', REVALIDATE],
+  ]);
+  return Object.freeze({ status: '200 OK', body, etag, entityHeaders });
 }
