@@ -26,7 +26,11 @@ const WORKER_SCRIPT = fileURLToPath(new URL('./worker.js', import.meta.url));
 export interface SupervisorPolicy {
   /** A worker that has not reported ready by then is killed; with no worker ready at all, we give up. */
   readonly readyTimeoutMs: number;
-  /** More than maxDeathsInWindow unexpected deaths within crashWindowMs, none ready since: give up. */
+  /**
+   * More than maxDeathsInWindow unexpected deaths within crashWindowMs, none ready since: give up.
+   * A database outage kills no worker (a worker serves 503s without it and recovers by itself), so
+   * it never counts here; a worker that cannot listen, crashes or is killed does.
+   */
   readonly crashWindowMs: number;
   readonly maxDeathsInWindow: number;
   /** A worker that dies after serving this long was healthy: its death restarts the backoff. */

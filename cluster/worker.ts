@@ -1,6 +1,7 @@
 /**
- * One serving process. It reports `ready` to the primary once its server listens and reached
- * the database, and drains on the primary's `drain` (or on a signal of its own) before exiting.
+ * One serving process. It reports `ready` to the primary once its server listens, whether or not
+ * the database answers (without it, GET /ready and data routes answer 503 until it returns: see
+ * server/app.ts), and drains on the primary's `drain` (or on a signal of its own) before exiting.
  * GET /metrics goes through the primary, which sums every worker's metrics.
  */
 import type { RunningServer } from '../server/app.js';

@@ -42,8 +42,11 @@ export interface StartOptions {
 
 /**
  * Starts one uWebSockets.js app with its own database pool and response cache. Resolves once the
- * database has answered and the app listens, which is what a worker reports to the primary as
- * "ready"; rejects (having released everything) if either fails.
+ * app listens, which is what a worker reports to the primary as "ready"; rejects (having released
+ * everything) if it cannot. The database need not answer: an outage must not kill workers (the
+ * primary would count their deaths as a crash loop and stop the instance), so a worker started
+ * without it listens, answers GET /ready and every query with 503, and recovers by itself when
+ * the database returns (the pool connects per checkout; the LISTEN session reconnects with backoff).
  */
 export async function startServer(config: Config, options: StartOptions = {}): Promise<RunningServer> {
   if (!config.databaseUrl) {
@@ -68,7 +71,11 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   const metrics = new WorkerMetrics(() => cache.stats(), pool);
   const exchanges = new Exchanges(config.retryAfterSeconds, log, metrics.requests, new CorsPolicy(config.corsOrigins));
   try {
-    await ping(pool);
+    // Both attempts end (answered, refused or timed out) within pgConnectTimeoutMs; a failure only
+    // means this worker starts without the database. The ping leaves a pooled connection open.
+    const warmed = ping(pool).catch((err: unknown) =>
+      log.error('database_unavailable_at_start', { error: errorMessage(err) }),
+    );
     coherence = await CacheCoherence.start(
       cache,
       {
@@ -78,6 +85,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
       },
       log,
     );
+    await warmed;
     // The one read path and the one write path every data route goes through.
     writes = createWrites(pool, coherence);
     const routes = { exchanges, pool, reads: new CachedReads(cache, coherence), writes };

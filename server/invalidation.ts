@@ -16,7 +16,9 @@
  * Notifications are not stored: whatever is sent while a listener is disconnected is lost to it.
  * So while the connection is down this worker neither reads nor fills the cache for these bodies
  * (every read goes to the database), and each reconnection clears the cache, so no body cached
- * before it is served. A connection that died silently is found by a heartbeat; until then, at
+ * before it is served. A worker started while the database is down is in that state from the
+ * start, and connects with the same backoff as after a loss: it need not die (and be respawned)
+ * for want of a database. A connection that died silently is found by a heartbeat; until then, at
  * worst, a body is served for config.cacheTtlMs, as is one changed outside the API and the
  * ingest (manual SQL), which notifies nobody.
  */
@@ -55,6 +57,10 @@ export class CacheCoherence {
   private listener: Listener | undefined;
   private closed = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
+  /** The connection attempt under way, which close() waits for so that no connection outlives it. */
+  private attempting: Promise<void> | undefined;
+  /** An attempt failed or the connection was lost since the last success. */
+  private interrupted = false;
   private readonly backoff = new Backoff({ initialMs: 100, maxMs: 5000, jitter: 0.2 });
   private readonly recentTokens = new Set<string>();
   private readonly waiters = new Map<string, (() => void)[]>();
@@ -65,10 +71,13 @@ export class CacheCoherence {
     private readonly log: Log,
   ) {}
 
-  /** Resolves once LISTEN is in effect; rejects (leaving nothing running) if the first attempt fails. */
+  /**
+   * Resolves after the first attempt to LISTEN, whether or not it succeeded: when it failed, the
+   * worker serves without the listener and attempts again with backoff until the database answers.
+   */
   static async start(cache: ResponseCache, options: CoherenceOptions, log: Log): Promise<CacheCoherence> {
     const coherence = new CacheCoherence(cache, options, log);
-    coherence.listener = await coherence.connect();
+    await coherence.attempt();
     return coherence;
   }
 
@@ -109,6 +118,7 @@ export class CacheCoherence {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
     this.releaseWaiters();
+    await this.attempting;
     const listener = this.listener;
     this.listener = undefined;
     await listener?.close();
@@ -150,6 +160,7 @@ export class CacheCoherence {
 
   private lost(err: Error): void {
     this.listener = undefined;
+    this.interrupted = true;
     // Nothing these writers wait for can arrive any more.
     this.releaseWaiters();
     if (this.closed) return;
@@ -157,27 +168,29 @@ export class CacheCoherence {
     this.scheduleReconnect();
   }
 
+  private attempt(): Promise<void> {
+    this.attempting = this.connect().then(
+      (listener) => {
+        if (this.closed) return listener.close().catch(() => undefined);
+        // Anything sent while disconnected was lost: no body cached before now may be served.
+        this.cache.clear();
+        this.listener = listener;
+        this.backoff.reset();
+        if (this.interrupted) this.log.info('invalidation_listener_restored');
+        this.interrupted = false;
+      },
+      (err: unknown) => {
+        if (this.closed) return;
+        this.interrupted = true;
+        this.log.error('invalidation_listener_connect_failed', { error: errorMessage(err) });
+        this.scheduleReconnect();
+      },
+    );
+    return this.attempting;
+  }
+
   private scheduleReconnect(): void {
-    this.reconnectTimer = setTimeout(() => {
-      this.connect().then(
-        (listener) => {
-          if (this.closed) {
-            void listener.close();
-            return;
-          }
-          // Anything sent while disconnected was lost: no body cached before now may be served.
-          this.cache.clear();
-          this.listener = listener;
-          this.backoff.reset();
-          this.log.info('invalidation_listener_restored');
-        },
-        (err: unknown) => {
-          if (this.closed) return;
-          this.log.error('invalidation_listener_reconnect_failed', { error: errorMessage(err) });
-          this.scheduleReconnect();
-        },
-      );
-    }, this.backoff.next());
+    this.reconnectTimer = setTimeout(() => void this.attempt(), this.backoff.next());
   }
 
   private releaseWaiters(): void {

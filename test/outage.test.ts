@@ -1,0 +1,219 @@
+/**
+ * Database outages never stop the instance (issue 14): with PostgreSQL stopped, workers that are
+ * killed or replaced still start and listen, answer 503s with Retry-After, and recover by
+ * themselves once PostgreSQL is back, with no restart of the cluster.
+ *
+ * The cluster runs against a PostgreSQL of its own, which the test stops and starts again.
+ */
+import { rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import { freePort } from '../lib/net.js';
+import { openSession } from '../sql/db/admin.js';
+import { startEmbedded, type EmbeddedServer } from '../sql/embedded.js';
+import { migrate } from '../sql/migrate.js';
+import { request } from './helpers/api.js';
+import { isEvent, startCluster, type LogLine, type RunningCluster } from './helpers/process.js';
+import { until } from './helpers/wait.js';
+
+/** A PostgreSQL the test can stop and start: its data directory outlives each stop. */
+interface Database {
+  readonly url: string;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+async function ownDatabase(t: Test): Promise<Database> {
+  const dir = path.join(os.tmpdir(), `atelier-outage-${process.pid}-${Date.now().toString(36)}`);
+  const port = await freePort();
+  let server: EmbeddedServer | undefined;
+  const start = async (): Promise<void> => {
+    server ??= await startEmbedded({ dir, port });
+  };
+  const stop = async (): Promise<void> => {
+    await server?.stop();
+    server = undefined;
+  };
+  t.teardown(async () => {
+    await stop();
+    await rm(dir, { recursive: true, force: true });
+  });
+  await start();
+  const url = server!.adminUrl;
+  await migrate(url);
+  const db = await openSession(url, 'outage-test');
+  try {
+    await db.query(
+      `INSERT INTO products (id, name, slogan, description, category, default_price)
+       SELECT id, 'Camo Onesie ' || id, 'Blend in', 'A onesie', 'Jackets', 140 FROM generate_series(1, 3) AS id`,
+    );
+  } finally {
+    await db.end();
+  }
+  return { url, stop, start };
+}
+
+const database = await ownDatabase(t);
+
+/** Reads over every domain; the first is catalogue (cacheable while the listener is down), the others are not. */
+const READS = [
+  '/products/1',
+  '/products/1/styles',
+  '/reviews?product_id=1',
+  '/reviews/meta?product_id=1',
+  '/qa/questions?product_id=1',
+  '/cart/1',
+];
+const WRITES: readonly [method: string, path: string, body?: string][] = [
+  ['PUT', '/reviews/1/helpful'],
+  ['POST', '/interactions', '{"element":"#buy","widget":"overview","time":"2021-03-17T13:28:37.620Z"}'],
+];
+
+/** What `port` answered that it should not while the database is down (empty: all as expected). */
+async function outageProblems(port: number, cachedBeforehand: readonly string[] = []): Promise<string[]> {
+  const problems: string[] = [];
+  const health = await request(port, 'GET', '/health');
+  if (health.status !== 200) problems.push(`:${port} GET /health: ${health.status}`);
+  const ready = await request(port, 'GET', '/ready');
+  if (ready.status !== 503) problems.push(`:${port} GET /ready: ${ready.status}`);
+  for (const [method, route, body] of [...READS.map((read) => ['GET', read] as const), ...WRITES]) {
+    const reply = await request(port, method, route, body);
+    const expected = method === 'GET' && cachedBeforehand.includes(route) ? 200 : 503;
+    if (reply.status !== expected) problems.push(`:${port} ${method} ${route}: ${reply.status} ${reply.body}`);
+    if (reply.status === 503 && reply.headers['retry-after'] === undefined)
+      problems.push(`:${port} ${method} ${route}: 503 without Retry-After`);
+  }
+  return problems;
+}
+
+/** Whether `port` is ready and answers every read 200. */
+async function servesFully(port: number): Promise<boolean> {
+  const replies = await Promise.all(['/ready', ...READS].map((route) => request(port, 'GET', route)));
+  return replies.every((reply) => reply.status === 200);
+}
+
+interface Worker {
+  readonly pid: number;
+  readonly slot: number;
+}
+
+const readyWorker = (line: LogLine): Worker => ({ pid: Number(line.worker), slot: Number(line.slot) });
+const isPrimaryReady = (line: LogLine): boolean => line.role === 'primary' && line.event === 'worker_ready';
+
+/**
+ * More deaths than the crash-loop rule allows (5 within 30 s with no worker becoming ready), were
+ * each replacement not ready, without the database, before the next kill.
+ */
+const KILLS = 8;
+
+/** A cluster of two workers, each on its own port (PORT + slot), so that each is asked directly. */
+async function startServing(t: Test): Promise<{ cluster: RunningCluster; ports: number[]; workers: Worker[] }> {
+  // freePort vouches only for the first port; the primary's port claim would say if the second were taken.
+  const port = await freePort();
+  const cluster = startCluster(t, {
+    DATABASE_URL: database.url,
+    WORKERS: '2',
+    WORKER_PORTS: 'per-worker',
+    PORT: String(port),
+    SEED_SCALE: '0',
+    DRAIN_TIMEOUT_MS: '2000',
+    DRAIN_LINGER_MS: '0',
+  });
+  await cluster.waitFor(isEvent('cluster_ready'), 'the cluster became ready');
+  const workers = cluster.lines.filter(isPrimaryReady).map(readyWorker);
+  return { cluster, ports: [port, port + 1], workers };
+}
+
+/** Stops the database until the case starts it again (or, should it fail first, its teardown does). */
+function stopDatabase(t: Test): Promise<void> {
+  t.teardown(() => database.start());
+  return database.stop();
+}
+
+t.test('a worker SIGKILLed over and over while PostgreSQL is down is respawned; all recover', async (t) => {
+  const { cluster, ports, workers } = await startServing(t);
+  const victimPort = ports[0]!;
+  const survivorPort = ports[1]!;
+  // A catalogue body cached before the outage is still served during it (docs/operations.md).
+  t.equal((await request(survivorPort, 'GET', '/products/1')).status, 200, 'the survivor caches a catalogue body');
+  await stopDatabase(t);
+
+  const seen = new Set(workers.map((w) => w.pid));
+  let victim = workers.find((w) => w.slot === 0)!;
+  const problems: string[] = [];
+  for (let kill = 1; kill <= KILLS; kill++) {
+    const dead = victim.pid;
+    process.kill(dead, 'SIGKILL');
+    await cluster.waitFor((l) => l.event === 'worker_died' && l.worker === dead, `the primary saw kill ${kill}`, {
+      timeoutMs: 5_000,
+    });
+    // The respawn backoff doubles with each death (100 ms up to 10 s, ±20 %).
+    const respawned = await cluster.waitFor(
+      (l) => isPrimaryReady(l) && Number(l.slot) === 0 && !seen.has(Number(l.worker)),
+      `the replacement after kill ${kill} reported ready`,
+      { timeoutMs: 20_000 },
+    );
+    victim = readyWorker(respawned);
+    seen.add(victim.pid);
+    problems.push(...(await outageProblems(victimPort)), ...(await outageProblems(survivorPort, ['/products/1'])));
+  }
+  t.same(problems, [], 'every worker answered /health 200, /ready 503, data routes 503 with Retry-After');
+  t.notOk(cluster.lines.some(isEvent('crash_loop')), 'the primary did not give up');
+  t.equal(cluster.primary.exitCode, null, 'the primary is still running');
+  t.equal(
+    cluster.lines.filter(isEvent('worker_died')).length,
+    KILLS,
+    'the only deaths were the kills: no worker died for want of the database',
+  );
+
+  await database.start();
+  await until(
+    async () => (await servesFully(victimPort)) && (await servesFully(survivorPort)),
+    'both workers serve again',
+    {
+      timeoutMs: 10_000,
+    },
+  );
+  t.pass('within 10 s of PostgreSQL starting, both workers are ready and answer every read 200');
+  t.equal(cluster.primary.exitCode, null, 'with the same primary');
+  t.same(
+    cluster.lines
+      .filter(isPrimaryReady)
+      .map(readyWorker)
+      .filter((w) => !seen.has(w.pid)),
+    [],
+    'and the same workers',
+  );
+});
+
+t.test('workers started while PostgreSQL is down become ready by themselves', async (t) => {
+  const { cluster, ports, workers } = await startServing(t);
+  await stopDatabase(t);
+  // A reload forks a replacement for each worker, each while the database is down.
+  cluster.primary.kill('SIGHUP');
+  const done = await cluster.waitFor(isEvent('reload_done'), 'the reload finished', { timeoutMs: 20_000 });
+  const pids = String(done.workers).split(',').map(Number);
+  t.same(
+    pids.filter((pid) => workers.some((w) => w.pid === pid)),
+    [],
+    'both workers were replaced',
+  );
+  t.same([...(await outageProblems(ports[0]!)), ...(await outageProblems(ports[1]!))], [], 'they serve 503s');
+
+  await database.start();
+  await until(async () => (await servesFully(ports[0]!)) && (await servesFully(ports[1]!)), 'both workers serve', {
+    timeoutMs: 10_000,
+  });
+  t.pass('within 10 s of PostgreSQL starting, both are ready and answer every read 200');
+  t.ok(
+    cluster.lines.some((l) => l.event === 'invalidation_listener_connect_failed' && pids.includes(l.pid)),
+    'they had started without their LISTEN session',
+  );
+  // The LISTEN session reconnects with its own backoff (at most 5 s ± 20 %), after the pool.
+  await until(
+    () => pids.every((pid) => cluster.lines.some((l) => l.event === 'invalidation_listener_restored' && l.pid === pid)),
+    'each has its LISTEN session again',
+    { timeoutMs: 10_000 },
+  );
+});
