@@ -189,6 +189,12 @@ export class Exchanges {
       res.writeHeader('ETag', reply.etag).writeHeader('Cache-Control', REVALIDATE).endWithoutBody();
       return NOT_MODIFIED;
     }
+    if (reply.entityHeaders !== undefined) {
+      // A cache hit: uWS writes "200 OK" when no status is given, and the headers go in one call.
+      const [name, value] = reply.entityHeaders.after(cors);
+      res.writeHeader(name, value);
+      return this.endWithBody(res, reply, head);
+    }
     res.writeStatus(reply.status);
     writeHeaders(res, cors);
     if (reply.headers) writeHeaders(res, reply.headers);
@@ -199,9 +205,12 @@ export class Exchanges {
       else res.endWithoutBody();
       return reply.status;
     }
-    if (reply.entityHeaders !== undefined) res.writeHeader(reply.entityHeaders[0], reply.entityHeaders[1]);
-    else res.writeHeader('Content-Type', reply.contentType ?? JSON_CONTENT_TYPE);
-    // uWS writes Content-Length for end() itself; a second one would break the framing.
+    res.writeHeader('Content-Type', reply.contentType ?? JSON_CONTENT_TYPE);
+    return this.endWithBody(res, reply, head);
+  }
+
+  /** The body, or for HEAD its length alone. uWS writes Content-Length for end() itself: a second one would break the framing. */
+  private endWithBody(res: HttpResponse, reply: Reply, head: boolean): string {
     if (head) res.writeHeader('Content-Length', String(Buffer.byteLength(reply.body))).endWithoutBody();
     else res.end(reply.body, this.draining || reply.closeConnection === true);
     return reply.status;

@@ -15,15 +15,15 @@ export interface Reply {
   readonly closeConnection?: boolean;
   /** The strong validator of the body, quoted (`"…"`): sent as ETag and matched against If-None-Match. */
   readonly etag?: string;
-  /** With etag: its Content-Type, ETag and Cache-Control, as one joined header (see joinHeaders). */
-  readonly entityHeaders?: Header;
+  /** With etag: its Content-Type, ETag and Cache-Control, joined with the CORS block once (see EntityHeaders). */
+  readonly entityHeaders?: EntityHeaders;
 }
 
 /** A 200 whose body a client may keep and revalidate: what the response cache stores. */
 export interface TaggedReply extends Reply {
   readonly body: Buffer;
   readonly etag: string;
-  readonly entityHeaders: Header;
+  readonly entityHeaders: EntityHeaders;
 }
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
@@ -48,6 +48,35 @@ export function joinHeaders(headers: Headers): Header {
   return [name, [value, ...rest.map(([restName, restValue]) => `${restName}: ${restValue}`)].join('\r\n')];
 }
 
+/**
+ * A tagged reply's Content-Type, ETag and Cache-Control, joined with the CORS block of the
+ * request into one header write. The join is kept for the last block seen: under CORS_ORIGINS=*
+ * every request has the same block, so a cache hit writes all its headers in one native call, the
+ * join made once per entry; under a list it is redone only when the origin changes between hits.
+ */
+export class EntityHeaders {
+  private corsSeen: Headers | undefined;
+  private joined: Header;
+
+  constructor(readonly own: Header) {
+    this.joined = own;
+  }
+
+  /** `cors` followed by this reply's own headers, as one header. */
+  after(cors: Headers): Header {
+    if (cors !== this.corsSeen) {
+      this.corsSeen = cors;
+      this.joined = [...cors, this.own].reduce(appendJoined);
+    }
+    return this.joined;
+  }
+}
+
+/** Two headers that joinHeaders already checked, as one. */
+function appendJoined(first: Header, second: Header): Header {
+  return [first[0], `${first[1]}\r\n${second[0]}: ${second[1]}`];
+}
+
 export function ok(body: string | Buffer): Reply {
   return { status: '200 OK', body };
 }
@@ -70,10 +99,12 @@ export function encodeBody(text: string): Buffer {
  */
 export function tagged(body: Buffer): TaggedReply {
   const etag = `"${createHash('sha256').update(body).digest().subarray(0, 16).toString('base64url')}"`;
-  const entityHeaders = joinHeaders([
-    ['Content-Type', JSON_CONTENT_TYPE],
-    ['ETag', etag],
-    ['Cache-Control', REVALIDATE],
-  ]);
+  const entityHeaders = new EntityHeaders(
+    joinHeaders([
+      ['Content-Type', JSON_CONTENT_TYPE],
+      ['ETag', etag],
+      ['Cache-Control', REVALIDATE],
+    ]),
+  );
   return Object.freeze({ status: '200 OK', body, etag, entityHeaders });
 }
