@@ -39,6 +39,7 @@ import {
   INGEST_LOCK_ID,
   LOAD_SETTINGS,
   lockTables,
+  setChangeNotifications,
   NOTIFY_EVERYTHING_CHANGED,
   REFRESH_REVIEW_STATS,
   resetIdentity,
@@ -371,6 +372,9 @@ async function loadAll(plans: readonly FilePlan[], context: InTransaction): Prom
   if (!lock?.locked) throw new IngestError('another ingest is running on this database');
   for (const setting of LOAD_SETTINGS) await session.query(setting);
   await session.query(lockTables(tables));
+  // The tables' change notifications (one per 700 products per statement) would describe every
+  // loaded row; the load notifies EVERYTHING_CHANGED instead. Disabled in this transaction only.
+  for (const table of tables) await session.query(setChangeNotifications(table, false));
   await checkColumnTypes(
     session,
     plans.map((plan) => plan.spec),
@@ -414,6 +418,7 @@ async function loadAll(plans: readonly FilePlan[], context: InTransaction): Prom
     });
   }
   for (const table of tables) await session.query(resetIdentity(table), [table]);
+  for (const table of tables) await session.query(setChangeNotifications(table, true));
   return reports;
 }
 

@@ -1,26 +1,27 @@
 /**
- * Keeps one worker's cached bodies of data that the API writes (reviews, meta, Q&A) coherent with
- * writes committed by any worker of any instance sharing the database, and its whole cache with
- * a re-ingest of the catalogue.
+ * Keeps one worker's cached bodies coherent with every change committed to the tables they are
+ * built from, by any worker of any instance or by any other writer of the database (an inventory
+ * feed, SQL typed by hand), and its whole cache with a re-ingest.
  *
- * Every write statement notifies the products it changed, and which kinds of their bodies, from
- * inside itself, so PostgreSQL sends the notification exactly when the write commits, to every
- * listening connection at once; the ingest sends EVERYTHING_CHANGED the same way. This worker
- * keeps ONE dedicated LISTEN connection and drops those cached bodies of the product on each
- * notification, or every cached body (catalogue bodies included) on EVERYTHING_CHANGED. The
- * writing worker also drops them itself as soon as its write returns, then waits (at most
+ * The tables' triggers notify the products each committed statement changed, and which kinds of
+ * their bodies (sql/queries/invalidation.ts), so PostgreSQL sends the notification exactly when
+ * the change commits, to every listening connection at once; the ingest sends EVERYTHING_CHANGED
+ * the same way. This worker keeps ONE dedicated LISTEN connection and drops those cached bodies
+ * of those products on each notification, or every cached body on EVERYTHING_CHANGED. A writing
+ * worker also drops them itself as soon as its write returns, then waits (at most
  * OWN_NOTIFICATION_WAIT_MS) until its own listener has received that write's notification before
  * answering: the other listeners were sent theirs at the same moment, which narrows the window in
  * which another worker could still answer from its old body.
  *
  * Notifications are not stored: whatever is sent while a listener is disconnected is lost to it.
- * So while the connection is down this worker neither reads nor fills the cache for these bodies
- * (every read goes to the database), and each reconnection clears the cache, so no body cached
- * before it is served. A worker started while the database is down is in that state from the
- * start, and connects with the same backoff as after a loss: it need not die (and be respawned)
- * for want of a database. A connection that died silently is found by a heartbeat; until then, at
- * worst, a body is served for config.cacheTtlMs, as is one changed outside the API and the
- * ingest (manual SQL), which notifies nobody.
+ * So while the connection is down this worker neither reads nor fills the cache for the bodies
+ * that API writes change (review lists, meta, Q&A: every read goes to the database), and each
+ * reconnection clears the cache, so no body cached before it is served. Catalogue bodies are
+ * still served from the cache meanwhile (server/reads.ts), which keeps a storefront's catalogue up
+ * through a database outage; a catalogue change made during the disconnection shows once the
+ * listener is back. A worker started while the database is down is in that state from the start,
+ * and connects with the same backoff as after a loss: it need not die (and be respawned) for want
+ * of a database. A connection that died silently is found by a heartbeat.
  */
 import { Backoff } from '../lib/backoff.js';
 import { errorMessage, type Log } from '../lib/log.js';
@@ -29,6 +30,7 @@ import {
   EVERYTHING_CHANGED,
   INVALIDATION_CHANNEL,
   parseInvalidation,
+  PRODUCT_LISTS,
   type BodyKind,
   type Written,
 } from '../sql/queries/invalidation.js';
@@ -146,7 +148,7 @@ export class CacheCoherence {
       this.cache.clear();
       return;
     }
-    this.invalidate(invalidation.productId, invalidation.kinds);
+    for (const productId of invalidation.productIds) this.invalidate(productId, invalidation.kinds);
     const waiting = this.waiters.get(invalidation.token);
     this.waiters.delete(invalidation.token);
     for (const arrived of waiting ?? []) arrived();
@@ -156,6 +158,7 @@ export class CacheCoherence {
 
   private invalidate(productId: number, kinds: readonly BodyKind[]): void {
     for (const kind of kinds) this.cache.invalidate(kind, productId);
+    if (kinds.includes('product')) this.cache.invalidate(PRODUCT_LISTS, 0);
   }
 
   private lost(err: Error): void {

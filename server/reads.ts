@@ -3,31 +3,37 @@
  * body. A hit is answered synchronously from the stored bytes; a miss loads (coalesced with
  * concurrent misses of the key) and answers `whenMissing` if the load found nothing.
  *
- * The scope says what may change the body, and so how it is keyed (server/cache.ts):
- * - CATALOGUE (products, styles, related): the API never writes these, so they carry no
- *   version; only a re-ingest (which clears the cache) or config.cacheTtlMs replaces them.
- * - a kind of body of one product (review lists, meta, Q&A): keyed under that product's current
- *   version for the kind, which every write of it bumps. These are served from and stored in the
- *   cache only while this worker receives invalidations (server/invalidation.ts); otherwise every
- *   read goes to the database. A body whose product is not known before it is read (an answers
- *   list, addressed by its question) has no key yet: it is read from the database uncached.
+ * The scope says what may change the body, and so how it is keyed (server/cache.ts): one kind of
+ * body of one product, keyed under that product's current version for the kind, which every
+ * committed change of it bumps (server/invalidation.ts).
+ * - Catalogue bodies (product detail, styles, related, the list pages) are served from the cache
+ *   even while this worker's listener is down: the API never writes them, and a database outage
+ *   should not take the catalogue with it. The reconnection clears the cache.
+ * - The bodies API writes change (review lists, meta, Q&A) are served from and stored in the
+ *   cache only while this worker receives invalidations; otherwise every read goes to the
+ *   database, so a storefront reads its own write whichever worker answers. A body whose product
+ *   is not known before it is read (an answers list, addressed by its question) has no key yet:
+ *   it is read from the database uncached.
  */
-import type { BodyKind } from '../sql/queries/invalidation.js';
+import { PRODUCT_LISTS, type BodyKind } from '../sql/queries/invalidation.js';
 import type { Loader, ResponseCache } from './cache.js';
 import { ERRORS } from './errors.js';
 import type { CacheCoherence } from './invalidation.js';
 import { tagged, type Reply } from './reply.js';
 
-export const CATALOGUE = 'catalogue';
+export type CacheKind = BodyKind | typeof PRODUCT_LISTS;
 
-/** One kind of body of one product, which that product's writes of the kind invalidate. */
-export interface ProductBodies {
-  readonly kind: BodyKind;
+/** One kind of body of one product, which that product's changes of the kind invalidate. */
+export interface ReadScope {
+  readonly kind: CacheKind;
   /** undefined while the product is unknown: the body is read, not cached. */
   readonly productId: number | undefined;
 }
 
-export type ReadScope = typeof CATALOGUE | ProductBodies;
+/** The scope of every product list page. */
+export const PRODUCT_LIST_PAGES: ReadScope = Object.freeze({ kind: PRODUCT_LISTS, productId: 0 });
+
+const CATALOGUE_KINDS: ReadonlySet<CacheKind> = new Set<CacheKind>(['product', 'styles', 'related', PRODUCT_LISTS]);
 
 export class CachedReads {
   constructor(
@@ -42,8 +48,9 @@ export class CachedReads {
     load: Loader,
     whenMissing: Reply = ERRORS.unknownId,
   ): Reply | Promise<Reply> {
-    if (scope === CATALOGUE) return this.cached(variant, load, whenMissing);
-    if (scope.productId === undefined || !this.coherence.listening) return answer(load(), whenMissing);
+    if (scope.productId === undefined || !(this.coherence.listening || CATALOGUE_KINDS.has(scope.kind))) {
+      return answer(load(), whenMissing);
+    }
     return this.cached(this.cache.versionedKey(scope.kind, scope.productId, variant), load, whenMissing);
   }
 

@@ -4,15 +4,15 @@
  *
  * The truth each cached server is compared with comes from a reference server whose cache is
  * off. To prove the caches were really warm (and not coherent by accident), each scenario first
- * changes rows silently, with SQL that sends no notification: the cached servers must still show
+ * changes rows silently, with SQL that fires no trigger (silentSession): the cached servers must still show
  * the old bodies then, and the new data (the write's and the silent change) only after the write.
  */
 import http from 'node:http';
 import t, { type Test } from 'tap';
-import { openSession, type Session } from '../sql/db/admin.js';
+import type { Session } from '../sql/db/admin.js';
 import type { RunningServer } from '../server/app.js';
 import { CACHED, request, serve } from './helpers/api.js';
-import { freshDatabase } from './helpers/database.js';
+import { freshDatabase, silentSession } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster } from './helpers/process.js';
 import { within } from './helpers/wait.js';
@@ -95,11 +95,7 @@ async function connectToEachWorker(t: Test, port: number, pids: readonly number[
   return [...connections.values()];
 }
 
-async function session(t: Test, url: string): Promise<Session> {
-  const db = await openSession(url, 'test-coherence');
-  t.teardown(() => db.end());
-  return db;
-}
+const session = (t: Test, url: string): Promise<Session> => silentSession(t, url, 'test-coherence');
 
 /** The bodies of READS now, from a server whose cache is off. */
 async function truth(reference: RunningServer): Promise<string[]> {

@@ -15,7 +15,8 @@ import { startServer, type RunningServer } from '../server/app.js';
 import { loadConfig } from '../lib/config.js';
 import { openSession } from '../sql/db/admin.js';
 import { EVERYTHING_CHANGED, INVALIDATION_CHANNEL, parseInvalidation } from '../sql/queries/invalidation.js';
-import { freshDatabase } from './helpers/database.js';
+import { collectNotifications, freshDatabase, silentSession } from './helpers/database.js';
+import { until } from './helpers/wait.js';
 
 const PRODUCTS_HEADER = 'id,name,slogan,description,category,default_price';
 const STYLES_HEADER = 'id,productId,name,sale_price,original_price,default_style';
@@ -91,12 +92,27 @@ async function receivedAllNotifications(t: Test, server: RunningServer): Promise
 
 t.test('the all payload parses apart from a product invalidation; malformed payloads do not parse', async (t) => {
   t.equal(parseInvalidation(EVERYTHING_CHANGED), EVERYTHING_CHANGED);
-  t.same(parseInvalidation('7 123 review-lists,review-meta'), {
-    productId: 7,
+  t.same(parseInvalidation('123 review-lists,review-meta 7'), {
+    productIds: [7],
     kinds: ['review-lists', 'review-meta'],
     token: '123',
   });
-  for (const payload of ['', 'al', 'ALL', 'all ', ' all', 'all 1', '7 123', '7 x qa', '0 1 qa', '7 1 catalogue']) {
+  t.same(parseInvalidation('9 styles 1,20,300'), { productIds: [1, 20, 300], kinds: ['styles'], token: '9' });
+  for (const payload of [
+    '',
+    'al',
+    'ALL',
+    'all ',
+    ' all',
+    'all 1',
+    '123 7',
+    'x qa 7',
+    '1 qa 0',
+    '1 catalogue 7',
+    '1 qa 7,',
+    '1 qa 7,,8',
+    '7 123 qa',
+  ]) {
     t.equal(parseInvalidation(payload), undefined, JSON.stringify(payload));
   }
 });
@@ -123,14 +139,31 @@ t.test('a re-ingest that commits is served at once by every running server, cata
   }
 });
 
+t.test(
+  "a re-ingest sends one all and no per-product notification: its tables' triggers are off for the load only",
+  async (t) => {
+    const url = await freshDatabase(t);
+    await load(t, url, FIRST_LOAD);
+    const payloads = await collectNotifications(t, url);
+    await load(t, url, SECOND_LOAD);
+    await until(() => payloads.length > 0, 'the load notified', { timeoutMs: 5000 });
+    const db = await openSession(url, 'test-ingest-triggers');
+    t.teardown(() => db.end());
+    await db.query("UPDATE products SET name = 'After the load' WHERE id = 1");
+    await until(() => payloads.length > 1, 'a change after the load notified', { timeoutMs: 5000 });
+    t.equal(payloads[0], EVERYTHING_CHANGED, 'the load: all');
+    t.match(payloads[1], /^[0-9]+ product 1$/, 'then the triggers notify again');
+    t.equal(payloads.length, 2, 'nothing else');
+  },
+);
+
 t.test('an ingest that fails notifies nobody, and an unparseable notification is ignored', async (t) => {
   const url = await freshDatabase(t);
   await load(t, url, FIRST_LOAD);
   const server = await serve(t, url);
   const cached = await bodies(server);
   // Changed with SQL that notifies nobody: only a cleared cache would show it.
-  const db = await openSession(url, 'test-ingest-invalidation');
-  t.teardown(() => db.end());
+  const db = await silentSession(t, url, 'test-ingest-invalidation');
   await db.query("UPDATE products SET name = 'Renamed quietly' WHERE id = 1");
 
   await t.rejects(load(t, url, FAILING_LOAD), /styles_product_id_fkey .* no longer holds after the load/);

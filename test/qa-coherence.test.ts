@@ -3,15 +3,15 @@
  * instance sharing the database answers the next read of an affected body from the new data.
  *
  * The truth is read from a reference server whose cache is off. To prove the caches were warm
- * (and not coherent by accident), each scenario first changes rows silently, with SQL that sends
- * no notification: the cached servers must still show the old bodies then, and the new data only
+ * (and not coherent by accident), each scenario first changes rows silently, with SQL that fires
+ * no trigger (silentSession): the cached servers must still show the old bodies then, and the new data only
  * after the write.
  */
 import http from 'node:http';
 import t, { type Test } from 'tap';
-import { openSession, type Session } from '../sql/db/admin.js';
+import type { Session } from '../sql/db/admin.js';
 import { CACHED, request, serve } from './helpers/api.js';
-import { freshDatabase } from './helpers/database.js';
+import { freshDatabase, silentSession } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster } from './helpers/process.js';
 import { within } from './helpers/wait.js';
@@ -77,8 +77,7 @@ const WRITES: readonly Write[] = [
 const describe = (write: Write): string => `${write.method} ${write.path}`;
 
 async function session(t: Test, url: string): Promise<Session> {
-  const db = await openSession(url, 'test-qa-coherence');
-  t.teardown(() => db.end());
+  const db = await silentSession(t, url, 'test-qa-coherence');
   await db.query(FIXTURE);
   return db;
 }

@@ -3,7 +3,7 @@ import type { Pool } from '../../sql/db/pool.js';
 import { productDetail, productList, productRelated, productStyles } from '../../sql/queries/products.js';
 import { mount } from '../http.js';
 import { paging, pathId, queryParams } from '../params.js';
-import { CATALOGUE } from '../reads.js';
+import { PRODUCT_LIST_PAGES, type CacheKind } from '../reads.js';
 import { encodeBody } from '../reply.js';
 import type { HttpRequest, TemplatedApp } from '../uws.js';
 import type { RouteContext } from './context.js';
@@ -11,15 +11,15 @@ import type { RouteContext } from './context.js';
 type ProductQuery = (pool: Pool, productId: number) => Promise<string | undefined>;
 
 /**
- * The API never writes the catalogue, so its bodies carry no version: review and Q&A writes leave
- * them cached. A re-ingest clears every worker's cache when it commits (server/invalidation.ts); a
- * catalogue changed by hand shows after config.cacheTtlMs.
+ * The API never writes the catalogue, but other systems do (prices, stock): each committed change
+ * drops the bodies of the products it touched (server/invalidation.ts), and any product's change
+ * drops every list page.
  */
 export function mountProductRoutes(app: TemplatedApp, { exchanges, pool, reads }: RouteContext): void {
-  const perProduct = (variant: string, query: ProductQuery) => ({
+  const perProduct = (kind: CacheKind, query: ProductQuery) => ({
     get: (req: HttpRequest) => {
       const productId = pathId(req.getParameter(0));
-      return reads.reply(CATALOGUE, `${variant}:${productId}`, async () => {
+      return reads.reply({ kind, productId }, '', async () => {
         const body = await query(pool, productId);
         return body === undefined ? undefined : encodeBody(body);
       });
@@ -29,12 +29,12 @@ export function mountProductRoutes(app: TemplatedApp, { exchanges, pool, reads }
   mount(app, exchanges, '/products', {
     get: (req) => {
       const { page, count } = paging(queryParams(req.getQuery()));
-      return reads.reply(CATALOGUE, `products:${page}:${count}`, async () =>
+      return reads.reply(PRODUCT_LIST_PAGES, `${page}:${count}`, async () =>
         encodeBody(await productList(pool, page, count)),
       );
     },
   });
-  mount(app, exchanges, '/products/:product_id', perProduct('detail', productDetail));
+  mount(app, exchanges, '/products/:product_id', perProduct('product', productDetail));
   mount(app, exchanges, '/products/:product_id/styles', perProduct('styles', productStyles));
   mount(app, exchanges, '/products/:product_id/related', perProduct('related', productRelated));
 }

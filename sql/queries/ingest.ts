@@ -28,6 +28,11 @@ export function lockTables(tables: readonly string[]): string {
   return `LOCK TABLE ${tableList(tables)} IN ACCESS EXCLUSIVE MODE`;
 }
 
+/** Turns the tables' change-notification triggers (sql/migrations/004) off or back on. */
+export function setChangeNotifications(table: string, enabled: boolean): string {
+  return `ALTER TABLE ${quoteIdent(table)} ${enabled ? 'ENABLE' : 'DISABLE'} TRIGGER USER`;
+}
+
 export function truncateTables(tables: readonly string[]): string {
   return `TRUNCATE ${tableList(tables)}`;
 }

@@ -1,17 +1,24 @@
 import type { Pool } from '../db/pool.js';
 
 /**
- * Every write that changes what a product's cached bodies would say sends the product id, and
- * which kinds of its bodies changed, on this channel from inside its own statement, so the
- * notification leaves exactly when the write commits (and not at all if it rolls back); every
- * worker of every instance LISTENs and drops those bodies of that product.
+ * Every committed change to a table that cached bodies are built from notifies, on this channel,
+ * the products it touched and which kinds of their bodies it changed, so the notification leaves
+ * exactly when the change commits (and not at all if it rolls back), whoever made it; every
+ * worker of every instance LISTENs and drops those bodies.
  *
- * The payload is "<product id> <transaction id> <kind>[,<kind>…]". The transaction id is also
- * returned to the writer as its write token, so the writing worker can recognise its own
- * notification among everyone else's and answer only once it has arrived (server/invalidation.ts).
+ * - The API's write statements notify from inside themselves (notifyProducts), with the exact
+ *   kinds they changed, and mark their transaction so that the tables' triggers stay quiet.
+ * - Every other writer — an inventory feed, a price update typed into psql — is covered by the
+ *   tables' statement-level triggers (sql/migrations/004_change_notifications.sql).
  *
- * The ingest, which replaces whole tables, sends EVERYTHING_CHANGED instead, from inside its
- * transaction: every worker then drops every cached body, catalogue bodies included.
+ * The payload is "<transaction id> <kind>[,<kind>…] <product id>[,<product id>…]" (at most 700
+ * products: a bigger statement sends several). The API's statements return their transaction id
+ * as the write token, so the writing worker can recognise its own notification among everyone
+ * else's and answer only once it has arrived (server/invalidation.ts).
+ *
+ * The ingest, which replaces whole tables, disables the triggers inside its transaction and
+ * sends EVERYTHING_CHANGED instead: every worker then drops every cached body. So does a
+ * TRUNCATE made outside the ingest.
  */
 export const INVALIDATION_CHANNEL = 'atelier_invalidate';
 
@@ -19,21 +26,36 @@ export const INVALIDATION_CHANNEL = 'atelier_invalidate';
 export const EVERYTHING_CHANGED = 'all';
 
 /**
- * The kinds of cached body a write can change. A helpful vote reorders a product's review lists
- * but leaves its ratings (meta) and Q&A as they were; a new or reported review changes both
- * review kinds; Q&A writes change only the product's questions and answers lists.
+ * The kinds of cached body a change can touch, per product: its detail (products, features), its
+ * styles (styles, photos, skus), its related list, its review lists (reviews, their photos), its
+ * ratings (meta: reviews, characteristics, the stats tables) and its Q&A. A helpful vote
+ * reorders review lists but leaves the ratings as they were.
  */
-export const BODY_KINDS = ['review-lists', 'review-meta', 'qa'] as const;
+export const BODY_KINDS = ['product', 'styles', 'related', 'review-lists', 'review-meta', 'qa'] as const;
 export type BodyKind = (typeof BODY_KINDS)[number];
 
 /**
+ * The cache scope of the product list pages (GET /products), under product id 0: a change of
+ * any product's detail may rename, reprice, add or remove an entry of any page, so it drops them all.
+ */
+export const PRODUCT_LISTS = 'product-lists';
+
+/**
+ * The transaction-local setting by which an API write tells the tables' triggers that it has
+ * notified its changes itself (sql/migrations/004_change_notifications.sql reads it).
+ */
+const NOTIFIED_SETTING = 'atelier.notified';
+
+/**
  * The body of a write's `notified` CTE: notifies the `product_id` of every row of `source`, for
- * `kinds`, and yields the write token as `token`. The CTE must be read by the main query (a
- * SELECT in WITH runs only as far as it is read); pg_notify being volatile keeps it from being
+ * `kinds`, marks the transaction as notified, and yields the write token as `token`. The CTE must
+ * be read by the main query (a SELECT in WITH runs only as far as it is read), which happens
+ * before the statement's triggers fire at its end; pg_notify being volatile keeps it from being
  * inlined away. `kinds` are constants of this module, never user input.
  */
 export function notifyProducts(source: string, kinds: readonly BodyKind[]): string {
-  return `SELECT pg_notify('${INVALIDATION_CHANNEL}', product_id::text || ' ' || pg_current_xact_id()::text || ' ${kinds.join(',')}'),
+  return `SELECT pg_notify('${INVALIDATION_CHANNEL}', pg_current_xact_id()::text || ' ${kinds.join(',')} ' || product_id::text),
+       set_config('${NOTIFIED_SETTING}', 'on', true),
        pg_current_xact_id()::text AS token
 FROM ${source}`;
 }
@@ -65,23 +87,23 @@ export function rowWrite(
 }
 
 export interface Invalidation {
-  readonly productId: number;
+  readonly productIds: readonly number[];
   readonly kinds: readonly BodyKind[];
-  /** The writing transaction's id, as the writer's statement returned it. */
+  /** The changing transaction's id, as the API's write statements return it. */
   readonly token: string;
 }
 
-const PAYLOAD = /^([1-9][0-9]*) ([0-9]+) ([a-z,-]+)$/;
+const PAYLOAD = /^([0-9]+) ([a-z,-]+) ([1-9][0-9]*(?:,[1-9][0-9]*)*)$/;
 
 /**
- * The notification's product, kinds and write token, EVERYTHING_CHANGED, or undefined for a
+ * The notification's products, kinds and transaction id, EVERYTHING_CHANGED, or undefined for a
  * payload of another format.
  */
 export function parseInvalidation(payload: string): Invalidation | typeof EVERYTHING_CHANGED | undefined {
   if (payload === EVERYTHING_CHANGED) return EVERYTHING_CHANGED;
   const match = PAYLOAD.exec(payload);
   if (!match) return undefined;
-  const kinds = match[3]!.split(',');
+  const kinds = match[2]!.split(',');
   if (!kinds.every((kind): kind is BodyKind => (BODY_KINDS as readonly string[]).includes(kind))) return undefined;
-  return { productId: Number(match[1]), kinds, token: match[2]! };
+  return { productIds: match[3]!.split(',').map(Number), kinds, token: match[1]! };
 }

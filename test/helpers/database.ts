@@ -1,5 +1,7 @@
 import type { Test } from 'tap';
-import { dropDatabase, ensureDatabase, withDatabase } from '../../sql/db/admin.js';
+import { listen } from '../../sql/db/listen.js';
+import { INVALIDATION_CHANNEL } from '../../sql/queries/invalidation.js';
+import { dropDatabase, ensureDatabase, openSession, withDatabase, type Session } from '../../sql/db/admin.js';
 
 let counter = 0;
 
@@ -28,4 +30,32 @@ export async function freshDatabase(t: Test, options: { migrated?: boolean } = {
 /** URL of the run's server (admin database), for tests that create databases themselves. */
 export function adminUrl(): string {
   return runSettings().adminUrl;
+}
+
+/**
+ * A session whose changes notify nobody: `session_replication_role = replica` skips the tables'
+ * change-notification triggers (sql/migrations/004). Coherence tests change rows through it to
+ * prove that a cache was really warm: the old body must still be served until a notified change.
+ */
+export async function silentSession(t: Test, url: string, name: string): Promise<Session> {
+  const db = await openSession(url, name);
+  t.teardown(() => db.end());
+  await db.query('SET session_replication_role = replica');
+  return db;
+}
+
+/** Every cache invalidation payload committed on the database at `url` from now on, as it arrives. */
+export async function collectNotifications(t: Test, url: string): Promise<string[]> {
+  const payloads: string[] = [];
+  const listener = await listen({
+    connectionString: url,
+    channel: INVALIDATION_CHANNEL,
+    applicationName: 'test-notifications',
+    connectionTimeoutMillis: 5000,
+    heartbeatMillis: 60_000,
+    onNotification: (payload) => payloads.push(payload),
+    onLost: () => undefined,
+  });
+  t.teardown(() => listener.close());
+  return payloads;
 }
