@@ -5,56 +5,14 @@
  *
  * The cluster runs against a PostgreSQL of its own, which the test stops and starts again.
  */
-import { rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import t, { type Test } from 'tap';
 import { freePort } from '../lib/net.js';
-import { openSession } from '../sql/db/admin.js';
-import { startEmbedded, type EmbeddedServer } from '../sql/embedded.js';
-import { migrate } from '../sql/migrate.js';
 import { request } from './helpers/api.js';
+import { ownDatabase } from './helpers/own-database.js';
 import { isEvent, startCluster, type LogLine, type RunningCluster } from './helpers/process.js';
 import { until } from './helpers/wait.js';
 
-/** A PostgreSQL the test can stop and start: its data directory outlives each stop. */
-interface Database {
-  readonly url: string;
-  stop(): Promise<void>;
-  start(): Promise<void>;
-}
-
-async function ownDatabase(t: Test): Promise<Database> {
-  const dir = path.join(os.tmpdir(), `atelier-outage-${process.pid}-${Date.now().toString(36)}`);
-  const port = await freePort();
-  let server: EmbeddedServer | undefined;
-  const start = async (): Promise<void> => {
-    server ??= await startEmbedded({ dir, port });
-  };
-  const stop = async (): Promise<void> => {
-    await server?.stop();
-    server = undefined;
-  };
-  t.teardown(async () => {
-    await stop();
-    await rm(dir, { recursive: true, force: true });
-  });
-  await start();
-  const url = server!.adminUrl;
-  await migrate(url);
-  const db = await openSession(url, 'outage-test');
-  try {
-    await db.query(
-      `INSERT INTO products (id, name, slogan, description, category, default_price)
-       SELECT id, 'Camo Onesie ' || id, 'Blend in', 'A onesie', 'Jackets', 140 FROM generate_series(1, 3) AS id`,
-    );
-  } finally {
-    await db.end();
-  }
-  return { url, stop, start };
-}
-
-const database = await ownDatabase(t);
+const database = await ownDatabase(t, 'outage');
 
 /** Reads over every domain; the first is catalogue (cacheable while the listener is down), the others are not. */
 const READS = [
