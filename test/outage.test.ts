@@ -5,8 +5,12 @@
  *
  * The cluster runs against a PostgreSQL of its own, which the test stops and starts again.
  */
+import { readdir } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { freePort } from '../lib/net.js';
+import { openSession } from '../sql/db/admin.js';
+import { MIGRATIONS_DIR } from '../sql/migrate.js';
 import { request } from './helpers/api.js';
 import { ownDatabase } from './helpers/own-database.js';
 import { isEvent, startCluster, type LogLine, type RunningCluster } from './helpers/process.js';
@@ -45,10 +49,12 @@ async function outageProblems(port: number, cachedBeforehand: readonly string[] 
   return problems;
 }
 
-/** Whether `port` is ready and answers every read 200. */
+/** Whether `port` is ready and answers every read 200 (false while nothing listens there). */
 async function servesFully(port: number): Promise<boolean> {
-  const replies = await Promise.all(['/ready', ...READS].map((route) => request(port, 'GET', route)));
-  return replies.every((reply) => reply.status === 200);
+  const replies = await Promise.all(
+    ['/ready', ...READS].map((route) => request(port, 'GET', route).catch(() => undefined)),
+  );
+  return replies.every((reply) => reply?.status === 200);
 }
 
 interface Worker {
@@ -173,5 +179,121 @@ t.test('workers started while PostgreSQL is down become ready by themselves', as
     () => pids.every((pid) => cluster.lines.some((l) => l.event === 'invalidation_listener_restored' && l.pid === pid)),
     'each has its LISTEN session again',
     { timeoutMs: 10_000 },
+  );
+});
+
+/**
+ * Kills on a fixed beat, whether the worker is ready or still starting: more deaths than the
+ * crash-loop rule allows (5 within 30 s) with none of them ready between, which gave up on the
+ * whole instance while the other worker served. Slot 0 only: more kills would only wait out the
+ * respawn backoff, which doubles with every death (6 kills take ~4 s).
+ */
+const RAPID_KILLS = 6;
+const KILL_EVERY_MS = 300;
+
+t.test('a worker SIGKILLed every 300 ms while PostgreSQL is down: the instance serves on and recovers', async (t) => {
+  const { cluster, ports } = await startServing(t);
+  await stopDatabase(t);
+  const forked = (): LogLine | undefined =>
+    cluster.lines.findLast((l) => l.event === 'worker_forked' && Number(l.slot) === 0);
+  const killed = new Set<number>();
+  const survivorAnswers: number[] = [];
+  const survivorWatch = (async () => {
+    while (killed.size < RAPID_KILLS) {
+      survivorAnswers.push((await request(ports[1]!, 'GET', '/health')).status);
+      await sleep(50);
+    }
+  })();
+  await until(
+    async () => {
+      const pid = Number(forked()?.worker);
+      if (!killed.has(pid)) {
+        process.kill(pid, 'SIGKILL');
+        killed.add(pid);
+      }
+      await sleep(KILL_EVERY_MS);
+      return killed.size >= RAPID_KILLS;
+    },
+    `${RAPID_KILLS} workers of slot 0 were killed`,
+    { timeoutMs: 60_000 },
+  );
+  await survivorWatch;
+  t.ok(
+    survivorAnswers.length > 0 && survivorAnswers.every((status) => status === 200),
+    `the other worker answered GET /health 200 all along (${survivorAnswers.length} times)`,
+  );
+  const deaths = cluster.lines.filter(isEvent('worker_died')).length;
+  t.notOk(cluster.lines.some(isEvent('crash_loop')), `the primary did not give up after ${deaths} deaths`);
+  t.equal(cluster.primary.exitCode, null, 'the primary is still running');
+
+  await database.start();
+  const startedAt = performance.now();
+  // Slot 0's next respawn waits out the backoff its deaths grew: 6.4 s (±20 %) after the sixth.
+  await until(async () => (await servesFully(ports[0]!)) && (await servesFully(ports[1]!)), 'both slots serve again', {
+    timeoutMs: 15_000,
+  });
+  t.pass(
+    `both slots are ready and answer every read 200, ${Math.round(performance.now() - startedAt)} ms after PostgreSQL started`,
+  );
+  t.equal(cluster.primary.exitCode, null, 'with the same primary');
+});
+
+/** Files in sql/migrations: what the primary must have applied before any worker says ready. */
+const MIGRATIONS = (await readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.sql')).length;
+
+t.test('the primary started while PostgreSQL is down forks its workers, then migrates when it returns', async (t) => {
+  const url = await database.emptyDatabase('first_start');
+  await stopDatabase(t);
+  const port = await freePort();
+  const cluster = startCluster(t, {
+    DATABASE_URL: url,
+    WORKERS: '2',
+    WORKER_PORTS: 'per-worker',
+    PORT: String(port),
+    SEED_SCALE: '0',
+    PG_CONNECT_TIMEOUT_MS: '500',
+    DRAIN_TIMEOUT_MS: '2000',
+    DRAIN_LINGER_MS: '0',
+  });
+  const ready = await cluster.waitFor(isEvent('cluster_ready'), 'the cluster became ready without its database');
+  t.equal(ready.database, 'unavailable', 'it says it started without the database');
+  const ports = [port, port + 1];
+  t.same(
+    [...(await outageProblems(ports[0]!)), ...(await outageProblems(ports[1]!))],
+    [],
+    'each worker: /health 200, /ready 503, data routes 503 with Retry-After',
+  );
+  const workers = cluster.lines.filter(isPrimaryReady).map(readyWorker);
+
+  await database.start();
+  const startedAt = performance.now();
+  await until(async () => (await request(ports[0]!, 'GET', '/ready')).status === 200, 'a worker says ready', {
+    timeoutMs: 10_000,
+  });
+  const readyIn = Math.round(performance.now() - startedAt);
+  const db = await openSession(url, 'outage-first-start');
+  t.teardown(() => db.end());
+  const applied = await db.query<{ count: number }>('SELECT count(*)::int AS count FROM schema_migrations');
+  t.equal(applied[0]!.count, MIGRATIONS, 'no worker said ready before every migration was applied');
+  await until(
+    async () => (await Promise.all(ports.map((each) => request(each, 'GET', '/ready')))).every((r) => r.status === 200),
+    'both workers say ready',
+    { timeoutMs: 5000 },
+  );
+  for (const each of ports) {
+    t.equal((await request(each, 'GET', '/products')).status, 200, `:${each} GET /products 200`);
+    t.equal((await request(each, 'POST', '/interactions', WRITES[1]![2])).status, 201, `:${each} a click is stored`);
+  }
+  t.pass(`ready ${readyIn} ms after PostgreSQL started`);
+  t.ok(cluster.lines.some(isEvent('database_prepared')), 'the primary says it prepared the database');
+  t.equal(cluster.primary.exitCode, null, 'the primary runs on');
+  t.notOk(cluster.lines.some(isEvent('worker_died')), 'no worker died');
+  t.same(
+    cluster.lines
+      .filter(isPrimaryReady)
+      .map(readyWorker)
+      .filter((w) => !workers.some((known) => known.pid === w.pid)),
+    [],
+    'and no worker was replaced',
   );
 });
