@@ -7,11 +7,10 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
-import { freePort } from '../lib/net.js';
 import { request } from './helpers/api.js';
 import { type Outcome, type Planned, slowest, slowestRequest, steadyLoad, unexpected } from './helpers/load.js';
 import { ownDatabase } from './helpers/own-database.js';
-import { isEvent, startCluster, type LogLine, type RunningCluster } from './helpers/process.js';
+import { freePortRange, isEvent, startCluster, type LogLine, type RunningCluster } from './helpers/process.js';
 import { RawConnection } from './helpers/raw-http.js';
 import { until, within } from './helpers/wait.js';
 
@@ -50,7 +49,7 @@ async function startServing(
   t: Test,
   env: Record<string, string> = {},
 ): Promise<{ cluster: RunningCluster; port: number }> {
-  const port = await freePort();
+  const port = await freePortRange(env.WORKER_PORTS === 'per-worker' ? 2 : 1);
   const cluster = startCluster(t, {
     DATABASE_URL: database.url,
     WORKERS: '2',

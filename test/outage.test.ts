@@ -8,12 +8,11 @@
 import { readdir } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
-import { freePort } from '../lib/net.js';
 import { openSession } from '../sql/db/admin.js';
 import { MIGRATIONS_DIR } from '../sql/migrate.js';
 import { request } from './helpers/api.js';
 import { ownDatabase } from './helpers/own-database.js';
-import { isEvent, startCluster, type LogLine, type RunningCluster } from './helpers/process.js';
+import { freePortRange, isEvent, startCluster, type LogLine, type RunningCluster } from './helpers/process.js';
 import { until } from './helpers/wait.js';
 
 const database = await ownDatabase(t, 'outage');
@@ -73,8 +72,7 @@ const KILLS = 8;
 
 /** A cluster of two workers, each on its own port (PORT + slot), so that each is asked directly. */
 async function startServing(t: Test): Promise<{ cluster: RunningCluster; ports: number[]; workers: Worker[] }> {
-  // freePort vouches only for the first port; the primary's port claim would say if the second were taken.
-  const port = await freePort();
+  const port = await freePortRange(2);
   const cluster = startCluster(t, {
     DATABASE_URL: database.url,
     WORKERS: '2',
@@ -244,7 +242,7 @@ const MIGRATIONS = (await readdir(MIGRATIONS_DIR)).filter((file) => file.endsWit
 t.test('the primary started while PostgreSQL is down forks its workers, then migrates when it returns', async (t) => {
   const url = await database.emptyDatabase('first_start');
   await stopDatabase(t);
-  const port = await freePort();
+  const port = await freePortRange(2);
   const cluster = startCluster(t, {
     DATABASE_URL: url,
     WORKERS: '2',
