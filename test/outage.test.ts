@@ -1,7 +1,8 @@
 /**
  * Database outages never stop the instance (issue 14): with PostgreSQL stopped, workers that are
- * killed or replaced still start and listen, answer 503s with Retry-After, and recover by
- * themselves once PostgreSQL is back, with no restart of the cluster.
+ * killed or replaced, even every 300 ms, still start and listen, answer 503s with Retry-After, and
+ * recover by themselves once PostgreSQL is back, with no restart of the cluster; a primary started
+ * while it is down forks its workers anyway and migrates and seeds once it answers.
  *
  * The cluster runs against a PostgreSQL of its own, which the test stops and starts again.
  */
