@@ -169,6 +169,8 @@ const LONG_DRAIN_TIMEOUT_MS = 20_000;
 /** A drain is the linger, then closing the pool and exiting: well under a second more on a loaded machine. */
 const DRAIN_BOUND_MS = DRAIN_LINGER_MS + 2000;
 
+const isPrimaryReady = (line: LogLine): boolean => line.role === 'primary' && line.event === 'worker_ready';
+
 /** Sends half a POST body over several connections to `port` and closes each. */
 async function abandonUploads(port: number): Promise<void> {
   const uploads = await Promise.all(Array.from({ length: 3 }, () => RawConnection.open(port)));
@@ -197,9 +199,7 @@ t.test('uploads abandoned mid-body do not hold a reload or a stop for DRAIN_TIME
     DRAIN_LINGER_MS: String(DRAIN_LINGER_MS),
   });
   const ports = [port, port + 1];
-  const firstPids = cluster.lines
-    .filter((l) => l.role === 'primary' && l.event === 'worker_ready')
-    .map((l) => Number(l.worker));
+  const firstPids = cluster.lines.filter(isPrimaryReady).map((l) => Number(l.worker));
   for (const each of ports) await abandonUploads(each);
   cluster.primary.kill('SIGHUP');
   const reloaded = await cluster.waitFor(isEvent('reload_done'), 'the reload finished', { timeoutMs: 30_000 });
@@ -229,3 +229,30 @@ t.test('uploads abandoned mid-body do not hold a reload or a stop for DRAIN_TIME
     `SIGTERM to exit in ${stoppedIn} ms (DRAIN_TIMEOUT_MS ${LONG_DRAIN_TIMEOUT_MS})`,
   );
 });
+
+t.test(
+  'SIGTERM while PostgreSQL is frozen: each worker drains in about DRAIN_LINGER_MS, not DRAIN_TIMEOUT_MS',
+  async (t) => {
+    const { cluster } = await startServing(t, {
+      DRAIN_TIMEOUT_MS: String(LONG_DRAIN_TIMEOUT_MS),
+      DRAIN_LINGER_MS: String(DRAIN_LINGER_MS),
+    });
+    const pids = cluster.lines.filter(isPrimaryReady).map((l) => Number(l.worker));
+    t.teardown(() => database.thaw());
+    await database.freeze();
+    const stoppingAt = performance.now();
+    cluster.primary.kill('SIGTERM');
+    const exit = await within(cluster.exited, 'the primary stopped', { timeoutMs: LONG_DRAIN_TIMEOUT_MS });
+    const stoppedIn = Math.round(performance.now() - stoppingAt);
+    t.same(exit, { code: 0, signal: null }, 'exit 0');
+    t.notOk(cluster.lines.some(isEvent('worker_killed')), 'no worker had to be killed');
+    // The linger, then the LISTEN session and the pool each given up on after PG_CONNECT_TIMEOUT_MS.
+    const bound = DRAIN_LINGER_MS + 2 * CONNECT_TIMEOUT_MS + 1000;
+    const drains = drainDurations(cluster.lines, pids);
+    t.ok(
+      drains.every((ms) => ms < bound),
+      `each worker drained in ${drains.join(', ')} ms (bound ${bound} ms, DRAIN_TIMEOUT_MS ${LONG_DRAIN_TIMEOUT_MS})`,
+    );
+    t.ok(stoppedIn < bound + 1000, `SIGTERM to exit in ${stoppedIn} ms`);
+  },
+);
