@@ -2,16 +2,17 @@
  * `npm start`: the primary. Claims its port (one instance per port: cluster/port-claim.ts),
  * resolves the database (DATABASE_URL, or the embedded server under DATA_DIR), migrates it,
  * seeds it on first start, then keeps the workers up until SIGTERM or SIGINT (drain, then stop
- * the database) and replaces them on SIGHUP.
+ * the database) and replaces them on SIGHUP. A database that is unavailable at start does not
+ * stop it: the workers are forked anyway and serve 503s while the migrations and the seed are
+ * retried in the background (cluster/prepare.ts).
  */
 import { resolveDatabase } from '../sql/bootstrap.js';
 import { ConfigError, loadConfig, type Config } from '../lib/config.js';
-import { migrate } from '../sql/migrate.js';
 import { createLog, errorMessage } from '../lib/log.js';
 import { claimListenPorts, PortInUseError } from './port-claim.js';
 import { CrashLoopError, Supervisor } from './primary.js';
 import { enableRequestMigration } from './request-migration.js';
-import { seedIfEmpty } from './seed.js';
+import { prepareWhenAvailable, tryPrepareDatabase } from './prepare.js';
 
 const log = createLog('primary');
 const STOP_SIGNALS = ['SIGTERM', 'SIGINT'] as const;
@@ -53,25 +54,38 @@ async function serve(config: Config): Promise<number> {
     else log.info('reload_ignored', { reason: 'still starting' });
   });
 
-  const startup = async (): Promise<Supervisor> => {
-    await migrate(database.url);
-    await seedIfEmpty(config, database.url, log);
+  const startup = async (): Promise<{ running: Supervisor; prepared: Promise<unknown> }> => {
+    const preparedAtStart = await tryPrepareDatabase(config, database.url, log);
     if (stopSignal) throw new StopRequested(stopSignal);
     await enableRequestMigration(log);
-    supervisor = new Supervisor({
+    const running = new Supervisor({
       workers: config.workers,
       env: { DATABASE_URL: database.url },
       drainTimeoutMs: config.drainTimeoutMs,
       log,
+      databasePrepared: preparedAtStart,
     });
-    await supervisor.start();
-    log.info('cluster_ready', { port: config.port, workers: supervisor.readyPids().join(',') });
-    return supervisor;
+    supervisor = running;
+    await running.start();
+    log.info('cluster_ready', {
+      port: config.port,
+      workers: running.readyPids().join(','),
+      database: preparedAtStart ? 'prepared' : 'unavailable',
+    });
+    // Rejects (exit 1) only for a failure that retrying cannot mend, such as a changed migration.
+    const prepared = preparedAtStart
+      ? Promise.resolve()
+      : prepareWhenAvailable(config, database.url, log, () => stopSignal !== undefined).then((done) => {
+          if (!done) return;
+          running.databasePrepared();
+          log.info('database_prepared');
+        });
+    return { running, prepared };
   };
 
   try {
-    const running = await Promise.race([startup(), stopRequested]);
-    await Promise.race([running.failed, stopRequested]);
+    const { running, prepared } = await Promise.race([startup(), stopRequested]);
+    await Promise.race([running.failed, prepared.then(() => stopRequested), stopRequested]);
     return 0;
   } catch (err) {
     if (err instanceof StopRequested) return 0;

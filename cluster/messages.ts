@@ -4,16 +4,24 @@
  * GET /metrics answers for the whole instance: the worker that receives it sends
  * `metrics_request`; the primary sends `metrics_collect` to every ready worker, sums their
  * `metrics_snapshot`s with its own metrics and answers `metrics_text` to the asking worker.
+ *
+ * A worker starting asks `database_state` before it listens; the primary answers whether the
+ * database is prepared (migrated, and seeded on a first start). A worker told `prepared: false`
+ * answers GET /ready and every data route 503 until a later `database_state` says it is: the
+ * primary sends that to every worker that has asked, once its preparation in the background
+ * succeeds. One channel delivers in order, so no worker misses the change.
  */
 import type { MetricsSnapshot } from '../server/metrics.js';
 
 export type WorkerMessage =
   | { readonly type: 'ready'; readonly port: number }
+  | { readonly type: 'database_state_request' }
   | { readonly type: 'metrics_request'; readonly id: number }
   | { readonly type: 'metrics_snapshot'; readonly id: number; readonly metrics: MetricsSnapshot };
 
 export type PrimaryMessage =
   | { readonly type: 'drain' }
+  | { readonly type: 'database_state'; readonly prepared: boolean }
   | { readonly type: 'metrics_collect'; readonly id: number }
   | { readonly type: 'metrics_text'; readonly id: number; readonly text: string };
 

@@ -27,9 +27,10 @@ export interface SupervisorPolicy {
   /** A worker that has not reported ready by then is killed; with no worker ready at all, we give up. */
   readonly readyTimeoutMs: number;
   /**
-   * More than maxDeathsInWindow unexpected deaths within crashWindowMs, none ready since: give up.
-   * A database outage kills no worker (a worker serves 503s without it and recovers by itself), so
-   * it never counts here; a worker that cannot listen, crashes or is killed does.
+   * More than maxDeathsInWindow unexpected deaths within crashWindowMs, none ready since, and no
+   * worker serving: give up. A database outage kills no worker (a worker serves 503s without it
+   * and recovers by itself), so it never counts here; a worker that cannot listen, crashes or is
+   * killed does.
    */
   readonly crashWindowMs: number;
   readonly maxDeathsInWindow: number;
@@ -56,6 +57,8 @@ export interface SupervisorOptions {
   readonly drainTimeoutMs: number;
   readonly log: Log;
   readonly policy?: SupervisorPolicy;
+  /** False when the workers start before the database is migrated (see databasePrepared()). */
+  readonly databasePrepared: boolean;
 }
 
 export class CrashLoopError extends Error {}
@@ -66,6 +69,8 @@ interface Member {
   readonly slot: number;
   state: 'starting' | 'ready' | 'draining';
   readyAt?: number;
+  /** It asked for the database's state, so it hears when that changes. */
+  asked: boolean;
   /** Settles when the worker reports ready; rejects if it exits or is killed first. */
   readonly ready: Promise<void>;
   readonly exited: Promise<unknown>;
@@ -83,6 +88,7 @@ export class Supervisor {
   private reloading: Promise<void> | undefined;
   private reloadRequested = false;
   private fail: (err: Error) => void = () => undefined;
+  private prepared: boolean;
   private readonly metrics = new PrimaryMetrics(() => this.count('ready'));
   private readonly snapshots = new PendingAnswers<MetricsSnapshot>(METRICS_COLLECT_TIMEOUT_MS);
   /** Rejects with a CrashLoopError when the cluster cannot be kept up; never resolves. */
@@ -90,6 +96,7 @@ export class Supervisor {
 
   constructor(private readonly options: SupervisorOptions) {
     this.policy = options.policy ?? DEFAULT_POLICY;
+    this.prepared = options.databasePrepared;
     this.backoff = new Backoff(this.policy.backoff);
     this.failed = new Promise<never>((_, reject) => {
       this.fail = reject;
@@ -139,6 +146,12 @@ export class Supervisor {
     return this.stopping;
   }
 
+  /** The database is migrated (and seeded) now: every worker may report ready and serve data. */
+  databasePrepared(): void {
+    this.prepared = true;
+    for (const member of this.members.values()) if (member.asked) this.tellDatabaseState(member);
+  }
+
   /** Pids of the workers currently serving, for logs and tests. */
   readyPids(): number[] {
     return [...this.members.values()].filter((m) => m.state === 'ready').map((m) => m.pid);
@@ -159,6 +172,7 @@ export class Supervisor {
       pid,
       slot,
       state: 'starting',
+      asked: false,
       ready: new Promise<void>((resolve, reject) => {
         markReady = resolve;
         markFailed = reject;
@@ -179,6 +193,10 @@ export class Supervisor {
     worker.on('message', (message: WorkerMessage) => {
       if (message.type === 'metrics_request') return this.answerMetrics(member, message.id);
       if (message.type === 'metrics_snapshot') return this.snapshots.settle(message.id, message.metrics);
+      if (message.type === 'database_state_request') {
+        member.asked = true;
+        return this.tellDatabaseState(member);
+      }
       if (member.state !== 'starting') return;
       clearTimeout(readyTimer);
       member.state = 'ready';
@@ -206,7 +224,9 @@ export class Supervisor {
       log.error('worker_died', { worker: member.pid, code, signal, error: 'exited without being asked to' });
       if (member.readyAt !== undefined && now - member.readyAt >= this.policy.stableAfterMs) this.backoff.reset();
       this.deathsSinceReady = [...this.deathsSinceReady.filter((t) => now - t < this.policy.crashWindowMs), now];
-      if (this.deathsSinceReady.length > this.policy.maxDeathsInWindow) {
+      // While another worker serves, giving up would stop it too, and a restarted instance would
+      // meet the same trouble: the backoff alone bounds what the failing slot costs.
+      if (this.deathsSinceReady.length > this.policy.maxDeathsInWindow && this.count('ready') === 0) {
         this.fail(
           new CrashLoopError(
             `${this.deathsSinceReady.length} workers died within ${this.policy.crashWindowMs} ms without one ` +
@@ -262,6 +282,12 @@ export class Supervisor {
     if (!member.worker.isConnected()) return;
     member.worker.send(message, (err: Error | null) => {
       if (err) onError(err);
+    });
+  }
+
+  private tellDatabaseState(member: Member): void {
+    this.tell(member, { type: 'database_state', prepared: this.prepared }, (err) => {
+      this.options.log.error('database_state_unsent', { worker: member.pid, error: err.message });
     });
   }
 

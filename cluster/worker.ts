@@ -2,7 +2,9 @@
  * One serving process. It reports `ready` to the primary once its server listens, whether or not
  * the database answers (without it, GET /ready and data routes answer 503 until it returns: see
  * server/app.ts), and drains on the primary's `drain` (or on a signal of its own) before exiting.
- * GET /metrics goes through the primary, which sums every worker's metrics.
+ * GET /metrics goes through the primary, which sums every worker's metrics. Before it listens it
+ * asks the primary whether the database is prepared (cluster/messages.ts); until it is, the
+ * worker answers GET /ready and data routes 503.
  */
 import type { RunningServer } from '../server/app.js';
 import { listenPort, loadConfig } from '../lib/config.js';
@@ -29,12 +31,33 @@ async function instanceMetrics(): Promise<string> {
   return text;
 }
 
+let answerDatabaseState: (prepared: boolean) => void = () => undefined;
+/** The primary's first answer: whether the database was prepared when this worker started. */
+const databaseStateAnswered = new Promise<boolean>((resolve) => {
+  answerDatabaseState = resolve;
+});
+let markDatabasePrepared: () => void = () => undefined;
+const databasePrepared = new Promise<void>((resolve) => {
+  markDatabasePrepared = resolve;
+});
+
+function databaseState(prepared: boolean): void {
+  answerDatabaseState(prepared);
+  if (prepared) markDatabasePrepared();
+}
+
 async function start(): Promise<RunningServer> {
   const config = loadConfig();
   // server/uws.ts throws at import time when the native binary is missing; a dynamic import turns
   // that into a logged start-up failure the primary can count, instead of a bare stack trace.
   const { startServer } = await import('../server/app.js');
-  return startServer(config, { port: listenPort(config), instanceMetrics });
+  // Asked before listening, so that no request reaches a worker of a prepared database as "not prepared".
+  const prepared = await databaseStateAnswered;
+  return startServer(config, {
+    port: listenPort(config),
+    instanceMetrics,
+    ...(prepared ? {} : { databasePrepared }),
+  });
 }
 
 const starting = start();
@@ -73,7 +96,13 @@ process.on('message', (message: PrimaryMessage) => {
       });
     case 'metrics_text':
       return metricsAnswers.settle(message.id, message.text);
+    case 'database_state':
+      return databaseState(message.prepared);
   }
+});
+// Without the primary's answer the worker cannot start: the primary kills it when it is not ready in time.
+tell({ type: 'database_state_request' }, (err) => {
+  log.error('database_state_unasked', { error: err.message });
 });
 // A terminal's Ctrl-C and systemd's default KillMode signal every process of the group, not
 // only the primary: finish in-flight requests rather than dying mid-response.

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createLog, errorMessage } from '../lib/log.js';
-import { createPool } from '../sql/db/pool.js';
+import { createPool, type Pool } from '../sql/db/pool.js';
 import { ping } from '../sql/queries/ping.js';
 import { ResponseCache, type CacheStats } from './cache.js';
 import type { Config } from '../lib/config.js';
@@ -38,6 +38,30 @@ export interface StartOptions {
   readonly port?: number;
   /** The whole instance's metrics text (a worker asks its primary); GET /metrics shows this worker's own without it. */
   readonly instanceMetrics?: () => Promise<string>;
+  /**
+   * Settles once the primary has migrated (and seeded) the database; until then GET /ready and
+   * every data route answer 503, as when the database is down. Absent: it is prepared already.
+   */
+  readonly databasePrepared?: Promise<void>;
+}
+
+/**
+ * Makes every checkout from `pool` fail until `prepared` settles, with the SQLSTATE PostgreSQL
+ * itself gives a server that is not ready for connections (57P03, cannot_connect_now): every
+ * query path (/ready, reads, batched writes) then answers 503 with Retry-After, as in an outage,
+ * rather than 500 for a missing table or 200 for a catalogue not yet seeded. The gate is an own
+ * property shadowing the pool's connect(), which deleting it restores.
+ */
+function refuseUntil(pool: Pool, prepared: Promise<void>): void {
+  const notPrepared = (): Error =>
+    Object.assign(new Error('the database is not migrated yet (the primary is preparing it)'), { code: '57P03' });
+  const refuse = (callback?: (err: Error) => void): Promise<never> | undefined => {
+    if (callback === undefined) return Promise.reject(notPrepared());
+    callback(notPrepared());
+    return undefined;
+  };
+  Object.defineProperty(pool, 'connect', { value: refuse, configurable: true, writable: true });
+  void prepared.then(() => Reflect.deleteProperty(pool, 'connect'));
 }
 
 /**
@@ -63,6 +87,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     applicationName: `atelier-api-${process.pid}`,
     onIdleError: (err) => log.error('database_idle_client_error', { error: errorMessage(err) }),
   });
+  if (options.databasePrepared !== undefined) refuseUntil(pool, options.databasePrepared);
 
   let listenSocket: us_listen_socket;
   let coherence: CacheCoherence | undefined;
@@ -127,7 +152,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         // Writes taken by requests that outlived the drain deadline still get their statement.
         await writes.close();
         await coherence?.close();
-        await pool.end();
+        // Ending says goodbye on each idle connection and waits for the server to close it, which a
+        // frozen server never does; the process exits (or the test ends) right after this anyway.
+        await Promise.race([
+          pool.end(),
+          new Promise((resolve) => setTimeout(resolve, config.pgConnectTimeoutMs).unref()),
+        ]);
       })();
       return closing;
     },

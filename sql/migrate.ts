@@ -47,11 +47,16 @@ const MIGRATION_LOCK = 7_305_112_001;
  * Applies every migration not yet recorded in schema_migrations, each in its own transaction,
  * under an advisory lock so that workers, the ingest and tests starting at once apply each
  * migration exactly once. A recorded migration whose file has changed is an error: migrations
- * are append-only. Returns the names of the migrations applied by this call.
+ * are append-only. Returns the names of the migrations applied by this call. `connectTimeoutMs`
+ * bounds the connection attempt, for a caller that retries (the primary, while the database is down).
  */
-export async function migrate(connectionString: string, dir: string = MIGRATIONS_DIR): Promise<string[]> {
+export async function migrate(
+  connectionString: string,
+  dir: string = MIGRATIONS_DIR,
+  connectTimeoutMs?: number,
+): Promise<string[]> {
   const migrations = await readMigrations(dir);
-  const session = await openSession(connectionString, 'atelier-migrate');
+  const session = await openSession(connectionString, 'atelier-migrate', connectTimeoutMs);
   try {
     await session.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
     await session.query(`CREATE TABLE IF NOT EXISTS schema_migrations (

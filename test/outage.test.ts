@@ -1,60 +1,24 @@
 /**
  * Database outages never stop the instance (issue 14): with PostgreSQL stopped, workers that are
- * killed or replaced still start and listen, answer 503s with Retry-After, and recover by
- * themselves once PostgreSQL is back, with no restart of the cluster.
+ * killed or replaced, even every 300 ms, still start and listen, answer 503s with Retry-After, and
+ * recover by themselves once PostgreSQL is back, with no restart of the cluster; a primary started
+ * while it is down forks its workers anyway and migrates and seeds once it answers.
  *
  * The cluster runs against a PostgreSQL of its own, which the test stops and starts again.
  */
-import { rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
-import { freePort } from '../lib/net.js';
 import { openSession } from '../sql/db/admin.js';
-import { startEmbedded, type EmbeddedServer } from '../sql/embedded.js';
-import { migrate } from '../sql/migrate.js';
+import { MIGRATIONS_DIR } from '../sql/migrate.js';
 import { request } from './helpers/api.js';
-import { isEvent, startCluster, type LogLine, type RunningCluster } from './helpers/process.js';
+import { ownDatabase } from './helpers/own-database.js';
+import { freePortRange, isEvent, startCluster, type LogLine, type RunningCluster } from './helpers/process.js';
 import { until } from './helpers/wait.js';
 
-/** A PostgreSQL the test can stop and start: its data directory outlives each stop. */
-interface Database {
-  readonly url: string;
-  stop(): Promise<void>;
-  start(): Promise<void>;
-}
-
-async function ownDatabase(t: Test): Promise<Database> {
-  const dir = path.join(os.tmpdir(), `atelier-outage-${process.pid}-${Date.now().toString(36)}`);
-  const port = await freePort();
-  let server: EmbeddedServer | undefined;
-  const start = async (): Promise<void> => {
-    server ??= await startEmbedded({ dir, port });
-  };
-  const stop = async (): Promise<void> => {
-    await server?.stop();
-    server = undefined;
-  };
-  t.teardown(async () => {
-    await stop();
-    await rm(dir, { recursive: true, force: true });
-  });
-  await start();
-  const url = server!.adminUrl;
-  await migrate(url);
-  const db = await openSession(url, 'outage-test');
-  try {
-    await db.query(
-      `INSERT INTO products (id, name, slogan, description, category, default_price)
-       SELECT id, 'Camo Onesie ' || id, 'Blend in', 'A onesie', 'Jackets', 140 FROM generate_series(1, 3) AS id`,
-    );
-  } finally {
-    await db.end();
-  }
-  return { url, stop, start };
-}
-
-const database = await ownDatabase(t);
+const database = await ownDatabase(t, 'outage');
 
 /** Reads over every domain; the first is catalogue (cacheable while the listener is down), the others are not. */
 const READS = [
@@ -87,10 +51,12 @@ async function outageProblems(port: number, cachedBeforehand: readonly string[] 
   return problems;
 }
 
-/** Whether `port` is ready and answers every read 200. */
+/** Whether `port` is ready and answers every read 200 (false while nothing listens there). */
 async function servesFully(port: number): Promise<boolean> {
-  const replies = await Promise.all(['/ready', ...READS].map((route) => request(port, 'GET', route)));
-  return replies.every((reply) => reply.status === 200);
+  const replies = await Promise.all(
+    ['/ready', ...READS].map((route) => request(port, 'GET', route).catch(() => undefined)),
+  );
+  return replies.every((reply) => reply?.status === 200);
 }
 
 interface Worker {
@@ -109,8 +75,7 @@ const KILLS = 8;
 
 /** A cluster of two workers, each on its own port (PORT + slot), so that each is asked directly. */
 async function startServing(t: Test): Promise<{ cluster: RunningCluster; ports: number[]; workers: Worker[] }> {
-  // freePort vouches only for the first port; the primary's port claim would say if the second were taken.
-  const port = await freePort();
+  const port = await freePortRange(2);
   const cluster = startCluster(t, {
     DATABASE_URL: database.url,
     WORKERS: '2',
@@ -217,3 +182,140 @@ t.test('workers started while PostgreSQL is down become ready by themselves', as
     { timeoutMs: 10_000 },
   );
 });
+
+/**
+ * Kills on a fixed beat, whether the worker is ready or still starting: more deaths than the
+ * crash-loop rule allows (5 within 30 s) with none of them ready between, which gave up on the
+ * whole instance while the other worker served. Slot 0 only: more kills would only wait out the
+ * respawn backoff, which doubles with every death (6 kills take ~4 s).
+ */
+const RAPID_KILLS = 6;
+const KILL_EVERY_MS = 300;
+
+t.test('a worker SIGKILLed every 300 ms while PostgreSQL is down: the instance serves on and recovers', async (t) => {
+  const { cluster, ports } = await startServing(t);
+  await stopDatabase(t);
+  const forked = (): LogLine | undefined =>
+    cluster.lines.findLast((l) => l.event === 'worker_forked' && Number(l.slot) === 0);
+  const killed = new Set<number>();
+  const survivorAnswers: number[] = [];
+  const survivorWatch = (async () => {
+    while (killed.size < RAPID_KILLS) {
+      survivorAnswers.push((await request(ports[1]!, 'GET', '/health')).status);
+      await sleep(50);
+    }
+  })();
+  await until(
+    async () => {
+      const pid = Number(forked()?.worker);
+      if (!killed.has(pid)) {
+        process.kill(pid, 'SIGKILL');
+        killed.add(pid);
+      }
+      await sleep(KILL_EVERY_MS);
+      return killed.size >= RAPID_KILLS;
+    },
+    `${RAPID_KILLS} workers of slot 0 were killed`,
+    { timeoutMs: 60_000 },
+  );
+  await survivorWatch;
+  t.ok(
+    survivorAnswers.length > 0 && survivorAnswers.every((status) => status === 200),
+    `the other worker answered GET /health 200 all along (${survivorAnswers.length} times)`,
+  );
+  const deaths = cluster.lines.filter(isEvent('worker_died')).length;
+  t.notOk(cluster.lines.some(isEvent('crash_loop')), `the primary did not give up after ${deaths} deaths`);
+  t.equal(cluster.primary.exitCode, null, 'the primary is still running');
+
+  await database.start();
+  const startedAt = performance.now();
+  // Slot 0's next respawn waits out the backoff its deaths grew: 6.4 s (±20 %) after the sixth.
+  await until(async () => (await servesFully(ports[0]!)) && (await servesFully(ports[1]!)), 'both slots serve again', {
+    timeoutMs: 15_000,
+  });
+  t.pass(
+    `both slots are ready and answer every read 200, ${Math.round(performance.now() - startedAt)} ms after PostgreSQL started`,
+  );
+  t.equal(cluster.primary.exitCode, null, 'with the same primary');
+});
+
+/** Files in sql/migrations: what the primary must have applied before any worker says ready. */
+const MIGRATIONS = (await readdir(MIGRATIONS_DIR)).filter((file) => file.endsWith('.sql')).length;
+
+t.test(
+  'the primary started while PostgreSQL is down forks its workers, then migrates and seeds when it returns',
+  async (t) => {
+    const url = await database.emptyDatabase('first_start');
+    const dataDir = await mkdtemp(path.join(os.tmpdir(), 'atelier-outage-seed-'));
+    t.teardown(() => rm(dataDir, { recursive: true, force: true }));
+    await stopDatabase(t);
+    const port = await freePortRange(2);
+    const cluster = startCluster(t, {
+      DATABASE_URL: url,
+      DATA_DIR: dataDir,
+      WORKERS: '2',
+      WORKER_PORTS: 'per-worker',
+      PORT: String(port),
+      // The smallest catalogue: a first start seeds it, and no worker may say ready before it is in.
+      SEED_SCALE: '0.0001',
+      PG_CONNECT_TIMEOUT_MS: '500',
+      DRAIN_TIMEOUT_MS: '2000',
+      DRAIN_LINGER_MS: '0',
+    });
+    const ready = await cluster.waitFor(isEvent('cluster_ready'), 'the cluster became ready without its database');
+    t.equal(ready.database, 'unavailable', 'it says it started without the database');
+    const ports = [port, port + 1];
+    t.same(
+      [...(await outageProblems(ports[0]!)), ...(await outageProblems(ports[1]!))],
+      [],
+      'each worker: /health 200, /ready 503, data routes 503 with Retry-After',
+    );
+    const workers = cluster.lines.filter(isPrimaryReady).map(readyWorker);
+
+    await database.start();
+    const startedAt = performance.now();
+    // The primary's next attempt is up to 2 s away, and the seed takes longer than these two requests.
+    const early = await Promise.all(['/ready', '/products/1'].map((route) => request(ports[0]!, 'GET', route)));
+    t.same(
+      early.map((reply) => reply.status),
+      [503, 503],
+      'just after PostgreSQL started, before the primary prepared it: /ready and data 503 though the database answers',
+    );
+    await until(async () => (await request(ports[0]!, 'GET', '/ready')).status === 200, 'a worker says ready', {
+      timeoutMs: 10_000,
+    });
+    const readyIn = Math.round(performance.now() - startedAt);
+    const db = await openSession(url, 'outage-first-start');
+    t.teardown(() => db.end());
+    const [applied] = await db.query<{ migrations: number; products: number }>(
+      'SELECT (SELECT count(*) FROM schema_migrations)::int AS migrations, (SELECT count(*) FROM products)::int AS products',
+    );
+    t.equal(applied!.migrations, MIGRATIONS, 'no worker said ready before every migration was applied');
+    t.ok(applied!.products > 0, `nor before the seed was in (${applied!.products} products)`);
+    await until(
+      async () =>
+        (await Promise.all(ports.map((each) => request(each, 'GET', '/ready')))).every((r) => r.status === 200),
+      'both workers say ready',
+      { timeoutMs: 5000 },
+    );
+    for (const each of ports) {
+      t.equal((await request(each, 'GET', '/products/1')).status, 200, `:${each} GET /products/1 200`);
+      t.equal((await request(each, 'POST', '/interactions', WRITES[1]![2])).status, 201, `:${each} a click is stored`);
+    }
+    t.pass(`ready ${readyIn} ms after PostgreSQL started`);
+    t.ok(
+      ['migrations_applied', 'seed_done', 'database_prepared'].every((event) => cluster.lines.some(isEvent(event))),
+      'the primary says it migrated, seeded and prepared the database',
+    );
+    t.equal(cluster.primary.exitCode, null, 'the primary runs on');
+    t.notOk(cluster.lines.some(isEvent('worker_died')), 'no worker died');
+    t.same(
+      cluster.lines
+        .filter(isPrimaryReady)
+        .map(readyWorker)
+        .filter((w) => !workers.some((known) => known.pid === w.pid)),
+      [],
+      'and no worker was replaced',
+    );
+  },
+);

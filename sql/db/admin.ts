@@ -16,8 +16,17 @@ export interface Session {
   end(): Promise<void>;
 }
 
-export async function openSession(connectionString: string, applicationName: string): Promise<Session> {
-  const client = new Client({ connectionString, application_name: applicationName });
+/** `connectTimeoutMs` bounds the connection's handshake; unbounded when absent (a frozen server would hold it for ever). */
+export async function openSession(
+  connectionString: string,
+  applicationName: string,
+  connectTimeoutMs?: number,
+): Promise<Session> {
+  const client = new Client({
+    connectionString,
+    application_name: applicationName,
+    ...(connectTimeoutMs === undefined ? {} : { connectionTimeoutMillis: connectTimeoutMs }),
+  });
   let lastError: Error | undefined;
   client.on('error', (err) => {
     lastError = err;

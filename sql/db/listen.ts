@@ -68,7 +68,14 @@ export async function listen(options: ListenOptions): Promise<Listener> {
       if (closed) return;
       closed = true;
       clearInterval(heartbeat);
-      await client.end();
+      // end() says goodbye and waits for the server to close its side, which a frozen server
+      // never does: past the connect timeout the socket is destroyed instead.
+      const giveUp = setTimeout(() => client.connection.stream.destroy(), options.connectionTimeoutMillis);
+      try {
+        await client.end();
+      } finally {
+        clearTimeout(giveUp);
+      }
     },
   };
 }

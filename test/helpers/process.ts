@@ -1,8 +1,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { readdir, readFile, readlink } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
+import { freePort } from '../../lib/net.js';
 import { type Exit, nextLine, watch } from '../../lib/processes.js';
 import { type Deadline, within } from './wait.js';
 
@@ -108,4 +110,27 @@ export async function connectionOwner(
     }
   }
   return undefined;
+}
+
+/** Whether `port` can be bound on every address right now (as the primary's port claim binds it). */
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '0.0.0.0', () => probe.close(() => resolve(true)));
+  });
+}
+
+/**
+ * The first of `count` consecutive ports that were all free a moment ago, for WORKER_PORTS=per-worker:
+ * freePort vouches for one port only, and the next one is often some connection's local port.
+ */
+export async function freePortRange(count: number): Promise<number> {
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const first = await freePort();
+    let free = first + count - 1 <= 65535;
+    for (let port = first + 1; free && port < first + count; port++) free = await bindable(port);
+    if (free) return first;
+  }
+  throw new Error(`found no ${count} consecutive free ports in 20 attempts`);
 }
