@@ -4,7 +4,10 @@
  * once or by uWS's idle timeout; a request pipelined behind one waiting for the database is
  * answered after it, in order, instead of closing the connection.
  */
+import { rm } from 'node:fs/promises';
 import t, { type Test } from 'tap';
+import { freePort } from '../lib/net.js';
+import { findNginx, nginxScratchDir, startNginx } from '../perf/nginx-template.js';
 import type { RunningServer } from '../server/app.js';
 import { openSession } from '../sql/db/admin.js';
 import { serve } from './helpers/api.js';
@@ -109,3 +112,35 @@ t.test('requests pipelined in the same read as one waiting: closed, no reply lan
   after.write(reviews(21));
   t.match((await after.response(false, 'the dropped request, sent again')).body.toString(), /"count":21/);
 });
+
+const nginx = findNginx();
+t.test(
+  'through nginx (the deployment path): refused by nginx, or forwarded in a form uWS takes',
+  { skip: !nginx && 'nginx is not installed' },
+  async (t) => {
+    const { running } = await server(t);
+    const dir = await nginxScratchDir();
+    t.teardown(() => rm(dir, { recursive: true, force: true }));
+    const port = await freePort();
+    const proxy = await startNginx(nginx as string, { dir, port, upstreams: [running.port] });
+    t.teardown(() => proxy.stop());
+    for (const [name, bytes, status] of [
+      ['no Host, other headers', 'GET /health HTTP/1.1\r\nX-A: 1\r\n\r\n', 400],
+      ['no Host, no headers at all', 'GET /health HTTP/1.1\r\n\r\n', 400],
+      ['bare LF line endings', 'GET /health HTTP/1.1\nHost: t\n\n', 200],
+      ['NUL in a header value', 'GET /health HTTP/1.1\r\nHost: t\r\nX-A: a\0b\r\n\r\n', 400],
+      ['bare CR in a header value', 'GET /health HTTP/1.1\r\nHost: t\r\nX-A: a\rb\r\n\r\n', 400],
+      ['HTTP/2.0 as the version', 'GET /health HTTP/2.0\r\nHost: t\r\n\r\n', 505],
+      [
+        'a GET with an empty Content-Length, then another',
+        'GET /health HTTP/1.1\r\nHost: t\r\nContent-Length: \r\nContent-Length: 37\r\n\r\n',
+        400,
+      ],
+      ['45 header lines (nginx adds 4)', `GET /health HTTP/1.1\r\nHost: t\r\n${headers(44)}\r\n`, 200],
+    ] as const) {
+      const connection = await rawConnection(t, port);
+      connection.write(bytes);
+      t.equal((await connection.response(false, `${name} through nginx`)).status, status, `${name}: ${status}`);
+    }
+  },
+);
