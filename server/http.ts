@@ -71,7 +71,7 @@ export class Exchanges {
       try {
         const outcome = respond(req, res);
         if (outcome instanceof Promise) {
-          return this.answerLater(res, outcome, recorder, startedAt, { head, cors, ifNoneMatch });
+          return this.answerLater(res, outcome, recorder, startedAt, { head, cors, ifNoneMatch, bodyless });
         }
         reply = outcome;
       } catch (err) {
@@ -148,8 +148,13 @@ export class Exchanges {
     outcome: Promise<Reply>,
     recorder: RequestRecorder,
     startedAt: number,
-    { head, cors, ifNoneMatch }: { head: boolean; cors: Headers; ifNoneMatch: string },
+    { head, cors, ifNoneMatch, bodyless }: { head: boolean; cors: Headers; ifNoneMatch: string; bodyless: boolean },
   ): void {
+    // uWS closes a connection on which a request is parsed while an earlier reply is pending,
+    // dropping that reply (docs/uws-behaviour.md §9). Not reading the socket until this reply is
+    // written leaves a pipelined request in the kernel's buffer, to be read and answered in
+    // order after it. A request with a body cannot wait so: its body is still to be read.
+    if (bodyless) res.pause();
     let aborted = false;
     res.onAborted(() => {
       aborted = true;
@@ -163,6 +168,7 @@ export class Exchanges {
         if (aborted) return recorder.record(ABORTED, startedAt);
         let status = reply.status;
         res.cork(() => {
+          if (bodyless) res.resume();
           status = this.writeOrLog(res, reply, head, cors, ifNoneMatch);
         });
         recorder.record(status, startedAt);
