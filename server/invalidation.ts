@@ -7,15 +7,18 @@
  * their bodies (sql/queries/invalidation.ts), so PostgreSQL sends the notification exactly when
  * the change commits, to every listening connection at once; the ingest sends EVERYTHING_CHANGED
  * the same way. This worker keeps ONE dedicated LISTEN connection and drops those cached bodies
- * of those products on each notification, or every cached body on EVERYTHING_CHANGED. A writing
- * worker also drops them itself as soon as its write returns, then waits (at most
- * OWN_NOTIFICATION_WAIT_MS) until its own listener has received that write's notification before
- * answering: the other listeners were sent theirs at the same moment, which narrows the window in
- * which another worker could still answer from its old body.
+ * of those products on each notification, or every cached body on EVERYTHING_CHANGED.
+ *
+ * No stale read after a write is answered: each listener acknowledges on ACK_CHANNEL the last
+ * invalidation it applied (after every burst, and every ACK_HEARTBEAT_MS), and a writing worker,
+ * having dropped its own bodies as soon as its write returns, answers only once every live
+ * listener of every instance has acknowledged the write's invalidation — or has gone silent for a
+ * lease, by which time that listener has stopped serving write-affected bodies from its cache
+ * (server/acknowledgements.ts has the argument).
  *
  * Notifications are not stored: whatever is sent while a listener is disconnected is lost to it.
- * So while the connection is down this worker neither reads nor fills the cache for the bodies
- * that API writes change (review lists, meta, Q&A: every read goes to the database), and each
+ * So while the connection is down, or its lease has run out, this worker neither reads nor fills
+ * the cache for the bodies that API writes change (review lists, meta, Q&A: every read goes to the database), and each
  * reconnection clears the cache, so no body cached before it is served. Catalogue bodies are
  * still served from the cache meanwhile (server/reads.ts), which keeps a storefront's catalogue up
  * through a database outage; a catalogue change made during the disconnection shows once the
@@ -23,10 +26,13 @@
  * and connects with the same backoff as after a loss: it need not die (and be respawned) for want
  * of a database. A connection that died silently is found by a heartbeat.
  */
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { Backoff } from '../lib/backoff.js';
 import { errorMessage, type Log } from '../lib/log.js';
 import { listen, type Listener } from '../sql/db/listen.js';
 import {
+  ACK_CHANNEL,
   EVERYTHING_CHANGED,
   INVALIDATION_CHANNEL,
   parseInvalidation,
@@ -34,20 +40,10 @@ import {
   type BodyKind,
   type Written,
 } from '../sql/queries/invalidation.js';
+import { ACK_HEARTBEAT_MS, Acknowledgements } from './acknowledgements.js';
 import type { ResponseCache } from './cache.js';
 
-/**
- * The wait normally ends within a millisecond or two, when the notification arrives; the bound
- * only matters when PostgreSQL's listening backends are starved of CPU (seen beyond 100 ms on a
- * 2-core machine at load 15), where answering early would let another worker serve an old body.
- */
-export const OWN_NOTIFICATION_WAIT_MS = 1000;
 const HEARTBEAT_MS = 5000;
-/**
- * A writer may receive its own notification before its statement's result: the tokens of the
- * latest notifications are kept for it to find. Far more than can arrive in that instant.
- */
-const RECENT_TOKENS = 1024;
 
 export interface CoherenceOptions {
   readonly databaseUrl: string;
@@ -64,8 +60,13 @@ export class CacheCoherence {
   /** An attempt failed or the connection was lost since the last success. */
   private interrupted = false;
   private readonly backoff = new Backoff({ initialMs: 100, maxMs: 5000, jitter: 0.2 });
-  private readonly recentTokens = new Set<string>();
-  private readonly waiters = new Map<string, (() => void)[]>();
+  private readonly acks = new Acknowledgements(`${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`);
+  private ackHeartbeat: NodeJS.Timeout | undefined;
+  private ackInFlight = false;
+  /** Something was applied while an acknowledgement was in flight: send another after it. */
+  private ackPending = false;
+  private ackScheduled = false;
+  private lastCappedLogAt = Number.NEGATIVE_INFINITY;
 
   private constructor(
     private readonly cache: ResponseCache,
@@ -84,42 +85,40 @@ export class CacheCoherence {
   }
 
   /**
-   * Whether notifications are being received: only then may bodies that writes change be served
-   * from, or stored in, the cache (server/reads.ts).
+   * Whether bodies that writes change may be served from, or stored in, the cache
+   * (server/reads.ts): only while notifications are being received and this worker holds its
+   * acknowledgement lease (server/acknowledgements.ts), so that no writer has stopped waiting for it.
    */
-  get listening(): boolean {
-    return this.listener !== undefined;
+  get servesWriteAffected(): boolean {
+    return this.listener !== undefined && this.acks.holdsLease();
+  }
+
+  /** Peers (other workers' listeners, of any instance) counted as live now: for /metrics and tests. */
+  livePeers(): number {
+    return this.acks.livePeers();
   }
 
   /**
    * Call once a write has committed, before answering it: drops this worker's bodies the write
-   * changed, then waits (bounded) for this worker's listener to receive the write's notification.
+   * changed, then waits until every live listener of every instance has applied the write's
+   * invalidation, or has stopped counting as live (at most one lease after its last word).
    */
   async written({ productId, kinds, token }: Written): Promise<void> {
     this.invalidate(productId, kinds);
-    if (token === null || this.listener === undefined || this.recentTokens.has(token)) return;
+    if (token === null || this.listener === undefined) return;
     // Every write of a batch (server/write-batcher.ts) carries its transaction's token.
-    await new Promise<void>((resolve) => {
-      const arrived = (): void => {
-        clearTimeout(timer);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        const waiting = this.waiters.get(token);
-        waiting?.splice(waiting.indexOf(arrived), 1);
-        if (waiting?.length === 0) this.waiters.delete(token);
-        resolve();
-      }, OWN_NOTIFICATION_WAIT_MS);
-      const waiting = this.waiters.get(token);
-      if (waiting === undefined) this.waiters.set(token, [arrived]);
-      else waiting.push(arrived);
-    });
+    const complete = await this.acks.reached(token);
+    if (!complete && this.listener !== undefined && performance.now() - this.lastCappedLogAt > 1000) {
+      this.lastCappedLogAt = performance.now();
+      this.log.error('invalidation_wait_capped', { token, live_peers: this.acks.livePeers() });
+    }
   }
 
   async close(): Promise<void> {
     this.closed = true;
     clearTimeout(this.reconnectTimer);
-    this.releaseWaiters();
+    clearInterval(this.ackHeartbeat);
+    this.acks.releaseAll();
     await this.attempting;
     const listener = this.listener;
     this.listener = undefined;
@@ -129,11 +128,12 @@ export class CacheCoherence {
   private connect(): Promise<Listener> {
     return listen({
       connectionString: this.options.databaseUrl,
-      channel: INVALIDATION_CHANNEL,
+      channels: [INVALIDATION_CHANNEL, ACK_CHANNEL],
       applicationName: this.options.applicationName,
       connectionTimeoutMillis: this.options.connectTimeoutMs,
       heartbeatMillis: HEARTBEAT_MS,
-      onNotification: (payload) => this.received(payload),
+      onNotification: (channel, payload) =>
+        channel === ACK_CHANNEL ? this.peerAcknowledged(payload) : this.received(payload),
       onLost: (err) => this.lost(err),
     });
   }
@@ -149,11 +149,50 @@ export class CacheCoherence {
       return;
     }
     for (const productId of invalidation.productIds) this.invalidate(productId, invalidation.kinds);
-    const waiting = this.waiters.get(invalidation.token);
-    this.waiters.delete(invalidation.token);
-    for (const arrived of waiting ?? []) arrived();
-    this.recentTokens.add(invalidation.token);
-    if (this.recentTokens.size > RECENT_TOKENS) this.recentTokens.delete(this.recentTokens.values().next().value!);
+    this.acks.applied(invalidation.token);
+    this.scheduleAcknowledgement();
+  }
+
+  private peerAcknowledged(payload: string): void {
+    if (!this.acks.peerAcknowledged(payload)) this.log.error('acknowledgement_payload_invalid', { payload });
+  }
+
+  /** One acknowledgement per turn of the event loop however many invalidations it applied. */
+  private scheduleAcknowledgement(): void {
+    if (this.ackScheduled) return;
+    this.ackScheduled = true;
+    setImmediate(() => {
+      this.ackScheduled = false;
+      this.acknowledge();
+    });
+  }
+
+  /**
+   * Sends the last applied token on the ack channel, one at a time; the lease it earns runs from
+   * the moment it was sent. A failure loses the LISTEN connection (sql/db/listen.ts).
+   */
+  private acknowledge(): void {
+    const listener = this.listener;
+    if (listener === undefined) return;
+    if (this.ackInFlight) {
+      this.ackPending = true;
+      return;
+    }
+    this.ackInFlight = true;
+    const issuedAt = performance.now();
+    listener
+      .notify(ACK_CHANNEL, this.acks.acknowledgement())
+      .then(
+        () => this.acks.acknowledged(issuedAt),
+        () => undefined,
+      )
+      .finally(() => {
+        this.ackInFlight = false;
+        if (this.ackPending) {
+          this.ackPending = false;
+          this.acknowledge();
+        }
+      });
   }
 
   private invalidate(productId: number, kinds: readonly BodyKind[]): void {
@@ -164,8 +203,9 @@ export class CacheCoherence {
   private lost(err: Error): void {
     this.listener = undefined;
     this.interrupted = true;
+    clearInterval(this.ackHeartbeat);
     // Nothing these writers wait for can arrive any more.
-    this.releaseWaiters();
+    this.acks.releaseAll();
     if (this.closed) return;
     this.log.error('invalidation_listener_lost', { error: errorMessage(err) });
     this.scheduleReconnect();
@@ -176,8 +216,12 @@ export class CacheCoherence {
       (listener) => {
         if (this.closed) return listener.close().catch(() => undefined);
         // Anything sent while disconnected was lost: no body cached before now may be served.
+        this.acks.restart();
         this.cache.clear();
         this.listener = listener;
+        this.acknowledge();
+        this.ackHeartbeat = setInterval(() => this.acknowledge(), ACK_HEARTBEAT_MS);
+        this.ackHeartbeat.unref();
         this.backoff.reset();
         if (this.interrupted) this.log.info('invalidation_listener_restored');
         this.interrupted = false;
@@ -194,10 +238,5 @@ export class CacheCoherence {
 
   private scheduleReconnect(): void {
     this.reconnectTimer = setTimeout(() => void this.attempt(), this.backoff.next());
-  }
-
-  private releaseWaiters(): void {
-    for (const waiting of this.waiters.values()) for (const arrived of waiting) arrived();
-    this.waiters.clear();
   }
 }

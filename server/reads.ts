@@ -48,7 +48,7 @@ export class CachedReads {
     load: Loader,
     whenMissing: Reply = ERRORS.unknownId,
   ): Reply | Promise<Reply> {
-    if (scope.productId === undefined || !(this.coherence.listening || CATALOGUE_KINDS.has(scope.kind))) {
+    if (scope.productId === undefined || !(this.coherence.servesWriteAffected || CATALOGUE_KINDS.has(scope.kind))) {
       return answer(load(), whenMissing);
     }
     return this.cached(this.cache.versionedKey(scope.kind, scope.productId, variant), load, whenMissing);

@@ -4,7 +4,8 @@ import { Client } from './driver.js';
 
 export interface ListenOptions {
   readonly connectionString: string;
-  readonly channel: string;
+  /** Every channel to LISTEN on; onNotification says which one a payload came on. */
+  readonly channels: readonly string[];
   readonly applicationName: string;
   readonly connectionTimeoutMillis: number;
   /**
@@ -13,13 +14,15 @@ export interface ListenOptions {
    * unnoticed until TCP keepalive gives up, hours later.
    */
   readonly heartbeatMillis: number;
-  readonly onNotification: (payload: string) => void;
+  readonly onNotification: (channel: string, payload: string) => void;
   /** Called once, when the established connection fails or the server closes it (never after close()). */
   readonly onLost: (err: Error) => void;
 }
 
-/** A dedicated connection that LISTENs on one channel. */
+/** A dedicated connection that LISTENs on its channels. */
 export interface Listener {
+  /** Sends `payload` on `channel` from this connection; resolves once committed. A failure loses the connection. */
+  notify(channel: string, payload: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -47,13 +50,15 @@ export async function listen(options: ListenOptions): Promise<Listener> {
     options.onLost(err);
   };
   client.on('notification', (message) => {
-    if (message.channel === options.channel && message.payload !== undefined) options.onNotification(message.payload);
+    if (options.channels.includes(message.channel) && message.payload !== undefined) {
+      options.onNotification(message.channel, message.payload);
+    }
   });
   client.on('error', lose);
   client.on('end', () => lose(new Error('the LISTEN connection was closed')));
   try {
     await client.connect();
-    await client.query(`LISTEN ${quoteIdent(options.channel)}`);
+    for (const channel of options.channels) await client.query(`LISTEN ${quoteIdent(channel)}`);
   } catch (err) {
     await client.end().catch(() => undefined);
     throw err;
@@ -64,6 +69,14 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   }, options.heartbeatMillis);
   heartbeat.unref();
   return {
+    async notify(channel, payload): Promise<void> {
+      try {
+        await client.query('SELECT pg_notify($1, $2)', [channel, payload]);
+      } catch (err) {
+        lose(err as Error);
+        throw err;
+      }
+    },
     async close(): Promise<void> {
       if (closed) return;
       closed = true;

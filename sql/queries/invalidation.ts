@@ -22,6 +22,12 @@ import type { Pool } from '../db/pool.js';
  */
 export const INVALIDATION_CHANNEL = 'atelier_invalidate';
 
+/**
+ * Each worker's listener says here which invalidation it has applied last, as
+ * "<listener id> <token>" (server/acknowledgements.ts); writers wait for every live listener.
+ */
+export const ACK_CHANNEL = 'atelier_ack';
+
 /** The payload meaning that any cached body may have changed. */
 export const EVERYTHING_CHANGED = 'all';
 

@@ -49,11 +49,11 @@ export async function collectNotifications(t: Test, url: string): Promise<string
   const payloads: string[] = [];
   const listener = await listen({
     connectionString: url,
-    channel: INVALIDATION_CHANNEL,
+    channels: [INVALIDATION_CHANNEL],
     applicationName: 'test-notifications',
     connectionTimeoutMillis: 5000,
     heartbeatMillis: 60_000,
-    onNotification: (payload) => payloads.push(payload),
+    onNotification: (_channel, payload) => payloads.push(payload),
     onLost: () => undefined,
   });
   t.teardown(() => listener.close());
