@@ -1,5 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createLog, errorMessage } from '../lib/log.js';
+import { Admission } from './admission.js';
 import { createPool } from '../sql/db/pool.js';
 import { ping } from '../sql/queries/ping.js';
 import { ResponseCache, type CacheStats } from './cache.js';
@@ -59,6 +60,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     maxWaiting: config.pgMaxWaiting,
     connectionTimeoutMillis: config.pgConnectTimeoutMs,
     statementTimeoutMillis: config.pgStatementTimeoutMs,
+    ...(config.pgLockTimeoutMs > 0 ? { lockTimeoutMillis: config.pgLockTimeoutMs } : {}),
     idleTimeoutMillis: config.pgIdleTimeoutMs,
     applicationName: `atelier-api-${process.pid}`,
     onIdleError: (err) => log.error('database_idle_client_error', { error: errorMessage(err) }),
@@ -68,7 +70,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   let coherence: CacheCoherence | undefined;
   let writes: Writes;
   const cache = new ResponseCache({ maxBytes: config.cacheMaxBytes, ttlMs: config.cacheTtlMs });
-  const metrics = new WorkerMetrics(() => cache.stats(), pool);
+  const admission = new Admission(pool, {
+    limit: config.admissionLimit,
+    maxQueued: config.admissionMaxQueued,
+    queueDeadlineMs: config.admissionQueueDeadlineMs,
+  });
+  const metrics = new WorkerMetrics(
+    () => cache.stats(),
+    pool,
+    () => admission.stats(),
+  );
   const exchanges = new Exchanges(config.retryAfterSeconds, log, metrics.requests, new CorsPolicy(config.corsOrigins));
   try {
     // Both attempts end (answered, refused or timed out) within pgConnectTimeoutMs; a failure only
@@ -87,8 +98,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     );
     await warmed;
     // The one read path and the one write path every data route goes through.
-    writes = createWrites(pool, coherence);
-    const routes = { exchanges, pool, reads: new CachedReads(cache, coherence), writes };
+    writes = createWrites(admission.pools, coherence);
+    const routes = { exchanges, pools: admission.pools, reads: new CachedReads(cache, coherence), writes };
     const app = uws.App();
     mountOperationalRoutes(app, exchanges, pool, options.instanceMetrics ?? (() => metrics.text()));
     mountProductRoutes(app, routes);

@@ -15,7 +15,10 @@ type ProductQuery = (pool: Pool, productId: number) => Promise<string | undefine
  * them cached. A re-ingest clears every worker's cache when it commits (server/invalidation.ts); a
  * catalogue changed by hand shows after config.cacheTtlMs.
  */
-export function mountProductRoutes(app: TemplatedApp, { exchanges, pool, reads }: RouteContext): void {
+export function mountProductRoutes(
+  app: TemplatedApp,
+  { exchanges, pools: { catalogue: pool }, reads }: RouteContext,
+): void {
   const perProduct = (variant: string, query: ProductQuery) => ({
     get: (req: HttpRequest) => {
       const productId = pathId(req.getParameter(0));
