@@ -25,6 +25,15 @@ const PRODUCTS = ['/products/1', '/products/1/styles', '/products/1/related'];
 const REVIEWS = ['/reviews?product_id=1', '/reviews/meta?product_id=1'];
 const QA = ['/qa/questions?product_id=1', '/qa/questions/1/answers'];
 
+/**
+ * The flood's paths: a new product id for every request, as concurrent misses of one key share
+ * one statement (server/reads.ts) and a flood of one key would put only one into the pool.
+ */
+const FLOODS = {
+  reviews: (n: number) => (n % 2 === 0 ? `/reviews?product_id=${n}` : `/reviews/meta?product_id=${n}`),
+  questions: (n: number) => (n % 2 === 0 ? `/qa/questions?product_id=${n}` : `/qa/questions/${n}/answers`),
+};
+
 /** More requests at once than the pool has connections and waiting slots (8 + 64 by default). */
 const FLOOD = 96;
 const LOCK_HELD_MS = 2500;
@@ -38,9 +47,9 @@ const url = await freshDatabase(t);
 // Uncached, so every request needs a statement.
 const server = await serve(t, url, { CACHE_MAX_BYTES: '0' });
 
-/** Keeps FLOOD requests to `paths` in flight until `stop` resolves; resolves with the statuses seen and whether every 503 had Retry-After. */
+/** Keeps FLOOD requests to `path(n)` in flight until `stop` resolves; resolves with the statuses seen and whether every 503 had Retry-After. */
 async function flood(
-  paths: readonly string[],
+  path: (n: number) => string,
   stop: Promise<void>,
 ): Promise<{ statuses: number[]; retryAfter: boolean }> {
   let stopped = false;
@@ -49,10 +58,11 @@ async function flood(
   });
   const statuses: number[] = [];
   let retryAfter = true;
+  let sent = 0;
   await Promise.all(
-    Array.from({ length: FLOOD }, async (_, i) => {
+    Array.from({ length: FLOOD }, async () => {
       while (!stopped) {
-        const answer = await request(server.port, 'GET', paths[i % paths.length]!);
+        const answer = await request(server.port, 'GET', path((sent += 1)));
         statuses.push(answer.status);
         if (answer.status === 503 && answer.headers['retry-after'] === undefined) retryAfter = false;
       }
@@ -73,7 +83,7 @@ async function sample(paths: readonly string[], ms: number): Promise<number[]> {
 
 async function whileLocked(
   t: Test,
-  table: string,
+  table: keyof typeof FLOODS,
   locked: readonly string[],
   others: readonly string[],
 ): Promise<void> {
@@ -85,7 +95,7 @@ async function whileLocked(
   const released = new Promise<void>((resolve) => {
     release = resolve;
   });
-  const flooded = flood(locked, released);
+  const flooded = flood(FLOODS[table], released);
   // Let the flood take every slot the locked domain can get before sampling the others.
   await sleep(300);
   const seen = await sample(others, LOCK_HELD_MS - 300);
