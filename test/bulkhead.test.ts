@@ -62,7 +62,8 @@ async function flood(
   await Promise.all(
     Array.from({ length: FLOOD }, async () => {
       while (!stopped) {
-        const answer = await request(server.port, 'GET', path((sent += 1)));
+        sent += 1;
+        const answer = await request(server.port, 'GET', path(sent));
         statuses.push(answer.status);
         if (answer.status === 503 && answer.headers['retry-after'] === undefined) retryAfter = false;
       }
