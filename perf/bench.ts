@@ -33,7 +33,7 @@ import type { RunResult } from './bench-parse.js';
 import { captureStatement, pgbenchScript, runPgbench } from './bench-pgbench.js';
 import { commandExists, descendants, run } from '../lib/processes.js';
 import { memoryBytes, peakWhile, pinProcesses, ROOT } from './bench-processes.js';
-import { interactionCount } from './bench-queries.js';
+import { interactionCount, lockTable } from './bench-queries.js';
 import {
   markdown,
   median,
@@ -85,6 +85,7 @@ const REFUSAL_P99_MS = 5;
 
 const CACHE = loadConfig({});
 const STYLES = READ_ROUTES.find((route) => route.name === 'styles')!;
+const REVIEWS = READ_ROUTES.find((route) => route.name === 'reviews')!;
 
 async function machineInfo(): Promise<Machine> {
   const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
@@ -346,12 +347,61 @@ async function routeOverload(session: Session, api: Target): Promise<void> {
   });
 }
 
+/**
+ * Bulkheads (issue 14 item 2): the uncached styles route alone, then the same while a session
+ * holds `LOCK TABLE reviews IN ACCESS EXCLUSIVE MODE` and a second wrk keeps the reviews route
+ * busy; interleaved run for run. The other domain should keep its rps and answer no 503.
+ */
+async function lockedTable(session: Session, api: Target): Promise<void> {
+  const { options, dataset } = session;
+  const env = session.routeEnv(STYLES);
+  const definition = { group: 'overload', tool: 'wrk', concurrency: options.connections } as const;
+  const flooded: RunResult[] = [];
+  const [free, locked] = await session.interleave([
+    {
+      definition: { ...definition, id: 'styles.unlocked', title: `${STYLES.label}, cache off, reviews not locked` },
+      measure: () => session.wrk(api, 'bench-route.lua', env),
+    },
+    {
+      definition: {
+        ...definition,
+        id: 'styles.reviews-locked',
+        title: `${STYLES.label}, cache off, reviews locked and flooded`,
+        ceiling: 'styles.unlocked',
+      },
+      measure: async () => {
+        const unlock = await lockTable(dataset.pool, 'reviews');
+        try {
+          const [styles, reviews] = await Promise.all([
+            session.wrk(api, 'bench-route.lua', env),
+            session.wrk(api, 'bench-route.lua', session.routeEnv(REVIEWS)),
+          ]);
+          flooded.push(reviews);
+          return styles;
+        } finally {
+          await unlock();
+        }
+      },
+    },
+  ]);
+  const [was, is] = [summarize(free!.runs), summarize(locked!.runs)];
+  session.checks.push({
+    name: `one table locked: ${STYLES.label} keeps answering 200 (no non-2xx) while reviews is locked`,
+    passed: is.non2xx === 0 && is.errors === 0,
+    detail:
+      `${thousands(is.rps.median)} rps locked vs ${thousands(was.rps.median)} not (${(is.rps.median / was.rps.median).toFixed(2)}), ` +
+      `${is.non2xx} non-2xx, ${is.errors} errors; the reviews flood meanwhile: ` +
+      `${thousands(flooded.reduce((sum, run) => sum + run.requests, 0))} requests, ${thousands(flooded.reduce((sum, run) => sum + run.non2xx, 0))} non-2xx`,
+  });
+}
+
 async function cacheOffScenarios(session: Session): Promise<void> {
   const api = await session.cluster({ cacheMaxBytes: 0 });
   try {
     if (session.options.groups.has('uncached')) await uncachedRoutes(session, api);
     if (session.options.groups.has('overload')) {
       await routeOverload(session, api);
+      await lockedTable(session, api);
       await session.warm(api, 'bench-storefront.lua', session.mixEnv({ writeShare: 0 }));
       await overload(session, api);
     }

@@ -4,6 +4,7 @@
  */
 import t from 'tap';
 import { Admission, AdmissionGate, AdmissionRefused, type GateClock } from '../server/admission.js';
+import { loadConfig } from '../lib/config.js';
 import type { Pool } from '../sql/db/pool.js';
 
 class FakeClock implements GateClock {
@@ -139,36 +140,59 @@ t.test('a waiter still waiting at its deadline is refused then, without any stat
 });
 
 t.test(
-  'a stalled domain refuses at arrival: every slot taken and nothing succeeded for a whole deadline',
+  'a stalled domain is not refused at arrival: its newcomers wait and are refused at their deadline',
   async (t) => {
     const clock = new FakeClock();
     const gate = new AdmissionGate('reviews', { limit: 1, maxQueued: 10, queueDeadlineMs: 1000 }, clock);
-    // A quick statement first, so the mean service time stays short and only the stall refuses.
+    // A quick statement first, so the mean service time is short; then statements that fail after
+    // a whole lock timeout: failures do not move the estimate.
     const quick = task();
     gate.run(quick.run);
     clock.advance(10);
     quick.finish();
     await settle();
+    for (let round = 0; round < 3; round++) {
+      const stuck = task();
+      outcome(gate.run(stuck.run));
+      clock.advance(1000);
+      stuck.fail();
+      await settle();
+    }
     const stuck = task();
-    gate.run(stuck.run);
-    clock.advance(999);
-    const earlyTask = task();
-    const early = outcome(gate.run(earlyTask.run));
-    clock.advance(2);
-    const late = outcome(gate.run(task().run));
+    gate.run(stuck.run).catch(() => undefined);
+    clock.advance(5000);
+    const newcomer = outcome(gate.run(task().run));
     await settle();
-    t.equal(early(), undefined, 'within the deadline a newcomer still waits');
-    t.equal(late(), 'refused', 'past it, it is refused at once');
+    t.equal(newcomer(), undefined, 'after seconds without a success, a newcomer still waits');
+    t.equal(gate.stats().queued, 1);
+    clock.advance(1000);
+    await settle();
+    t.equal(newcomer(), 'refused', 'and is refused at its deadline');
     stuck.finish();
     await settle();
     const after = task();
     gate.run(after.run);
-    await settle();
-    t.ok(earlyTask.started(), 'the waiter got the freed slot');
-    t.notOk(after.started(), 'the slot is busy again, so this one waits');
-    t.equal(gate.stats().queued, 1, 'and is not refused: the domain made progress');
+    t.ok(after.started(), 'a freed slot serves the next arrival at once');
   },
 );
+
+t.test('a burst after a long idle spell is queued', async (t) => {
+  const clock = new FakeClock();
+  const gate = new AdmissionGate('qa', { limit: 1, maxQueued: 10, queueDeadlineMs: 1000 }, clock);
+  const earlier = task();
+  gate.run(earlier.run);
+  clock.advance(5);
+  earlier.finish();
+  await settle();
+  clock.advance(60_000);
+  const first = task();
+  gate.run(first.run);
+  const second = outcome(gate.run(task().run));
+  await settle();
+  t.ok(first.started());
+  t.equal(second(), undefined, 'the second waits for the first');
+  t.equal(gate.stats().queued, 1);
+});
 
 t.test('arrivals are refused once the estimated wait exceeds the deadline', async (t) => {
   const clock = new FakeClock();
@@ -220,4 +244,12 @@ t.test('each domain has its own gate over the same pool', async (t) => {
       { domain: 'shopping', inFlight: 0, refused: 0 },
     ],
   );
+});
+
+t.test('ADMISSION_LIMIT defaults to half the pool and may not exceed it', async (t) => {
+  t.equal(loadConfig({}).admissionLimit, 4);
+  t.equal(loadConfig({ PG_POOL_SIZE: '5' }).admissionLimit, 3);
+  t.equal(loadConfig({ PG_POOL_SIZE: '1' }).admissionLimit, 1);
+  t.throws(() => loadConfig({ PG_POOL_SIZE: '8', ADMISSION_LIMIT: '9' }), { message: /ADMISSION_LIMIT/ });
+  t.throws(() => loadConfig({ ADMISSION_QUEUE_DEADLINE_MS: '0' }), { message: /ADMISSION_QUEUE_DEADLINE_MS/ });
 });
