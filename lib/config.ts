@@ -35,6 +35,14 @@ export interface Config {
   readonly pgMaxWaiting: number;
   readonly pgConnectTimeoutMs: number;
   readonly pgStatementTimeoutMs: number;
+  /** How long a statement waits for a lock before it fails (503) and frees its connection; 0 waits up to the statement timeout. */
+  readonly pgLockTimeoutMs: number;
+  /** Statements of one domain (server/admission.ts) in a worker's pool at once: at most PG_POOL_SIZE. */
+  readonly admissionLimit: number;
+  /** Statements of one domain that may wait for a slot; the next is refused with 503 at once. */
+  readonly admissionMaxQueued: number;
+  /** The longest a statement waits for its domain's slot; one that could not start by then is refused. */
+  readonly admissionQueueDeadlineMs: number;
   readonly pgIdleTimeoutMs: number;
   readonly cacheMaxBytes: number;
   readonly cacheTtlMs: number;
@@ -153,6 +161,7 @@ export function loadConfig(env: Env = process.env): Config {
         `within 1..65535), got PORT=${port} and WORKERS=${workers}`,
     );
   }
+  const poolSize = integer(env, 'PG_POOL_SIZE', 8, 1, 1000);
   return Object.freeze({
     port,
     listenAddress: listenAddress(env),
@@ -164,10 +173,15 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: path.resolve(env.DATA_DIR || '.data'),
     embeddedPgPort: integer(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535),
     seedScale: decimal(env, 'SEED_SCALE', 0.01, 0, 10),
-    poolSize: integer(env, 'PG_POOL_SIZE', 8, 1, 1000),
+    poolSize,
     pgMaxWaiting: integer(env, 'PG_MAX_WAITING', 64, 0, 100_000),
     pgConnectTimeoutMs: integer(env, 'PG_CONNECT_TIMEOUT_MS', 3000, 100, 600_000),
     pgStatementTimeoutMs: integer(env, 'PG_STATEMENT_TIMEOUT_MS', 5000, 100, 3_600_000),
+    pgLockTimeoutMs: integer(env, 'PG_LOCK_TIMEOUT_MS', 1000, 0, 3_600_000),
+    // Half the pool by default: a stuck domain leaves the other half to the rest.
+    admissionLimit: integer(env, 'ADMISSION_LIMIT', Math.ceil(poolSize / 2), 1, poolSize),
+    admissionMaxQueued: integer(env, 'ADMISSION_MAX_QUEUED', 1024, 0, 100_000),
+    admissionQueueDeadlineMs: integer(env, 'ADMISSION_QUEUE_DEADLINE_MS', 1000, 1, 600_000),
     pgIdleTimeoutMs: integer(env, 'PG_IDLE_TIMEOUT_MS', 30_000, 1000, 3_600_000),
     cacheMaxBytes: integer(env, 'CACHE_MAX_BYTES', 64 * 1024 * 1024, 0, 64 * 1024 * 1024 * 1024),
     cacheTtlMs: integer(env, 'CACHE_TTL_MS', 600_000, 0, 86_400_000),

@@ -11,7 +11,7 @@ import { REAL_ROWS } from '../generate/shape.js';
 import { loadConfig } from '../lib/config.js';
 import { errorMessage } from '../lib/log.js';
 import { dropDatabase, ensureDatabase, withDatabase } from '../sql/db/admin.js';
-import { createPool, type Pool } from '../sql/db/pool.js';
+import { type ConnectionPool, createPool } from '../sql/db/pool.js';
 import { migrate } from '../sql/migrate.js';
 import { freePort } from '../lib/net.js';
 import { productSpan, visibleQuestions, visibleReviews } from './bench-queries.js';
@@ -29,7 +29,7 @@ export interface Dataset {
   /** True when this process started the database (an embedded server it can pin to a CPU). */
   readonly embedded: boolean;
   /** A small pool of the benchmark's own, on `url`, for probes and checks. */
-  readonly pool: Pool;
+  readonly pool: ConnectionPool;
   readonly products: number;
   /** The newest 10 % of the products, the range every scenario draws from. */
   readonly first: number;
@@ -66,7 +66,7 @@ export async function loadDataset(scale: number, dataRoot: string, print: (line:
       : 'database: DATABASE_URL',
   );
   const database = await resolveDatabase(config);
-  const poolOn = (url: string): Pool =>
+  const poolOn = (url: string): ConnectionPool =>
     createPool({
       connectionString: url,
       max: 4,
@@ -76,7 +76,7 @@ export async function loadDataset(scale: number, dataRoot: string, print: (line:
       applicationName: 'atelier-bench',
       onIdleError: () => undefined,
     });
-  let pool: Pool | undefined;
+  let pool: ConnectionPool | undefined;
   try {
     await migrate(database.url);
     await seedIfEmpty(config, database.url, plainLog(print));

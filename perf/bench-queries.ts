@@ -1,5 +1,5 @@
 /** The benchmark's own read-only statements: where the ids are, and how many interactions are stored. */
-import type { Pool } from '../sql/db/pool.js';
+import type { ConnectionPool, Pool } from '../sql/db/pool.js';
 
 export interface ProductSpan {
   readonly count: number;
@@ -61,4 +61,26 @@ export function visibleReviews(pool: Pool, first: number, last: number): Promise
 /** Rows in the interactions table; a bigint, so read as text. */
 export async function interactionCount(pool: Pool): Promise<number> {
   return Number((await pool.query<{ count: string }>(INTERACTION_COUNT)).rows[0]!.count);
+}
+
+/**
+ * Locks `table` against every other session (what a long migration does) until the returned
+ * function is called, on a connection of `pool`'s own.
+ */
+export async function lockTable(pool: ConnectionPool, table: 'reviews'): Promise<() => Promise<void>> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(`LOCK TABLE ${table} IN ACCESS EXCLUSIVE MODE`);
+  } catch (err) {
+    client.release(err as Error);
+    throw err;
+  }
+  return async () => {
+    try {
+      await client.query('ROLLBACK');
+    } finally {
+      client.release();
+    }
+  };
 }

@@ -27,15 +27,16 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig } from '../lib/config.js';
 import { checkCoherence, describeProbes, probeWhile } from './bench-checks.js';
 import { answerQuestionIds, loadDataset, writeIdFiles } from './bench-dataset.js';
-import { HitRate } from './bench-metrics.js';
+import { HitRate, RefusalLatency } from './bench-metrics.js';
 import { parseOptions, UsageError, type BenchOptions } from './bench-options.js';
 import type { RunResult } from './bench-parse.js';
 import { captureStatement, pgbenchScript, runPgbench } from './bench-pgbench.js';
 import { commandExists, descendants, run } from '../lib/processes.js';
 import { memoryBytes, peakWhile, pinProcesses, ROOT } from './bench-processes.js';
-import { interactionCount } from './bench-queries.js';
+import { interactionCount, lockTable } from './bench-queries.js';
 import {
   markdown,
+  median,
   ms,
   RESULTS_PAGE,
   SECTION_END,
@@ -77,9 +78,14 @@ const VCPU_SAMPLE_MS = 2000;
 const RECOVERY_SHARE = 0.8;
 /** An overloaded API should still answer (200 or a 503) within this. */
 const OVERLOAD_ANSWER_MS = 1000;
+/** Issue 14 item 4: goodput at the overload connections ≥ this share of it at the usual ones, … */
+const GOODPUT_SHARE = 0.8;
+/** … and a refusal answered within this at the server (p99). */
+const REFUSAL_P99_MS = 5;
 
 const CACHE = loadConfig({});
 const STYLES = READ_ROUTES.find((route) => route.name === 'styles')!;
+const REVIEWS = READ_ROUTES.find((route) => route.name === 'reviews')!;
 
 async function machineInfo(): Promise<Machine> {
   const cpuinfo = await readFile('/proc/cpuinfo', 'utf8').catch(() => '');
@@ -256,11 +262,146 @@ async function overload(session: Session, api: Target): Promise<void> {
   });
 }
 
+/** 2xx answers per second: what the clients got that they wanted. */
+function goodput(result: RunResult): number {
+  return (result.requests - result.non2xx) / result.seconds;
+}
+
+/**
+ * One uncached route (styles) at the usual connections, then at the overload connections (16×
+ * by default: 1,024), then at the usual ones again: goodput (2xx per second) under overload
+ * against the route's own capacity, the server-measured refusal latency, the workers' memory, and
+ * whether throughput comes back at once. wrk ignores Retry-After, so a refused connection asks
+ * again at once: what admission control does with that churn decides the goodput.
+ */
+async function routeOverload(session: Session, api: Target): Promise<void> {
+  const { options } = session;
+  const env = session.routeEnv(STYLES);
+  const refusals = new RefusalLatency(api.port, '/products/:product_id/styles');
+  const workers = async (): Promise<number> => memoryBytes(await descendants(api.service.process.pid!));
+  const definition = {
+    group: 'overload',
+    tool: 'wrk',
+    concurrency: options.connections,
+  } as const;
+  await session.warm(api, 'bench-route.lua', env);
+  const usual = await session.measure(
+    { ...definition, id: 'styles.capacity', title: `${STYLES.label}, cache off, ${options.connections} connections` },
+    () => session.wrk(api, 'bench-route.lua', env),
+  );
+  const memoryBefore = await workers();
+  let peak = 0;
+  const overloaded = await session.measure(
+    {
+      ...definition,
+      id: 'styles.overload',
+      title: `${STYLES.label}, cache off, ${options.overloadConnections} connections`,
+      concurrency: options.overloadConnections,
+      ceiling: 'styles.capacity',
+    },
+    refusals.around(async () => {
+      const run = session.wrk(api, 'bench-route.lua', env, {
+        connections: options.overloadConnections,
+        seconds: options.overloadSeconds,
+        timeoutSeconds: 30,
+      });
+      peak = Math.max(peak, await peakWhile(workers, run));
+      return run;
+    }),
+  );
+  const memoryAfter = await workers();
+  const recovered = await session.measure(
+    { ...definition, id: 'styles.recovery', title: `${STYLES.label}, cache off, right after the overload` },
+    () => session.wrk(api, 'bench-route.lua', env),
+    1,
+  );
+  const [capacity, underLoad] = [median(usual.runs.map(goodput)), median(overloaded.runs.map(goodput))];
+  const share = underLoad / capacity;
+  const refusedShare = median(overloaded.runs.map((run) => run.non2xx / Math.max(1, run.requests)));
+  session.checks.push({
+    name: `overload (${STYLES.label}): goodput at ${options.overloadConnections} connections ≥ ${GOODPUT_SHARE} × at ${options.connections}`,
+    passed: share >= GOODPUT_SHARE,
+    detail:
+      `${thousands(underLoad)} 2xx/s vs ${thousands(capacity)} (${share.toFixed(2)}; medians of ${overloaded.runs.length} runs), ` +
+      `${(refusedShare * 100).toFixed(1)} % of answers 503, client p99 ${ms(summarize(overloaded.runs).latencyMs.p99)} ms`,
+  });
+  const p99 = refusals.quantileMs(0.99);
+  session.checks.push({
+    name: `overload (${STYLES.label}): refusal answered < ${REFUSAL_P99_MS} ms p99 at the server`,
+    passed: p99 === undefined || p99 <= REFUSAL_P99_MS,
+    detail:
+      p99 === undefined
+        ? 'no refusal during the overload runs'
+        : `${thousands(refusals.refusals)} refusals; p99 ≤ ${p99} ms (atelier_http_refusal_duration_seconds bucket)`,
+  });
+  session.checks.push({
+    name: `overload (${STYLES.label}): workers' memory bounded (peak ≤ 2 × before)`,
+    passed: peak <= 2 * memoryBefore,
+    detail: `proportional set size of the cluster: ${Math.round(memoryBefore / MIB)} MiB before, ${Math.round(peak / MIB)} MiB peak, ${Math.round(memoryAfter / MIB)} MiB after`,
+  });
+  const back = recovered.runs[0]!.rps / summarize(usual.runs).rps.median;
+  session.checks.push({
+    name: `overload (${STYLES.label}): recovers at once (the next run ≥ ${RECOVERY_SHARE} of the rps before)`,
+    passed: back >= RECOVERY_SHARE && recovered.runs[0]!.non2xx === 0,
+    detail: `${thousands(recovered.runs[0]!.rps)} rps right after vs ${thousands(summarize(usual.runs).rps.median)} before (${back.toFixed(2)}), ${recovered.runs[0]!.non2xx} non-2xx`,
+  });
+}
+
+/**
+ * Bulkheads (issue 14 item 2): the uncached styles route alone, then the same while a session
+ * holds `LOCK TABLE reviews IN ACCESS EXCLUSIVE MODE` and a second wrk keeps the reviews route
+ * busy; interleaved run for run. The other domain should keep its rps and answer no 503.
+ */
+async function lockedTable(session: Session, api: Target): Promise<void> {
+  const { options, dataset } = session;
+  const env = session.routeEnv(STYLES);
+  const definition = { group: 'overload', tool: 'wrk', concurrency: options.connections } as const;
+  const flooded: RunResult[] = [];
+  const [free, locked] = await session.interleave([
+    {
+      definition: { ...definition, id: 'styles.unlocked', title: `${STYLES.label}, cache off, reviews not locked` },
+      measure: () => session.wrk(api, 'bench-route.lua', env),
+    },
+    {
+      definition: {
+        ...definition,
+        id: 'styles.reviews-locked',
+        title: `${STYLES.label}, cache off, reviews locked and flooded`,
+        ceiling: 'styles.unlocked',
+      },
+      measure: async () => {
+        const unlock = await lockTable(dataset.pool, 'reviews');
+        try {
+          const [styles, reviews] = await Promise.all([
+            session.wrk(api, 'bench-route.lua', env),
+            session.wrk(api, 'bench-route.lua', session.routeEnv(REVIEWS)),
+          ]);
+          flooded.push(reviews);
+          return styles;
+        } finally {
+          await unlock();
+        }
+      },
+    },
+  ]);
+  const [was, is] = [summarize(free!.runs), summarize(locked!.runs)];
+  session.checks.push({
+    name: `one table locked: ${STYLES.label} keeps answering 200 (no non-2xx) while reviews is locked`,
+    passed: is.non2xx === 0 && is.errors === 0,
+    detail:
+      `${thousands(is.rps.median)} rps locked vs ${thousands(was.rps.median)} not (${(is.rps.median / was.rps.median).toFixed(2)}), ` +
+      `${is.non2xx} non-2xx, ${is.errors} errors; the reviews flood meanwhile: ` +
+      `${thousands(flooded.reduce((sum, run) => sum + run.requests, 0))} requests, ${thousands(flooded.reduce((sum, run) => sum + run.non2xx, 0))} non-2xx`,
+  });
+}
+
 async function cacheOffScenarios(session: Session): Promise<void> {
   const api = await session.cluster({ cacheMaxBytes: 0 });
   try {
     if (session.options.groups.has('uncached')) await uncachedRoutes(session, api);
     if (session.options.groups.has('overload')) {
+      await routeOverload(session, api);
+      await lockedTable(session, api);
       await session.warm(api, 'bench-storefront.lua', session.mixEnv({ writeShare: 0 }));
       await overload(session, api);
     }

@@ -1,6 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createLog, errorMessage } from '../lib/log.js';
-import { createPool, type Pool } from '../sql/db/pool.js';
+import { Admission } from './admission.js';
+import { createPool, type ConnectionPool } from '../sql/db/pool.js';
 import { ping } from '../sql/queries/ping.js';
 import { ResponseCache, type CacheStats } from './cache.js';
 import type { Config } from '../lib/config.js';
@@ -52,7 +53,7 @@ export interface StartOptions {
  * rather than 500 for a missing table or 200 for a catalogue not yet seeded. The gate is an own
  * property shadowing the pool's connect(), which deleting it restores.
  */
-function refuseUntil(pool: Pool, prepared: Promise<void>): void {
+function refuseUntil(pool: ConnectionPool, prepared: Promise<void>): void {
   const notPrepared = (): Error =>
     Object.assign(new Error('the database is not migrated yet (the primary is preparing it)'), { code: '57P03' });
   const refuse = (callback?: (err: Error) => void): Promise<never> | undefined => {
@@ -83,6 +84,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     maxWaiting: config.pgMaxWaiting,
     connectionTimeoutMillis: config.pgConnectTimeoutMs,
     statementTimeoutMillis: config.pgStatementTimeoutMs,
+    ...(config.pgLockTimeoutMs > 0 ? { lockTimeoutMillis: config.pgLockTimeoutMs } : {}),
     idleTimeoutMillis: config.pgIdleTimeoutMs,
     applicationName: `atelier-api-${process.pid}`,
     onIdleError: (err) => log.error('database_idle_client_error', { error: errorMessage(err) }),
@@ -93,7 +95,16 @@ export async function startServer(config: Config, options: StartOptions = {}): P
   let coherence: CacheCoherence | undefined;
   let writes: Writes;
   const cache = new ResponseCache({ maxBytes: config.cacheMaxBytes, ttlMs: config.cacheTtlMs });
-  const metrics = new WorkerMetrics(() => cache.stats(), pool);
+  const admission = new Admission(pool, {
+    limit: config.admissionLimit,
+    maxQueued: config.admissionMaxQueued,
+    queueDeadlineMs: config.admissionQueueDeadlineMs,
+  });
+  const metrics = new WorkerMetrics(
+    () => cache.stats(),
+    pool,
+    () => admission.stats(),
+  );
   const exchanges = new Exchanges(config.retryAfterSeconds, log, metrics.requests, new CorsPolicy(config.corsOrigins));
   try {
     // Both attempts end (answered, refused or timed out) within pgConnectTimeoutMs; a failure only
@@ -112,8 +123,8 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     );
     await warmed;
     // The one read path and the one write path every data route goes through.
-    writes = createWrites(pool, coherence);
-    const routes = { exchanges, pool, reads: new CachedReads(cache, coherence), writes };
+    writes = createWrites(admission.pools, coherence);
+    const routes = { exchanges, pools: admission.pools, reads: new CachedReads(cache, coherence), writes };
     const app = uws.App();
     mountOperationalRoutes(app, exchanges, pool, options.instanceMetrics ?? (() => metrics.text()));
     mountProductRoutes(app, routes);

@@ -13,6 +13,7 @@
  */
 import { createLog, errorMessage, type Log } from '../lib/log.js';
 import { isDatabaseUnavailable, isPoolSaturated, isStatementTimeout } from '../sql/db/errors.js';
+import { AdmissionRefused } from './admission.js';
 import { CorsPolicy } from './cors.js';
 import { ApiError, ERRORS, methodNotAllowed, unavailable } from './errors.js';
 import { ABORTED, RequestMetrics, type RequestRecorder } from './metrics.js';
@@ -87,7 +88,9 @@ export class Exchanges {
     // Shedding is counted in /metrics (503s), not logged: under overload a log line per refused
     // request would spend the CPU the worker is short of. A write that outlived the drain
     // deadline is refused the same way.
-    if (isPoolSaturated(err) || err instanceof WriteBatcherClosed) return this.unavailable;
+    if (err instanceof AdmissionRefused || isPoolSaturated(err) || err instanceof WriteBatcherClosed) {
+      return this.unavailable;
+    }
     if (isDatabaseUnavailable(err) || isStatementTimeout(err)) {
       this.logUnavailable(err);
       return this.unavailable;

@@ -5,7 +5,8 @@
  * them (cluster/primary.ts gathers the workers' snapshots over IPC).
  */
 import { AggregatorRegistry, Counter, Gauge, Registry, type Metric } from 'prom-client';
-import type { Pool } from '../sql/db/pool.js';
+import type { ConnectionPool } from '../sql/db/pool.js';
+import type { GateStats } from './admission.js';
 import type { CacheStats } from './cache.js';
 
 export const METRICS_CONTENT_TYPE = Registry.PROMETHEUS_CONTENT_TYPE;
@@ -39,6 +40,9 @@ export class RequestRecorder {
   /** Requests per duration bucket: bucket i counts durations ≤ DURATION_BUCKETS[i] (and above the one before); the last, the rest. */
   readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
   durationSum = 0;
+  /** The same for 503 replies alone: how fast a refusal is answered. */
+  readonly refusalBuckets = new Float64Array(DURATION_BUCKETS.length + 1);
+  refusalSum = 0;
 
   constructor(
     readonly route: string,
@@ -52,11 +56,18 @@ export class RequestRecorder {
     while (bucket < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[bucket]!) bucket++;
     this.buckets[bucket]! += 1;
     this.durationSum += seconds;
+    if (status.startsWith(REFUSAL_STATUS)) {
+      this.refusalBuckets[bucket]! += 1;
+      this.refusalSum += seconds;
+    }
     this.replies.set(status, (this.replies.get(status) ?? 0) + 1);
   }
 }
 
+const REFUSAL_STATUS = '503';
+
 const DURATION_NAME = 'atelier_http_request_duration_seconds';
+const REFUSAL_DURATION_NAME = 'atelier_http_refusal_duration_seconds';
 
 interface Sample {
   readonly metricName: string;
@@ -67,29 +78,36 @@ interface Sample {
 /**
  * The recorders' durations as a Prometheus histogram (cumulative buckets, sum, count), in the
  * shape prom-client's Registry reads from its own metrics' get(), so it prints and aggregates
- * across workers like them.
+ * across workers like them. `refusals` picks the 503 replies' histogram instead of all replies'.
  */
 class DurationHistogram {
-  readonly name = DURATION_NAME;
-  readonly help = 'Time from receiving a request to writing its reply, by mounted route pattern and method.';
   readonly type = 'histogram';
   readonly aggregator = 'sum';
 
-  constructor(private readonly recorders: readonly RequestRecorder[]) {}
+  constructor(
+    private readonly recorders: readonly RequestRecorder[],
+    readonly name: string,
+    readonly help: string,
+    private readonly refusals: boolean,
+  ) {}
 
   async get() {
     const values: Sample[] = [];
-    for (const { route, method, buckets, durationSum } of this.recorders) {
+    const { name } = this;
+    for (const recorder of this.recorders) {
+      const { route, method } = recorder;
+      const buckets = this.refusals ? recorder.refusalBuckets : recorder.buckets;
       let cumulative = 0;
       for (let bucket = 0; bucket < buckets.length; bucket++) {
         cumulative += buckets[bucket]!;
         const le = bucket < DURATION_BUCKETS.length ? DURATION_BUCKETS[bucket]! : '+Inf';
-        values.push({ metricName: `${DURATION_NAME}_bucket`, labels: { le, route, method }, value: cumulative });
+        values.push({ metricName: `${name}_bucket`, labels: { le, route, method }, value: cumulative });
       }
-      values.push({ metricName: `${DURATION_NAME}_sum`, labels: { route, method }, value: durationSum });
-      values.push({ metricName: `${DURATION_NAME}_count`, labels: { route, method }, value: cumulative });
+      const sum = this.refusals ? recorder.refusalSum : recorder.durationSum;
+      values.push({ metricName: `${name}_sum`, labels: { route, method }, value: sum });
+      values.push({ metricName: `${name}_count`, labels: { route, method }, value: cumulative });
     }
-    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+    return { name, help: this.help, type: this.type, values, aggregator: this.aggregator };
   }
 }
 
@@ -134,7 +152,21 @@ export class RequestMetrics {
       },
     });
     // Registry accepts any metric with get(); its typings list only prom-client's own classes.
-    registry.registerMetric(new DurationHistogram(recorders) as unknown as Metric);
+    const histograms = [
+      new DurationHistogram(
+        recorders,
+        DURATION_NAME,
+        'Time from receiving a request to writing its reply, by mounted route pattern and method.',
+        false,
+      ),
+      new DurationHistogram(
+        recorders,
+        REFUSAL_DURATION_NAME,
+        'Time from receiving a request to writing its 503 reply (a refusal), by mounted route pattern and method.',
+        true,
+      ),
+    ];
+    for (const histogram of histograms) registry.registerMetric(histogram as unknown as Metric);
   }
 
   /** `route` is the mounted pattern (e.g. /products/:product_id), never the raw path. */
@@ -194,12 +226,43 @@ const CACHE_AMOUNTS: readonly (readonly [string, string, CacheStat])[] = [
   ['atelier_cache_entries', 'Response bodies stored in the response cache.', 'entries'],
 ];
 
-/** One worker's registry: its requests, plus its cache and pool read when scraped. */
+/** Each domain's admission gate (server/admission.ts), read when scraped: [metric, help, GateStats field]. */
+const ADMISSION_AMOUNTS: readonly (readonly [string, string, 'limit' | 'inFlight' | 'queued'])[] = [
+  ['atelier_admission_limit', 'Statements a domain may have in the database pool at once.', 'limit'],
+  ['atelier_admission_in_flight', 'Statements of a domain in the database pool now.', 'inFlight'],
+  ['atelier_admission_queued', 'Statements of a domain waiting for one of its slots.', 'queued'],
+];
+
+function admissionMetrics(registry: Registry, gates: () => readonly GateStats[]): void {
+  for (const [name, help, field] of ADMISSION_AMOUNTS) {
+    new Gauge({
+      name,
+      help,
+      labelNames: ['domain'],
+      registers: [registry],
+      collect() {
+        for (const gate of gates()) this.set({ domain: gate.domain }, gate[field]);
+      },
+    });
+  }
+  new Counter({
+    name: 'atelier_admission_refused_total',
+    help: 'Statements a domain refused (503), at arrival or at the queue deadline.',
+    labelNames: ['domain'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const gate of gates()) this.inc({ domain: gate.domain }, gate.refused);
+    },
+  });
+}
+
+/** One worker's registry: its requests, plus its cache, pool and admission gates read when scraped. */
 export class WorkerMetrics {
   readonly registry = new Registry();
   readonly requests = new RequestMetrics(this.registry);
 
-  constructor(cacheStats: () => CacheStats, pool: Pool) {
+  constructor(cacheStats: () => CacheStats, pool: ConnectionPool, gates: () => readonly GateStats[]) {
     for (const [name, help, stat] of CACHE_TOTALS) totalCounter(this.registry, name, help, () => cacheStats()[stat]);
     for (const [name, help, stat] of CACHE_AMOUNTS) sampledGauge(this.registry, name, help, () => cacheStats()[stat]);
     const poolAmounts: readonly (readonly [name: string, help: string, read: () => number])[] = [
@@ -212,6 +275,7 @@ export class WorkerMetrics {
       ['atelier_db_pool_waiting', 'Queries waiting for a pooled connection.', () => pool.waitingCount],
     ];
     for (const [name, help, read] of poolAmounts) sampledGauge(this.registry, name, help, read);
+    admissionMetrics(this.registry, gates);
   }
 
   text(): Promise<string> {

@@ -6,6 +6,7 @@
  * 201 or 204 when the write resolves, so an acknowledged write is stored and read back at once.
  */
 import type { Pool } from '../sql/db/pool.js';
+import type { Domain } from './admission.js';
 import { addProduct, addSku, type CartOwner } from '../sql/queries/cart.js';
 import { insertInteractions, type Interaction } from '../sql/queries/interactions.js';
 import type { Written } from '../sql/queries/invalidation.js';
@@ -57,7 +58,8 @@ export interface Writes {
   close(): Promise<void>;
 }
 
-export function createWrites(pool: Pool, coherence: CacheCoherence): Writes {
+/** Each write runs through the gated pool of the domain whose tables it changes. */
+export function createWrites(pools: Readonly<Record<Domain, Pool>>, coherence: CacheCoherence): Writes {
   /** `outcome`, once what the write changed (if anything) is invalidated. */
   const invalidated = async <Outcome>(outcome: Outcome, written: Written | undefined): Promise<Outcome> => {
     if (written !== undefined) await coherence.written(written);
@@ -71,11 +73,11 @@ export function createWrites(pool: Pool, coherence: CacheCoherence): Writes {
     };
 
   const clicks = new WriteBatcher<Interaction, void>(async (rows) => {
-    await insertInteractions(pool, rows);
+    await insertInteractions(pools.shopping, rows);
     return rows.map(() => undefined);
   }, CLICK_BATCHING);
   const batchers: { close(): Promise<void> }[] = [clicks];
-  const votes = (cast: CastVotes): ChangeRow => {
+  const votes = (cast: CastVotes, pool: Pool): ChangeRow => {
     const batcher = new WriteBatcher((ids: readonly number[]) => cast(pool, ids), VOTE_BATCHING);
     batchers.push(batcher);
     return changeRow((id) => batcher.add(id));
@@ -84,31 +86,31 @@ export function createWrites(pool: Pool, coherence: CacheCoherence): Writes {
   return {
     reviews: {
       create: async (review) => {
-        const outcome = await createReview(pool, review);
+        const outcome = await createReview(pools.reviews, review);
         return invalidated(outcome, outcome.created ? outcome.written : undefined);
       },
-      helpful: votes(voteForReviews),
-      report: changeRow((id) => reportReview(pool, id)),
+      helpful: votes(voteForReviews, pools.reviews),
+      report: changeRow((id) => reportReview(pools.reviews, id)),
     },
     questions: {
       create: async (question) => {
-        const outcome = await createQuestion(pool, question);
+        const outcome = await createQuestion(pools.qa, question);
         return invalidated(outcome?.id, outcome?.written);
       },
-      helpful: votes(voteForQuestions),
-      report: changeRow((id) => reportQuestion(pool, id)),
+      helpful: votes(voteForQuestions, pools.qa),
+      report: changeRow((id) => reportQuestion(pools.qa, id)),
     },
     answers: {
       create: async (questionId, answer) => {
-        const outcome = await createAnswer(pool, questionId, answer);
+        const outcome = await createAnswer(pools.qa, questionId, answer);
         return invalidated(outcome?.id, outcome?.written);
       },
-      helpful: votes(voteForAnswers),
-      report: changeRow((id) => reportAnswer(pool, id)),
+      helpful: votes(voteForAnswers, pools.qa),
+      report: changeRow((id) => reportAnswer(pools.qa, id)),
     },
     cart: {
-      addSku: (owner, skuId) => addSku(pool, owner, skuId),
-      addProduct: (userSession, productId) => addProduct(pool, userSession, productId),
+      addSku: (owner, skuId) => addSku(pools.shopping, owner, skuId),
+      addProduct: (userSession, productId) => addProduct(pools.shopping, userSession, productId),
     },
     clicks: { store: (interaction) => clicks.add(interaction) },
     close: async () => {

@@ -192,7 +192,7 @@ t.test('a statement timeout answers 503 with Retry-After', async (t) => {
 t.test('a request that cannot get a pooled connection in time answers 503', async (t) => {
   const { url, db } = await oneProduct(t);
   // The timeout also bounds the server's first connection, so it leaves room for a loaded machine.
-  const server = await serve(t, url, { PG_POOL_SIZE: '1', PG_CONNECT_TIMEOUT_MS: '2000' });
+  const server = await serve(t, url, { PG_POOL_SIZE: '1', PG_CONNECT_TIMEOUT_MS: '2000', PG_LOCK_TIMEOUT_MS: '0' });
   const base = `http://127.0.0.1:${server.port}`;
   await db.query('BEGIN');
   await db.query('LOCK TABLE products IN ACCESS EXCLUSIVE MODE');
@@ -209,7 +209,15 @@ t.test('a request that cannot get a pooled connection in time answers 503', asyn
 t.test('past PG_MAX_WAITING queued queries, a request is answered 503 without waiting for a connection', async (t) => {
   const { url, db } = await oneProduct(t);
   // A connect timeout far longer than the test: only shedding can answer the third request.
-  const server = await serve(t, url, { PG_POOL_SIZE: '1', PG_MAX_WAITING: '1', PG_CONNECT_TIMEOUT_MS: '600000' });
+  const server = await serve(t, url, {
+    PG_POOL_SIZE: '1',
+    PG_MAX_WAITING: '1',
+    PG_CONNECT_TIMEOUT_MS: '600000',
+    PG_LOCK_TIMEOUT_MS: '0',
+    // The catalogue gate queues in front of the pool (server/admission.ts): bounded the same way.
+    ADMISSION_MAX_QUEUED: '1',
+    ADMISSION_QUEUE_DEADLINE_MS: '600000',
+  });
   const base = `http://127.0.0.1:${server.port}`;
   await db.query('BEGIN');
   await db.query('LOCK TABLE products IN ACCESS EXCLUSIVE MODE');

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 import { openSession, type Session } from '../sql/db/admin.js';
-import { createPool, type Pool } from '../sql/db/pool.js';
+import { type ConnectionPool, createPool } from '../sql/db/pool.js';
 import { voteForAnswers, voteForReviews } from '../sql/queries/votes.js';
 import { freshDatabase } from './helpers/database.js';
 import { until } from './helpers/wait.js';
@@ -18,12 +18,12 @@ INSERT INTO questions (id, product_id, body, date_written, asker_name, asker_ema
 INSERT INTO answers (id, question_id, body, date_written, answerer_name, answerer_email, reported, helpful) VALUES
   (7, 5, 'True to size', now(), 'b', 'b@x.co', false, 1);`;
 
-async function fixture(t: Test): Promise<{ db: Session; pool: () => Pool }> {
+async function fixture(t: Test): Promise<{ db: Session; pool: () => ConnectionPool }> {
   const url = await freshDatabase(t);
   const db = await openSession(url, 'test-votes');
   t.teardown(() => db.end());
   await db.query(FIXTURE);
-  const pool = (): Pool => {
+  const pool = (): ConnectionPool => {
     const created = createPool({
       connectionString: url,
       max: 1,

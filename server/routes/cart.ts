@@ -60,7 +60,10 @@ function parseAddition(input: unknown): Addition {
   return { form: 'v1', userSession: user_session, productId: product_id };
 }
 
-export function mountCartRoutes(app: TemplatedApp, { exchanges, pool, writes }: RouteContext): void {
+export function mountCartRoutes(
+  app: TemplatedApp,
+  { exchanges, pools: { shopping: pool }, writes }: RouteContext,
+): void {
   mount(app, exchanges, '/cart', {
     get: (req) => {
       const owner = cartOwner(req.getHeader('authorization'), req.getQuery());

@@ -15,7 +15,10 @@ type ProductQuery = (pool: Pool, productId: number) => Promise<string | undefine
  * drops the bodies of the products it touched (server/invalidation.ts), and any product's change
  * drops every list page.
  */
-export function mountProductRoutes(app: TemplatedApp, { exchanges, pool, reads }: RouteContext): void {
+export function mountProductRoutes(
+  app: TemplatedApp,
+  { exchanges, pools: { catalogue: pool }, reads }: RouteContext,
+): void {
   const perProduct = (kind: CacheKind, query: ProductQuery) => ({
     get: (req: HttpRequest) => {
       const productId = pathId(req.getParameter(0));

@@ -40,7 +40,10 @@ function parseNewQuestion(input: unknown): NewQuestion {
   return { body: question.body, name: question.name, email: question.email, productId: question.product_id };
 }
 
-export function mountQaRoutes(app: TemplatedApp, { exchanges, pool, reads, writes }: RouteContext): void {
+export function mountQaRoutes(
+  app: TemplatedApp,
+  { exchanges, pools: { qa: pool }, reads, writes }: RouteContext,
+): void {
   const questionProducts = new LRUCache<number, number>({ max: KNOWN_QUESTIONS });
   // A re-ingest may hand a question id to another product's question.
   reads.onCacheCleared(() => questionProducts.clear());

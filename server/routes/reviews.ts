@@ -99,7 +99,10 @@ function parseNewReview(input: unknown): NewReview {
 
 const UNKNOWN_PRODUCT = new ApiError(ERRORS.unknownProduct);
 
-export function mountReviewRoutes(app: TemplatedApp, { exchanges, pool, reads, writes }: RouteContext): void {
+export function mountReviewRoutes(
+  app: TemplatedApp,
+  { exchanges, pools: { reviews: pool }, reads, writes }: RouteContext,
+): void {
   mount(app, exchanges, '/reviews', {
     get: (req) => {
       const query = queryParams(req.getQuery());

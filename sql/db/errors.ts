@@ -56,7 +56,12 @@ export function isPoolSaturated(err: unknown): boolean {
   return err instanceof PoolSaturatedError;
 }
 
-/** 57014 is query_canceled, which is how statement_timeout surfaces. */
+/**
+ * 57014 is query_canceled, which is how statement_timeout surfaces; 55P03 is lock_not_available,
+ * how lock_timeout does. Either way the statement gave up waiting and changed nothing.
+ */
 export function isStatementTimeout(err: unknown): boolean {
-  return err instanceof Error && codeOf(err) === '57014';
+  if (!(err instanceof Error)) return false;
+  const code = codeOf(err);
+  return code === '57014' || code === '55P03';
 }

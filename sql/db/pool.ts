@@ -4,7 +4,14 @@
  */
 import { Pool as DriverPool, type PoolClient, type PoolConfig } from './driver.js';
 
-export type Pool = DriverPool;
+/** The pool itself: its connections, counters and end(). */
+export type ConnectionPool = DriverPool;
+
+/**
+ * What a statement needs of a pool, and all the sql/queries functions take: a server route gets
+ * its domain's gated view of the pool (server/admission.ts), scripts the pool itself.
+ */
+export type Pool = Pick<DriverPool, 'query'>;
 
 /**
  * A query refused before it queued for a connection, because `maxWaiting` queries already wait:
@@ -23,6 +30,11 @@ export interface PoolOptions {
   readonly max: number;
   readonly connectionTimeoutMillis: number;
   readonly statementTimeoutMillis: number;
+  /**
+   * How long a statement waits for a lock before failing with 55P03, so one blocked by a locked
+   * table gives its connection back; PostgreSQL's default (no limit) when absent.
+   */
+  readonly lockTimeoutMillis?: number;
   readonly idleTimeoutMillis: number;
   /**
    * Queries allowed to wait for a busy pool's connection; the next one fails with
@@ -68,7 +80,7 @@ class SheddingPool extends DriverPool {
   }
 }
 
-export function createPool(options: PoolOptions): Pool {
+export function createPool(options: PoolOptions): ConnectionPool {
   const pool = new SheddingPool(
     {
       connectionString: options.connectionString,
@@ -76,6 +88,7 @@ export function createPool(options: PoolOptions): Pool {
       connectionTimeoutMillis: options.connectionTimeoutMillis,
       idleTimeoutMillis: options.idleTimeoutMillis,
       statement_timeout: options.statementTimeoutMillis,
+      ...(options.lockTimeoutMillis === undefined ? {} : { lock_timeout: options.lockTimeoutMillis }),
       query_timeout: options.statementTimeoutMillis + 1000,
       application_name: options.applicationName,
       keepAlive: true,
