@@ -28,8 +28,16 @@ import type { Pool } from '../sql/db/pool.js';
 
 /** A statement its domain's gate would not let into the pool: the route answers 503 + Retry-After. */
 export class AdmissionRefused extends Error {
-  constructor(readonly domain: string) {
-    super(`the ${domain} domain is at its admission limit`);
+  constructor(
+    readonly domain: string,
+    /** Refused on arrival (shed, answered at once), not after waiting to its queue deadline. */
+    readonly atArrival: boolean,
+  ) {
+    super(
+      atArrival
+        ? `the ${domain} domain is at its admission limit`
+        : `a ${domain} statement waited for the database past its queue deadline`,
+    );
     this.name = 'AdmissionRefused';
   }
 }
@@ -85,6 +93,7 @@ export class AdmissionGate {
   private serviceMs = 0;
   private cancelExpiry: (() => void) | undefined;
   private readonly refusal: AdmissionRefused;
+  private readonly expiry: AdmissionRefused;
 
   constructor(
     readonly domain: string,
@@ -93,7 +102,8 @@ export class AdmissionGate {
   ) {
     // One error for every refusal: building one (and its stack) per refused request is the
     // per-request cost that overload multiplies.
-    this.refusal = new AdmissionRefused(domain);
+    this.refusal = new AdmissionRefused(domain, true);
+    this.expiry = new AdmissionRefused(domain, false);
   }
 
   /** Runs `task` once the domain has a free slot; rejects with AdmissionRefused if it cannot get one in time. */
@@ -107,7 +117,7 @@ export class AdmissionGate {
       this.queue.push({
         deadline: this.clock.now() + this.options.queueDeadlineMs,
         start: () => this.start(task).then(resolve, reject),
-        refuse: () => reject(this.refusal),
+        refuse: () => reject(this.expiry),
       });
       if (this.cancelExpiry === undefined) this.armExpiry();
     });

@@ -37,6 +37,11 @@ export class Exchanges {
   private draining = false;
   private onIdle: (() => void) | undefined;
   private readonly unavailable: Reply;
+  /**
+   * The same 503 as a distinct object, for a request refused on arrival (shed): the metrics time
+   * these apart from a 503 after a wait (server/metrics.ts, the refusal histogram).
+   */
+  private readonly shed: Reply;
   private unavailableLoggedAt = -Infinity;
   private unavailableSuppressed = 0;
 
@@ -47,6 +52,7 @@ export class Exchanges {
     readonly cors: CorsPolicy = new CorsPolicy('*'),
   ) {
     this.unavailable = unavailable(retryAfterSeconds);
+    this.shed = Object.freeze({ ...this.unavailable });
   }
 
   /**
@@ -88,9 +94,8 @@ export class Exchanges {
     // Shedding is counted in /metrics (503s), not logged: under overload a log line per refused
     // request would spend the CPU the worker is short of. A write that outlived the drain
     // deadline is refused the same way.
-    if (err instanceof AdmissionRefused || isPoolSaturated(err) || err instanceof WriteBatcherClosed) {
-      return this.unavailable;
-    }
+    if ((err instanceof AdmissionRefused && err.atArrival) || isPoolSaturated(err)) return this.shed;
+    if (err instanceof AdmissionRefused || err instanceof WriteBatcherClosed) return this.unavailable;
     if (isDatabaseUnavailable(err) || isStatementTimeout(err)) {
       this.logUnavailable(err);
       return this.unavailable;
@@ -174,7 +179,7 @@ export class Exchanges {
           if (bodyless) res.resume();
           status = this.writeOrLog(res, reply, head, cors, ifNoneMatch);
         });
-        recorder.record(status, startedAt);
+        recorder.record(status, startedAt, reply === this.shed);
       })
       .finally(() => {
         this.inFlight -= 1;

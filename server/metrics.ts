@@ -40,7 +40,7 @@ export class RequestRecorder {
   /** Requests per duration bucket: bucket i counts durations ≤ DURATION_BUCKETS[i] (and above the one before); the last, the rest. */
   readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1);
   durationSum = 0;
-  /** The same for 503 replies alone: how fast a refusal is answered. */
+  /** The same for requests shed (refused on arrival, 503) alone: how fast a refusal is answered. */
   readonly refusalBuckets = new Float64Array(DURATION_BUCKETS.length + 1);
   refusalSum = 0;
 
@@ -49,22 +49,20 @@ export class RequestRecorder {
     readonly method: string,
   ) {}
 
-  /** One reply, by its status line (or ABORTED), taken `startedAt` (performance.now()). */
-  record(status: string, startedAt: number): void {
+  /** One reply, by its status line (or ABORTED), taken `startedAt` (performance.now()); `shed` for a refusal on arrival. */
+  record(status: string, startedAt: number, shed = false): void {
     const seconds = (performance.now() - startedAt) / 1000;
     let bucket = 0;
     while (bucket < DURATION_BUCKETS.length && seconds > DURATION_BUCKETS[bucket]!) bucket++;
     this.buckets[bucket]! += 1;
     this.durationSum += seconds;
-    if (status.startsWith(REFUSAL_STATUS)) {
+    if (shed) {
       this.refusalBuckets[bucket]! += 1;
       this.refusalSum += seconds;
     }
     this.replies.set(status, (this.replies.get(status) ?? 0) + 1);
   }
 }
-
-const REFUSAL_STATUS = '503';
 
 const DURATION_NAME = 'atelier_http_request_duration_seconds';
 const REFUSAL_DURATION_NAME = 'atelier_http_refusal_duration_seconds';
@@ -162,7 +160,7 @@ export class RequestMetrics {
       new DurationHistogram(
         recorders,
         REFUSAL_DURATION_NAME,
-        'Time from receiving a request to writing its 503 reply (a refusal), by mounted route pattern and method.',
+        'Time from receiving a request refused on arrival (shed: admission gate or pool queue full, or the wait estimated past its deadline) to writing its 503, by mounted route pattern and method.',
         true,
       ),
     ];

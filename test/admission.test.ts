@@ -62,7 +62,7 @@ function task(): { run: () => Promise<string>; finish: () => void; fail: () => v
 /** Lets settled promises run their continuations. */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
 
-/** `promise`'s outcome once settled: 'refused', 'done' or 'failed'. */
+/** `promise`'s outcome once settled: 'refused' (on arrival), 'expired' (at its queue deadline), 'done' or 'failed'. */
 function outcome(promise: Promise<unknown>): () => string | undefined {
   let seen: string | undefined;
   promise.then(
@@ -70,7 +70,7 @@ function outcome(promise: Promise<unknown>): () => string | undefined {
       seen = 'done';
     },
     (err: unknown) => {
-      seen = err instanceof AdmissionRefused ? 'refused' : 'failed';
+      seen = err instanceof AdmissionRefused ? (err.atArrival ? 'refused' : 'expired') : 'failed';
     },
   );
   return () => seen;
@@ -130,11 +130,11 @@ t.test('a waiter still waiting at its deadline is refused then, without any stat
   const second = outcome(gate.run(task().run));
   clock.advance(500);
   await settle();
-  t.equal(first(), 'refused', 'the first waiter reached its deadline');
+  t.equal(first(), 'expired', 'the first waiter reached its deadline');
   t.equal(second(), undefined, 'the second has 500 ms left');
   clock.advance(500);
   await settle();
-  t.equal(second(), 'refused');
+  t.equal(second(), 'expired');
   t.equal(clock.pending, 0, 'no timer is left once the queue is empty');
   t.same(gate.stats(), { domain: 'reviews', limit: 1, inFlight: 1, queued: 0, refused: 2 });
 });
@@ -167,7 +167,7 @@ t.test(
     t.equal(gate.stats().queued, 1);
     clock.advance(1000);
     await settle();
-    t.equal(newcomer(), 'refused', 'and is refused at its deadline');
+    t.equal(newcomer(), 'expired', 'and is refused at its deadline');
     stuck.finish();
     await settle();
     const after = task();
