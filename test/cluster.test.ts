@@ -131,7 +131,9 @@ t.test('a SIGKILLed worker is respawned and the cluster serves on', async (t) =>
 });
 
 t.test('SIGTERM lets in-flight requests finish, then exits 0', async (t) => {
-  const { cluster, port, databaseUrl } = await startServing(t);
+  // Every request must wait inside the database however the kernel spreads them over the two
+  // workers, and for as long as the lock is held: no admission queue, no lock timeout.
+  const { cluster, port, databaseUrl } = await startServing(t, { ADMISSION_LIMIT: '8', PG_LOCK_TIMEOUT_MS: '0' });
   // Product reads queue behind this lock: real requests in flight, with no test-only hook.
   const locker = await openSession(databaseUrl, 'cluster-test-lock');
   t.teardown(() => locker.end());

@@ -138,7 +138,8 @@ t.test('a batch whose INSERT fails answers 503 to each of its clicks and stores 
 });
 
 t.test('closing the server stores every click it took, even past the drain deadline', async (t) => {
-  const { db, server, url } = await serve(t, { DRAIN_TIMEOUT_MS: '100' });
+  // The inserts wait for the lock as long as the test holds it: no lock timeout.
+  const { db, server, url } = await serve(t, { DRAIN_TIMEOUT_MS: '100', PG_LOCK_TIMEOUT_MS: '0' });
   const agent = new http.Agent({ keepAlive: true, maxSockets: 40 });
   t.teardown(() => agent.destroy());
   const locker = await openSession(url, 'test-interactions-lock');

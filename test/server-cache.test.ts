@@ -245,7 +245,8 @@ t.test('404s are not cached', async (t) => {
 
 t.test('concurrent misses on one product are answered by a single query', async (t) => {
   const { url, db } = await fixture(t);
-  const server = await serve(t, url);
+  // The query waits for the lock as long as the test holds it: no lock timeout.
+  const server = await serve(t, url, { PG_LOCK_TIMEOUT_MS: '0' });
   const requests = 5;
   // Holding the table makes the first query wait, so all requests arrive while it runs.
   await db.query('BEGIN');
