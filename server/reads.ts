@@ -10,8 +10,9 @@
  *   even while this worker's listener is down: the API never writes them, and a database outage
  *   should not take the catalogue with it. The reconnection clears the cache.
  * - The bodies API writes change (review lists, meta, Q&A) are served from and stored in the
- *   cache only while this worker receives invalidations; otherwise every read goes to the
- *   database, so a storefront reads its own write whichever worker answers. A body whose product
+ *   cache only while this worker receives invalidations and holds its acknowledgement lease
+ *   (server/acknowledgements.ts); otherwise every read goes to the database, so a storefront
+ *   reads its own write whichever worker answers. A body whose product
  *   is not known before it is read (an answers list, addressed by its question) has no key yet:
  *   it is read from the database uncached.
  */

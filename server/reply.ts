@@ -58,7 +58,7 @@ export class EntityHeaders {
   private corsSeen: Headers | undefined;
   private joined: Header;
 
-  constructor(readonly own: Header) {
+  constructor(private readonly own: Header) {
     this.joined = own;
   }
 

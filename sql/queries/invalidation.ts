@@ -13,8 +13,8 @@ import type { Pool } from '../db/pool.js';
  *
  * The payload is "<transaction id> <kind>[,<kind>…] <product id>[,<product id>…]" (at most 700
  * products: a bigger statement sends several). The API's statements return their transaction id
- * as the write token, so the writing worker can recognise its own notification among everyone
- * else's and answer only once it has arrived (server/invalidation.ts).
+ * as the write token, so the writing worker can find its write's place in the stream and answer
+ * only once every live listener has acknowledged it (server/acknowledgements.ts).
  *
  * The ingest, which replaces whole tables, disables the triggers inside its transaction and
  * sends EVERYTHING_CHANGED instead: every worker then drops every cached body. So does a
