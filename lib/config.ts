@@ -27,6 +27,17 @@ export interface Config {
   readonly workerSlot: number;
   /** Unset means "start the embedded PostgreSQL under dataDir". */
   readonly databaseUrl: string | undefined;
+  /**
+   * Streaming replicas of that database that may serve reads (docs/operations.md § Read
+   * replicas); none means every read goes to DATABASE_URL.
+   */
+  readonly replicaUrls: readonly string[];
+  /** A replica further behind the primary leaves rotation until it catches up. */
+  readonly replicaMaxLagMs: number;
+  /** How often each replica's (and the primary's) WAL position is probed. */
+  readonly replicaProbeIntervalMs: number;
+  /** A replica whose probe, connection or read takes longer leaves rotation; the read is run on the primary. */
+  readonly replicaTimeoutMs: number;
   readonly dataDir: string;
   readonly embeddedPgPort: number;
   readonly seedScale: number;
@@ -87,19 +98,31 @@ function decimal(env: Env, name: string, fallback: number, min: number, max: num
   return value;
 }
 
-function databaseUrl(env: Env): string | undefined {
-  const raw = env.DATABASE_URL;
-  if (raw === undefined || raw.trim() === '') return undefined;
+function postgresUrl(name: string, raw: string): string {
   let url: URL;
   try {
     url = new URL(raw);
   } catch {
-    throw new ConfigError('DATABASE_URL must be a URL like postgres://user:pass@host:5432/db');
+    throw new ConfigError(`${name} must be a URL like postgres://user:pass@host:5432/db, got "${raw}"`);
   }
   if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
-    throw new ConfigError(`DATABASE_URL must use postgres:// or postgresql://, got ${url.protocol}//`);
+    throw new ConfigError(`${name} must use postgres:// or postgresql://, got ${url.protocol}//`);
   }
-  return raw.trim();
+  return raw;
+}
+
+function databaseUrl(env: Env): string | undefined {
+  const raw = env.DATABASE_URL?.trim();
+  return raw ? postgresUrl('DATABASE_URL', raw) : undefined;
+}
+
+/** A comma list of replica URLs; empty or unset is none. */
+function replicaUrls(env: Env): readonly string[] {
+  const raw = env.DATABASE_REPLICA_URLS?.trim();
+  if (!raw) return Object.freeze([]);
+  const urls = raw.split(',').map((url) => postgresUrl('DATABASE_REPLICA_URLS', url.trim()));
+  if (new Set(urls).size !== urls.length) throw new ConfigError('DATABASE_REPLICA_URLS lists a replica twice');
+  return Object.freeze(urls);
 }
 
 function workerPorts(env: Env): WorkerPorts {
@@ -170,6 +193,10 @@ export function loadConfig(env: Env = process.env): Config {
     workerPorts: ports,
     workerSlot: integer(env, 'WORKER_SLOT', 0, 0, workers - 1),
     databaseUrl: databaseUrl(env),
+    replicaUrls: replicaUrls(env),
+    replicaMaxLagMs: integer(env, 'REPLICA_MAX_LAG_MS', 1000, 0, 3_600_000),
+    replicaProbeIntervalMs: integer(env, 'REPLICA_PROBE_INTERVAL_MS', 100, 10, 60_000),
+    replicaTimeoutMs: integer(env, 'REPLICA_TIMEOUT_MS', 1000, 50, 600_000),
     dataDir: path.resolve(env.DATA_DIR || '.data'),
     embeddedPgPort: integer(env, 'EMBEDDED_PG_PORT', 54329, 1, 65535),
     seedScale: decimal(env, 'SEED_SCALE', 0.01, 0, 10),

@@ -196,18 +196,31 @@ function gatedPool(pool: Pool, gate: AdmissionGate): Pool {
   return { query: ((...args: unknown[]) => gate.run(() => query(...args))) as Pool['query'] };
 }
 
-/** One gate per domain in front of one worker's pool. */
+/**
+ * One gate per domain in front of one worker's pool. A domain's reads that a router sends to a
+ * replica (server/reads.ts) pass the same gate: its limit bounds the domain's statements wherever
+ * they run.
+ */
 export class Admission {
   readonly pools: Readonly<Record<Domain, Pool>>;
-  private readonly gates: readonly AdmissionGate[];
+  private readonly gates: Readonly<Record<Domain, AdmissionGate>>;
 
   constructor(pool: Pool, options: GateOptions, clock: GateClock = REAL_CLOCK) {
-    const gates = DOMAINS.map((domain) => new AdmissionGate(domain, options, clock));
-    this.gates = gates;
-    this.pools = Object.fromEntries(gates.map((gate) => [gate.domain, gatedPool(pool, gate)])) as Record<Domain, Pool>;
+    this.gates = Object.fromEntries(
+      DOMAINS.map((domain) => [domain, new AdmissionGate(domain, options, clock)]),
+    ) as Record<Domain, AdmissionGate>;
+    this.pools = Object.fromEntries(DOMAINS.map((domain) => [domain, gatedPool(pool, this.gates[domain])])) as Record<
+      Domain,
+      Pool
+    >;
+  }
+
+  /** `pool` (another than the worker's own, such as a replica's) behind `domain`'s gate. */
+  gated(domain: Domain, pool: Pool): Pool {
+    return gatedPool(pool, this.gates[domain]);
   }
 
   stats(): GateStats[] {
-    return this.gates.map((gate) => gate.stats());
+    return DOMAINS.map((domain) => this.gates[domain].stats());
   }
 }

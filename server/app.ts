@@ -2,6 +2,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { createLog, errorMessage } from '../lib/log.js';
 import { Admission } from './admission.js';
 import { createPool, type ConnectionPool } from '../sql/db/pool.js';
+import { ReadRouter } from '../sql/db/replicas.js';
 import { ping } from '../sql/queries/ping.js';
 import { ResponseCache, type CacheStats } from './cache.js';
 import type { Config } from '../lib/config.js';
@@ -16,7 +17,7 @@ import { mountProductRoutes } from './routes/products.js';
 import { mountCartRoutes } from './routes/cart.js';
 import { mountQaRoutes } from './routes/qa.js';
 import { mountReviewRoutes } from './routes/reviews.js';
-import { CachedReads } from './reads.js';
+import { CachedReads, type ReadSource } from './reads.js';
 import { uws, type us_listen_socket } from './uws.js';
 import { createWrites, type Writes } from './writes.js';
 
@@ -78,18 +79,30 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     throw new Error('startServer needs config.databaseUrl (the primary sets DATABASE_URL for its workers)');
   }
   const log = createLog('worker');
-  const pool = createPool({
-    connectionString: config.databaseUrl,
+  const poolOptions = {
     max: config.poolSize,
     maxWaiting: config.pgMaxWaiting,
     connectionTimeoutMillis: config.pgConnectTimeoutMs,
     statementTimeoutMillis: config.pgStatementTimeoutMs,
-    ...(config.pgLockTimeoutMs > 0 ? { lockTimeoutMillis: config.pgLockTimeoutMs } : {}),
     idleTimeoutMillis: config.pgIdleTimeoutMs,
     applicationName: `atelier-api-${process.pid}`,
-    onIdleError: (err) => log.error('database_idle_client_error', { error: errorMessage(err) }),
+    onIdleError: (err: Error) => log.error('database_idle_client_error', { error: errorMessage(err) }),
+  };
+  const pool = createPool({
+    ...poolOptions,
+    connectionString: config.databaseUrl,
+    ...(config.pgLockTimeoutMs > 0 ? { lockTimeoutMillis: config.pgLockTimeoutMs } : {}),
   });
   if (options.databasePrepared !== undefined) refuseUntil(pool, options.databasePrepared);
+  const router = new ReadRouter(pool, config.databaseUrl, {
+    urls: config.replicaUrls,
+    pool: poolOptions,
+    maxLagMs: config.replicaMaxLagMs,
+    probeIntervalMs: config.replicaProbeIntervalMs,
+    timeoutMs: config.replicaTimeoutMs,
+    onChange: ({ node, inRotation, reason }) =>
+      log.warn(inRotation ? 'database_node_back' : 'database_node_out', { node, reason }),
+  });
 
   let listenSocket: us_listen_socket;
   let coherence: CacheCoherence | undefined;
@@ -104,7 +117,12 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     () => cache.stats(),
     pool,
     () => admission.stats(),
+    () => router.stats(),
   );
+  // Without replicas every read takes its domain's view of the worker's own pool.
+  const source: ReadSource = router.hasReplicas
+    ? (domain, position) => admission.gated(domain, router.readPool(position))
+    : (domain) => admission.pools[domain];
   const exchanges = new Exchanges(config.retryAfterSeconds, log, metrics.requests, new CorsPolicy(config.corsOrigins));
   try {
     // Both attempts end (answered, refused or timed out) within pgConnectTimeoutMs; a failure only
@@ -124,9 +142,15 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     await warmed;
     // The one read path and the one write path every data route goes through.
     writes = createWrites(admission.pools, coherence);
-    const routes = { exchanges, pools: admission.pools, reads: new CachedReads(cache, coherence), writes };
+    const routes = { exchanges, pools: admission.pools, reads: new CachedReads(cache, coherence, source), writes };
     const app = uws.App();
-    mountOperationalRoutes(app, exchanges, pool, options.instanceMetrics ?? (() => metrics.text()));
+    mountOperationalRoutes(
+      app,
+      exchanges,
+      pool,
+      () => router.replicaInRotation,
+      options.instanceMetrics ?? (() => metrics.text()),
+    );
     mountProductRoutes(app, routes);
     mountReviewRoutes(app, routes);
     mountQaRoutes(app, routes);
@@ -144,6 +168,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     });
   } catch (err) {
     await coherence?.close();
+    await router.close();
     await pool.end();
     throw err;
   }
@@ -164,9 +189,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         await writes.close();
         await coherence?.close();
         // Ending says goodbye on each idle connection and waits for the server to close it, which a
-        // frozen server never does; the process exits (or the test ends) right after this anyway.
+        // frozen or partitioned server never does; the process exits (or the test ends) right after
+        // this anyway.
         await Promise.race([
-          pool.end(),
+          Promise.all([router.close(), pool.end()]),
           new Promise((resolve) => setTimeout(resolve, config.pgConnectTimeoutMs).unref()),
         ]);
       })();

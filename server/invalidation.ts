@@ -40,8 +40,10 @@ import {
   type BodyKind,
   type Written,
 } from '../sql/queries/invalidation.js';
+import type { WalPosition } from '../sql/db/wal.js';
 import { ACK_HEARTBEAT_MS, Acknowledgements } from './acknowledgements.js';
 import type { ResponseCache } from './cache.js';
+import { ReadPositions } from './read-positions.js';
 
 const HEARTBEAT_MS = 5000;
 
@@ -61,6 +63,7 @@ export class CacheCoherence {
   private interrupted = false;
   private readonly backoff = new Backoff({ initialMs: 100, maxMs: 5000, jitter: 0.2 });
   private readonly acks = new Acknowledgements(`${os.hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`);
+  private readonly positions = new ReadPositions();
   private ackHeartbeat: NodeJS.Timeout | undefined;
   private ackInFlight = false;
   /** Something was applied while an acknowledgement was in flight: send another after it. */
@@ -91,6 +94,16 @@ export class CacheCoherence {
    */
   get servesWriteAffected(): boolean {
     return this.listener !== undefined && this.acks.holdsLease();
+  }
+
+  /**
+   * How far a replica must have replayed to fill the body of `kind` of `productId` (undefined:
+   * a body whose product is not known before it is read), or undefined when only the primary
+   * will do: while this worker may not serve such bodies from its cache, it reads them fresh.
+   */
+  readPosition(kind: string, productId: number | undefined): WalPosition | undefined {
+    if (!this.servesWriteAffected) return undefined;
+    return this.positions.position(productId === undefined ? undefined : scopeKey(kind, productId));
   }
 
   /** Peers (other workers' listeners, of any instance) counted as live now: for /metrics and tests. */
@@ -146,6 +159,8 @@ export class CacheCoherence {
     }
     if (invalidation === EVERYTHING_CHANGED) {
       this.cache.clear();
+      this.positions.everythingChanged();
+      this.scheduleAcknowledgement();
       return;
     }
     for (const productId of invalidation.productIds) this.invalidate(productId, invalidation.kinds);
@@ -169,7 +184,9 @@ export class CacheCoherence {
 
   /**
    * Sends the last applied token on the ack channel, one at a time; the lease it earns runs from
-   * the moment it was sent. A failure loses the LISTEN connection (sql/db/listen.ts).
+   * the moment it was sent, and the WAL position it reads is what replicas must have replayed to
+   * fill the scopes it covers (server/read-positions.ts). A failure loses the LISTEN connection
+   * (sql/db/listen.ts).
    */
   private acknowledge(): void {
     const listener = this.listener;
@@ -180,10 +197,15 @@ export class CacheCoherence {
     }
     this.ackInFlight = true;
     const issuedAt = performance.now();
+    const sent = this.positions.sending();
     listener
       .notify(ACK_CHANNEL, this.acks.acknowledgement())
       .then(
-        () => this.acks.acknowledged(issuedAt),
+        (position) => {
+          if (this.listener !== listener) return;
+          this.acks.acknowledged(issuedAt);
+          this.positions.committed(sent, position);
+        },
         () => undefined,
       )
       .finally(() => {
@@ -196,13 +218,19 @@ export class CacheCoherence {
   }
 
   private invalidate(productId: number, kinds: readonly BodyKind[]): void {
-    for (const kind of kinds) this.cache.invalidate(kind, productId);
-    if (kinds.includes('product')) this.cache.invalidate(PRODUCT_LISTS, 0);
+    for (const kind of kinds) this.changed(kind, productId);
+    if (kinds.includes('product')) this.changed(PRODUCT_LISTS, 0);
+  }
+
+  private changed(kind: string, productId: number): void {
+    this.cache.invalidate(kind, productId);
+    this.positions.changed(scopeKey(kind, productId));
   }
 
   private lost(err: Error): void {
     this.listener = undefined;
     this.interrupted = true;
+    this.positions.reset();
     clearInterval(this.ackHeartbeat);
     // Nothing these writers wait for can arrive any more.
     this.acks.releaseAll();
@@ -217,6 +245,7 @@ export class CacheCoherence {
         if (this.closed) return listener.close().catch(() => undefined);
         // Anything sent while disconnected was lost: no body cached before now may be served.
         this.acks.restart();
+        this.positions.reset();
         this.cache.clear();
         this.listener = listener;
         this.acknowledge();
@@ -239,4 +268,8 @@ export class CacheCoherence {
   private scheduleReconnect(): void {
     this.reconnectTimer = setTimeout(() => void this.attempt(), this.backoff.next());
   }
+}
+
+function scopeKey(kind: string, productId: number): string {
+  return `${kind} ${productId}`;
 }

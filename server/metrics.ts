@@ -6,6 +6,7 @@
  */
 import { AggregatorRegistry, Counter, Gauge, Registry, type Metric } from 'prom-client';
 import type { ConnectionPool } from '../sql/db/pool.js';
+import type { ReplicaStats } from '../sql/db/replicas.js';
 import type { GateStats } from './admission.js';
 import type { CacheStats } from './cache.js';
 
@@ -255,12 +256,60 @@ function admissionMetrics(registry: Registry, gates: () => readonly GateStats[])
   });
 }
 
-/** One worker's registry: its requests, plus its cache, pool and admission gates read when scraped. */
+/** Each replica as this worker's read router sees it (sql/db/replicas.ts), labelled by host:port. */
+function replicaMetrics(registry: Registry, replicas: () => readonly ReplicaStats[]): void {
+  new Gauge({
+    name: 'atelier_replica_in_rotation',
+    help: 'Workers that send reads to the replica (1 per worker that has it in rotation).',
+    labelNames: ['replica'],
+    registers: [registry],
+    collect() {
+      for (const replica of replicas()) this.set({ replica: replica.node }, replica.inRotation ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'atelier_replica_lag_ms',
+    help: "How far the replica's replay was behind the primary at its last probe (the largest any worker saw).",
+    labelNames: ['replica'],
+    registers: [registry],
+    aggregator: 'max',
+    collect() {
+      for (const replica of replicas()) this.set({ replica: replica.node }, Math.round(replica.lagMs));
+    },
+  });
+  const totals = [
+    ['atelier_replica_reads_total', 'Reads the replica answered.', 'reads'],
+    [
+      'atelier_replica_reads_retried_total',
+      'Reads sent to the replica that failed there and ran on the primary.',
+      'retried',
+    ],
+  ] as const;
+  for (const [name, help, field] of totals) {
+    new Counter({
+      name,
+      help,
+      labelNames: ['replica'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const replica of replicas()) this.inc({ replica: replica.node }, replica[field]);
+      },
+    });
+  }
+}
+
+/** One worker's registry: its requests, plus its cache, pool, admission gates and replicas read when scraped. */
 export class WorkerMetrics {
   readonly registry = new Registry();
   readonly requests = new RequestMetrics(this.registry);
 
-  constructor(cacheStats: () => CacheStats, pool: ConnectionPool, gates: () => readonly GateStats[]) {
+  constructor(
+    cacheStats: () => CacheStats,
+    pool: ConnectionPool,
+    gates: () => readonly GateStats[],
+    replicas: () => readonly ReplicaStats[],
+  ) {
     for (const [name, help, stat] of CACHE_TOTALS) totalCounter(this.registry, name, help, () => cacheStats()[stat]);
     for (const [name, help, stat] of CACHE_AMOUNTS) sampledGauge(this.registry, name, help, () => cacheStats()[stat]);
     const poolAmounts: readonly (readonly [name: string, help: string, read: () => number])[] = [
@@ -274,6 +323,7 @@ export class WorkerMetrics {
     ];
     for (const [name, help, read] of poolAmounts) sampledGauge(this.registry, name, help, read);
     admissionMetrics(this.registry, gates);
+    replicaMetrics(this.registry, replicas);
   }
 
   text(): Promise<string> {

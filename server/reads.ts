@@ -15,9 +15,16 @@
  *   reads its own write whichever worker answers. A body whose product
  *   is not known before it is read (an answers list, addressed by its question) has no key yet:
  *   it is read from the database uncached.
+ *
+ * A miss reads from the pool `source` gives for the body's domain and the WAL position its scope
+ * needs (server/read-positions.ts): a replica that has replayed every change this worker was told
+ * of for the scope, or the primary.
  */
+import type { Pool } from '../sql/db/pool.js';
+import type { WalPosition } from '../sql/db/wal.js';
 import { PRODUCT_LISTS, type BodyKind } from '../sql/queries/invalidation.js';
-import type { Loader, ResponseCache } from './cache.js';
+import type { Domain } from './admission.js';
+import type { ResponseCache } from './cache.js';
 import { ERRORS } from './errors.js';
 import type { CacheCoherence } from './invalidation.js';
 import { tagged, type Reply } from './reply.js';
@@ -36,23 +43,43 @@ export const PRODUCT_LIST_PAGES: ReadScope = Object.freeze({ kind: PRODUCT_LISTS
 
 const CATALOGUE_KINDS: ReadonlySet<CacheKind> = new Set<CacheKind>(['product', 'styles', 'related', PRODUCT_LISTS]);
 
+const DOMAIN_OF: Readonly<Record<CacheKind, Domain>> = {
+  product: 'catalogue',
+  styles: 'catalogue',
+  related: 'catalogue',
+  [PRODUCT_LISTS]: 'catalogue',
+  'review-lists': 'reviews',
+  'review-meta': 'reviews',
+  qa: 'qa',
+};
+
+/** Loads a missed body with the pool it is given; undefined when the thing it shows does not exist. */
+export type ReadLoader = (pool: Pool) => Promise<Buffer | undefined>;
+
+/** The pool a read of `domain` runs on that must see every change committed up to `position` (undefined: the newest). */
+export type ReadSource = (domain: Domain, position: WalPosition | undefined) => Pool;
+
 export class CachedReads {
   constructor(
     private readonly cache: ResponseCache,
     private readonly coherence: CacheCoherence,
+    private readonly source: ReadSource,
   ) {}
 
   /** The reply for the body `variant` (e.g. "newest:1:5") of `scope`, loaded by `load` on a miss. */
   reply(
     scope: ReadScope,
     variant: string,
-    load: Loader,
+    load: ReadLoader,
     whenMissing: Reply = ERRORS.unknownId,
   ): Reply | Promise<Reply> {
+    // The position is read when the load starts, with the invalidations received by then.
+    const fill = () =>
+      load(this.source(DOMAIN_OF[scope.kind], this.coherence.readPosition(scope.kind, scope.productId)));
     if (scope.productId === undefined || !(this.coherence.servesWriteAffected || CATALOGUE_KINDS.has(scope.kind))) {
-      return answer(load(), whenMissing);
+      return answer(fill(), whenMissing);
     }
-    return this.cached(this.cache.versionedKey(scope.kind, scope.productId, variant), load, whenMissing);
+    return this.cached(this.cache.versionedKey(scope.kind, scope.productId, variant), fill, whenMissing);
   }
 
   /**
@@ -64,7 +91,7 @@ export class CachedReads {
     this.cache.onClear(listener);
   }
 
-  private cached(key: string, load: Loader, whenMissing: Reply): Reply | Promise<Reply> {
+  private cached(key: string, load: () => Promise<Buffer | undefined>, whenMissing: Reply): Reply | Promise<Reply> {
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
     return this.cache.load(key, load).then((reply) => reply ?? whenMissing);

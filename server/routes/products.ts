@@ -15,14 +15,11 @@ type ProductQuery = (pool: Pool, productId: number) => Promise<string | undefine
  * drops the bodies of the products it touched (server/invalidation.ts), and any product's change
  * drops every list page.
  */
-export function mountProductRoutes(
-  app: TemplatedApp,
-  { exchanges, pools: { catalogue: pool }, reads }: RouteContext,
-): void {
+export function mountProductRoutes(app: TemplatedApp, { exchanges, reads }: RouteContext): void {
   const perProduct = (kind: CacheKind, query: ProductQuery) => ({
     get: (req: HttpRequest) => {
       const productId = pathId(req.getParameter(0));
-      return reads.reply({ kind, productId }, '', async () => {
+      return reads.reply({ kind, productId }, '', async (pool) => {
         const body = await query(pool, productId);
         return body === undefined ? undefined : encodeBody(body);
       });
@@ -32,7 +29,7 @@ export function mountProductRoutes(
   mount(app, exchanges, '/products', {
     get: (req) => {
       const { page, count } = paging(queryParams(req.getQuery()));
-      return reads.reply(PRODUCT_LIST_PAGES, `${page}:${count}`, async () =>
+      return reads.reply(PRODUCT_LIST_PAGES, `${page}:${count}`, async (pool) =>
         encodeBody(await productList(pool, page, count)),
       );
     },

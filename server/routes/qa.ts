@@ -40,10 +40,7 @@ function parseNewQuestion(input: unknown): NewQuestion {
   return { body: question.body, name: question.name, email: question.email, productId: question.product_id };
 }
 
-export function mountQaRoutes(
-  app: TemplatedApp,
-  { exchanges, pools: { qa: pool }, reads, writes }: RouteContext,
-): void {
+export function mountQaRoutes(app: TemplatedApp, { exchanges, reads, writes }: RouteContext): void {
   const questionProducts = new LRUCache<number, number>({ max: KNOWN_QUESTIONS });
   // A re-ingest may hand a question id to another product's question.
   reads.onCacheCleared(() => questionProducts.clear());
@@ -53,7 +50,7 @@ export function mountQaRoutes(
       const query = queryParams(req.getQuery());
       const productId = queryProductId(query);
       const { page, count } = paging(query);
-      return reads.reply({ kind: 'qa', productId }, `questions:${page}:${count}`, async () =>
+      return reads.reply({ kind: 'qa', productId }, `questions:${page}:${count}`, async (pool) =>
         encodeBody(await questionList(pool, productId, page, count)),
       );
     },
@@ -69,7 +66,7 @@ export function mountQaRoutes(
       const questionId = pathId(req.getParameter(0));
       const { page, count } = paging(queryParams(req.getQuery()));
       const productId = questionProducts.get(questionId);
-      return reads.reply({ kind: 'qa', productId }, `answers:${questionId}:${page}:${count}`, async () => {
+      return reads.reply({ kind: 'qa', productId }, `answers:${questionId}:${page}:${count}`, async (pool) => {
         const list = await answerList(pool, questionId, page, count);
         if (list === undefined) return undefined;
         if (productId === undefined) questionProducts.set(questionId, list.productId);

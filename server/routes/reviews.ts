@@ -99,10 +99,7 @@ function parseNewReview(input: unknown): NewReview {
 
 const UNKNOWN_PRODUCT = new ApiError(ERRORS.unknownProduct);
 
-export function mountReviewRoutes(
-  app: TemplatedApp,
-  { exchanges, pools: { reviews: pool }, reads, writes }: RouteContext,
-): void {
+export function mountReviewRoutes(app: TemplatedApp, { exchanges, reads, writes }: RouteContext): void {
   mount(app, exchanges, '/reviews', {
     get: (req) => {
       const query = queryParams(req.getQuery());
@@ -112,7 +109,7 @@ export function mountReviewRoutes(
       // The clock is part of the key: every page and cached copy within it is ranked alike.
       const clock = relevanceClock(new Date());
       const variant = sort === 'relevant' ? `relevant@${clock.getTime()}:${page}:${count}` : `${sort}:${page}:${count}`;
-      return reads.reply({ kind: 'review-lists', productId }, variant, async () =>
+      return reads.reply({ kind: 'review-lists', productId }, variant, async (pool) =>
         encodeBody(await reviewList(pool, productId, sort, page, count, clock)),
       );
     },
@@ -127,7 +124,7 @@ export function mountReviewRoutes(
   mount(app, exchanges, '/reviews/meta', {
     get: (req) => {
       const productId = queryProductId(queryParams(req.getQuery()));
-      return reads.reply({ kind: 'review-meta', productId }, '', async () =>
+      return reads.reply({ kind: 'review-meta', productId }, '', async (pool) =>
         encodeBody(await reviewMeta(pool, productId)),
       );
     },

@@ -1,6 +1,16 @@
 /** The dedicated connection a worker LISTENs on for invalidations (server/invalidation.ts). */
 import { quoteIdent } from './admin.js';
 import { Client } from './driver.js';
+import { parseWalPosition, type WalPosition } from './wal.js';
+
+/**
+ * The insert position, not the flushed one: a writer with synchronous_commit off has its commit
+ * notified before the commit record is flushed, and the insert position is past it regardless.
+ */
+const NOTIFY = {
+  name: 'notify-at-position',
+  text: 'SELECT pg_notify($1, $2), pg_current_wal_insert_lsn()::text AS position',
+};
 
 export interface ListenOptions {
   readonly connectionString: string;
@@ -21,8 +31,13 @@ export interface ListenOptions {
 
 /** A dedicated connection that LISTENs on its channels. */
 export interface Listener {
-  /** Sends `payload` on `channel` from this connection; resolves once committed. A failure loses the connection. */
-  notify(channel: string, payload: string): Promise<void>;
+  /**
+   * Sends `payload` on `channel` from this connection; resolves once committed, with the server's
+   * WAL insert position read by the same statement: it is past the commit of every notification
+   * received before the call (a reader of a replica that has replayed it sees all of them). A
+   * failure loses the connection.
+   */
+  notify(channel: string, payload: string): Promise<WalPosition>;
   close(): Promise<void>;
 }
 
@@ -69,9 +84,10 @@ export async function listen(options: ListenOptions): Promise<Listener> {
   }, options.heartbeatMillis);
   heartbeat.unref();
   return {
-    async notify(channel, payload): Promise<void> {
+    async notify(channel, payload): Promise<WalPosition> {
       try {
-        await client.query('SELECT pg_notify($1, $2)', [channel, payload]);
+        const result = await client.query<{ position: string }>(NOTIFY, [channel, payload]);
+        return parseWalPosition(result.rows[0]!.position);
       } catch (err) {
         lose(err as Error);
         throw err;

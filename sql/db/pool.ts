@@ -37,6 +37,11 @@ export interface PoolOptions {
   readonly lockTimeoutMillis?: number;
   readonly idleTimeoutMillis: number;
   /**
+   * How long the client waits for a query's reply before failing it and dropping the connection;
+   * a second past the statement timeout when absent (the server's own timeout should answer first).
+   */
+  readonly queryTimeoutMillis?: number;
+  /**
    * Queries allowed to wait for a busy pool's connection; the next one fails with
    * PoolSaturatedError. Unbounded when absent (scripts, which would rather wait).
    */
@@ -89,7 +94,7 @@ export function createPool(options: PoolOptions): ConnectionPool {
       idleTimeoutMillis: options.idleTimeoutMillis,
       statement_timeout: options.statementTimeoutMillis,
       ...(options.lockTimeoutMillis === undefined ? {} : { lock_timeout: options.lockTimeoutMillis }),
-      query_timeout: options.statementTimeoutMillis + 1000,
+      query_timeout: options.queryTimeoutMillis ?? options.statementTimeoutMillis + 1000,
       application_name: options.applicationName,
       keepAlive: true,
     },
