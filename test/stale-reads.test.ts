@@ -1,42 +1,51 @@
 /**
- * Zero stale reads across workers and instances (issue 15, item 3): once a write through one
- * instance is answered, no worker of any instance answers a body without it — checked by
- * reading the written product through the other instance's workers, on fresh connections, right
- * after each answer, under background load; then again with one of those workers SIGSTOPped
- * (writes are still answered, within the lease) and after it resumes.
+ * Zero stale reads across workers, instances and replicas (issue 15, items 2 and 3): once a write
+ * through one instance is answered, no worker of any instance answers a body without it, whichever
+ * streaming replica it read from — checked by reading the written product through every worker of
+ * both instances, on fresh connections, right after each answer, under background load; then again
+ * with one of the reading instance's workers SIGSTOPped (writes are still answered, within the
+ * lease) and after it resumes.
+ *
+ * A primary and two replicas (test/helpers/replication.ts), one of them applying every commit
+ * 300 ms late, so a read that went to it too early would certainly be stale. The writing instance
+ * caches; the reading instance does not (CACHE_MAX_BYTES=0), so every one of its reads is routed
+ * to a replica or the primary. Background readers of products nobody writes keep both replicas
+ * busy, and the test checks that both served reads.
  */
 import http from 'node:http';
 import t, { type Test } from 'tap';
+import { openSession } from '../sql/db/admin.js';
 import { LEASE_MS } from '../server/acknowledgements.js';
 import { request } from './helpers/api.js';
 import { steadyLoad, type Planned } from './helpers/load.js';
-import { ownDatabase } from './helpers/own-database.js';
-import { freePortRange, isEvent, startCluster } from './helpers/process.js';
+import { perWorkerInstance, replicaMetric, type Worker } from './helpers/instances.js';
+import { REPLICAS, startReplicationSet } from './helpers/replication.js';
 
-const database = await ownDatabase(t, 'stale-reads');
-const PRODUCTS = [1, 2, 3];
+/** Written and checked, one chain of writes each, in parallel. */
+const PRODUCTS = [1, 2, 3, 4, 5, 6];
+/** Only read, by the background load: any replica that is in rotation may serve them. */
+const UNWRITTEN = [7, 8, 9, 10, 11, 12];
+const PRODUCT_ROWS = `INSERT INTO products (id, name, slogan, description, category, default_price)
+  SELECT id, 'Camo Onesie ' || id, 'Blend in', 'A onesie', 'Jackets', 140 FROM generate_series(1, 12) AS id`;
 
-/** One worker, reached on its own port (WORKER_PORTS=per-worker), so every read names its worker. */
-interface Worker {
-  readonly port: number;
-  readonly pid: number;
-}
+const set = await startReplicationSet(t, {
+  seed: async (url) => {
+    const db = await openSession(url, 'stale-reads-seed');
+    try {
+      await db.query(PRODUCT_ROWS);
+    } finally {
+      await db.end();
+    }
+  },
+});
 
-async function instance(t: Test): Promise<Worker[]> {
-  const port = await freePortRange(2);
-  const cluster = startCluster(t, {
-    DATABASE_URL: database.url,
-    WORKERS: '2',
-    WORKER_PORTS: 'per-worker',
-    PORT: String(port),
-    SEED_SCALE: '0',
-    CACHE_TTL_MS: '600000',
-    DRAIN_LINGER_MS: '0',
+async function instance(t: Test, env: Readonly<Record<string, string>> = {}): Promise<readonly Worker[]> {
+  const started = await perWorkerInstance(t, {
+    DATABASE_URL: set.primary.url,
+    DATABASE_REPLICA_URLS: set.replicaUrls.join(','),
+    ...env,
   });
-  await cluster.waitFor(isEvent('cluster_ready'), 'the instance became ready');
-  return cluster.lines
-    .filter(isEvent('worker_forked'))
-    .map((line) => ({ port: port + (line.slot as number), pid: line.worker as number }));
+  return started.workers;
 }
 
 /** A GET on a new connection; undefined when no reply came within `timeoutMs` (a frozen worker). */
@@ -191,23 +200,33 @@ interface Tally {
 }
 
 /**
- * `rounds` writes, each through one of `writers` in turn, each followed by a read of the written
- * body through every worker of `readers` on a fresh connection, counting the reads that do not
- * show the write.
+ * `rounds` writes of each product (one chain of writes per product, the chains in parallel), each
+ * through one of `writers` in turn, each followed by a read of the written body through every
+ * worker of `readers` on a fresh connection, counting the reads that do not show the write.
  */
-async function runChecks(
+function runChecks(
+  writers: readonly Worker[],
+  readers: readonly Worker[],
+  states: Map<number, ProductState>,
+  rounds: number,
+  tally: Tally,
+): Promise<unknown> {
+  return Promise.all(PRODUCTS.map((productId) => runChain(productId, writers, readers, states, rounds, tally)));
+}
+
+async function runChain(
+  productId: number,
   writers: readonly Worker[],
   readers: readonly Worker[],
   states: Map<number, ProductState>,
   rounds: number,
   tally: Tally,
 ): Promise<void> {
+  const state = states.get(productId)!;
   for (let round = 0; round < rounds; round++) {
-    const productId = PRODUCTS[round % PRODUCTS.length]!;
-    const state = states.get(productId)!;
-    const write = WRITES[Math.floor(round / PRODUCTS.length) % WRITES.length]!;
+    const write = WRITES[round % WRITES.length]!;
     const startedAt = performance.now();
-    const check = await write(writers[round % writers.length]!.port, productId, state);
+    const check = await write(writers[(round + productId) % writers.length]!.port, productId, state);
     tally.slowestWriteMs = Math.max(tally.slowestWriteMs, performance.now() - startedAt);
     const reads = readers.map((reader) => freshRead(reader.port, check.path, 5000));
     for (const body of await Promise.all(reads)) {
@@ -225,7 +244,7 @@ t.test(
   'a write answered through one instance is in every body read next through any worker of any instance',
   async (t) => {
     const writers = await instance(t);
-    const readers = await instance(t);
+    const readers = await instance(t, { CACHE_MAX_BYTES: '0' });
     const everyWorker = [...writers, ...readers];
     const states = new Map<number, ProductState>();
     const setup = writers[0]!.port;
@@ -248,11 +267,18 @@ t.test(
       });
     }
     // Background readers keep every body cached and the workers busy.
-    const plan: Planned[] = PRODUCTS.flatMap((productId) => [
-      { method: 'GET', path: reviews(productId) },
-      { method: 'GET', path: questions(productId) },
-      { method: 'GET', path: answers(states.get(productId)!.question) },
-    ]);
+    const plan: Planned[] = [
+      ...PRODUCTS.flatMap((productId) => [
+        { method: 'GET', path: reviews(productId) },
+        { method: 'GET', path: questions(productId) },
+        { method: 'GET', path: answers(states.get(productId)!.question) },
+      ]),
+      ...UNWRITTEN.flatMap((productId) => [
+        { method: 'GET', path: `/products/${productId}/styles` },
+        { method: 'GET', path: `/reviews/meta?product_id=${productId}` },
+        { method: 'GET', path: questions(productId) },
+      ]),
+    ];
     const [frozen, ...awake] = readers as [Worker, ...Worker[]];
     const loads = [...writers, ...awake].map((target) =>
       steadyLoad(target.port, plan, { clients: 1, timeoutMs: 5000, pauseMs: 2 }),
@@ -260,7 +286,7 @@ t.test(
     t.teardown(() => Promise.all(loads.map((load) => load.stop())));
 
     const running: Tally = { checks: 0, unanswered: 0, stale: [], slowestWriteMs: 0 };
-    await runChecks(writers, everyWorker, states, 1400, running);
+    await runChecks(writers, everyWorker, states, 700, running);
     t.same(running.stale, [], `no stale body in ${running.checks} reads`);
     t.equal(running.unanswered, 0, 'every read answered');
 
@@ -269,7 +295,7 @@ t.test(
     process.kill(frozen.pid, 'SIGSTOP');
     const whileFrozen: Tally = { checks: 0, unanswered: 0, stale: [], slowestWriteMs: 0 };
     try {
-      await runChecks(writers, [...writers, ...awake], states, 420, whileFrozen);
+      await runChecks(writers, [...writers, ...awake], states, 140, whileFrozen);
     } finally {
       process.kill(frozen.pid, 'SIGCONT');
     }
@@ -283,11 +309,16 @@ t.test(
     // Resumed: its lease ran out while it was frozen, so it reads from the database until it has
     // caught up and acknowledged again.
     const resumed: Tally = { checks: 0, unanswered: 0, stale: [], slowestWriteMs: 0 };
-    await runChecks(writers, everyWorker, states, 420, resumed);
+    await runChecks(writers, everyWorker, states, 140, resumed);
     t.same(resumed.stale, [], `no stale body in ${resumed.checks} reads after it resumed`);
     t.equal(resumed.unanswered, 0, 'every read answered');
     const total = running.checks + whileFrozen.checks + resumed.checks;
-    t.ok(total >= 8000, `${total} reads checked`);
+    t.ok(total >= 20_000, `${total} reads checked`);
+    const served = await replicaMetric(readers[0]!.port, 'atelier_replica_reads_total');
+    for (const replica of REPLICAS) {
+      const node = `${set.replicas[replica].host}:${set.replicas[replica].port}`;
+      t.ok((served.get(node) ?? 0) > 0, `the ${replica} replica served reads (${served.get(node) ?? 0} on one worker)`);
+    }
     t.comment(
       `checked ${total} reads; slowest write ${Math.round(running.slowestWriteMs)} ms running, ` +
         `${Math.round(whileFrozen.slowestWriteMs)} ms with a worker frozen, ${Math.round(resumed.slowestWriteMs)} ms after`,

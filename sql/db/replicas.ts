@@ -23,6 +23,7 @@
  * advanced replica in rotation serves them (what the primary wrote but never sent is lost to
  * every replica; writes answer 503 meanwhile).
  */
+import { setTimeout as delay } from 'node:timers/promises';
 import { Client } from './driver.js';
 import { isDatabaseUnavailable } from './errors.js';
 import { createPool, type ConnectionPool, type Pool, type PoolOptions } from './pool.js';
@@ -279,9 +280,21 @@ export class ReadRouter {
     } catch (err) {
       if (!isDatabaseUnavailable(err)) throw err;
       this.primaryFailed((err as Error).message);
-      const standIn = this.pick(undefined);
+      const standIn = await this.standIn();
       if (standIn === undefined) throw err;
       return standIn.query(...args);
+    }
+  }
+
+  /**
+   * A replica to read from while the primary is down: one that has everything this worker saw
+   * the primary at, waited for (probe by probe) until the lag bound lets any replica in rotation do.
+   */
+  private async standIn(): Promise<Replica | undefined> {
+    for (;;) {
+      const replica = this.pick(undefined);
+      if (replica !== undefined || this.primaryUp || !this.replicaInRotation) return replica;
+      await delay(this.options.probeIntervalMs);
     }
   }
 
