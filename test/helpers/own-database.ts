@@ -27,8 +27,16 @@ export interface OwnDatabase {
   emptyDatabase(name: string): Promise<string>;
 }
 
-const PRODUCTS = `INSERT INTO products (id, name, slogan, description, category, default_price)
-  SELECT id, 'Camo Onesie ' || id, 'Blend in', 'A onesie', 'Jackets', 140 FROM generate_series(1, 3) AS id`;
+/** Fills a migrated database with products 1–3 (the fill of every server these helpers start). */
+export async function seedProducts(url: string): Promise<void> {
+  const db = await openSession(url, 'seed-products');
+  try {
+    await db.query(`INSERT INTO products (id, name, slogan, description, category, default_price)
+      SELECT id, 'Camo Onesie ' || id, 'Blend in', 'A onesie', 'Jackets', 140 FROM generate_series(1, 3) AS id`);
+  } finally {
+    await db.end();
+  }
+}
 
 /** The server's processes: the postmaster (first line of postmaster.pid) and its children, read from /proc. */
 async function serverPids(dir: string): Promise<number[]> {
@@ -69,12 +77,7 @@ export async function ownDatabase(t: Test, name: string): Promise<OwnDatabase> {
   await start();
   const url = server!.adminUrl;
   await migrate(url);
-  const db = await openSession(url, `${name}-test`);
-  try {
-    await db.query(PRODUCTS);
-  } finally {
-    await db.end();
-  }
+  await seedProducts(url);
   return {
     url,
     stop,

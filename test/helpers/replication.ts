@@ -1,0 +1,325 @@
+/**
+ * A real PostgreSQL streaming-replication topology for a test, built with PostgreSQL's own tools
+ * (Debian's PostgreSQL 15: initdb, pg_basebackup -R, pg_ctl; test/helpers/debian-postgres.ts):
+ *
+ *   primary         127.0.0.1:<port> and <namespace host address>:<same port>; the `atelier`
+ *                   database, migrated (sql/migrate.ts) and seeded (products 1–3 by default)
+ *   delayed         a hot standby on 127.0.0.1, applying each commit `applyDelayMs` (300) late,
+ *                   so that its lag is certain
+ *   partitionable   a hot standby inside a network namespace of its own (test/helpers/netns.ts),
+ *                   at its namespace address: partition() drops every packet the host sends it
+ *
+ * Each replica streams through a physical replication slot named after it, so a replica that was
+ * killed, partitioned or left behind by a stopped primary catches up from where it was. Timeouts
+ * are short (`walTimeoutMs`: a dead walsender or walreceiver is noticed within 2 s) and a replica
+ * retries its primary every 250 ms. Everything is stopped and deleted at teardown, failure or not.
+ *
+ *   const set = await startReplicationSet(t);
+ *   await writeOn(set.primary.url);
+ *   await set.waitCaughtUp('delayed', { timeoutMs: 10_000 });
+ *   await set.partition('partitionable'); … await set.heal('partitionable');
+ *
+ * Linux, as root (network namespaces; the servers run as the `postgres` OS user).
+ */
+import { existsSync } from 'node:fs';
+import { appendFile, chown, mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import type { Test } from 'tap';
+import { freePort } from '../../lib/net.js';
+import { run } from '../../lib/processes.js';
+import { ensureDatabase, openSession, withDatabase } from '../../sql/db/admin.js';
+import { migrate } from '../../sql/migrate.js';
+import { debianPostgresInstalled, debianServer, PG_BIN, type DebianServer } from './debian-postgres.js';
+import { createNamespace, type Namespace } from './netns.js';
+import { seedProducts } from './own-database.js';
+import { type Deadline, until } from './wait.js';
+
+export type ReplicaName = 'delayed' | 'partitionable';
+export type ServerName = 'primary' | ReplicaName;
+export const REPLICAS: readonly ReplicaName[] = ['delayed', 'partitionable'];
+
+/** Where a server answers: `url` names the `atelier` database, as the superuser `postgres` (trust, no password). */
+export interface Endpoint {
+  readonly url: string;
+  readonly host: string;
+  readonly port: number;
+}
+
+export interface ReplicationOptions {
+  /** recovery_min_apply_delay of the `delayed` replica, in ms; default 300. */
+  readonly applyDelayMs?: number;
+  /** wal_sender_timeout (primary) and wal_receiver_timeout (replicas), in ms; default 2000. */
+  readonly walTimeoutMs?: number;
+  /** Fills the migrated database on the primary, before the replicas are copied; default products 1–3. */
+  readonly seed?: (primaryUrl: string) => Promise<void>;
+  /** More postgresql.conf settings for every server, e.g. `{ log_min_duration_statement: '0' }`. */
+  readonly settings?: Readonly<Record<string, string>>;
+}
+
+export interface ReplicationSet {
+  /** The directory holding every data directory and log (`primary.log`, `delayed.log`, …). */
+  readonly dir: string;
+  /** The network namespace the partitionable replica runs in (`ip netns exec <it> …`). */
+  readonly namespace: string;
+  readonly primary: Endpoint;
+  readonly replicas: Readonly<Record<ReplicaName, Endpoint>>;
+  /** The replicas' URLs, delayed first: what DATABASE_REPLICA_URLS lists, comma-joined. */
+  readonly replicaUrls: readonly string[];
+  /** pg_ctl stop -m fast; waits for the walsenders, so up to `walTimeoutMs` longer with a replica partitioned. */
+  stopPrimary(): Promise<void>;
+  /** pg_ctl start; the replicas reconnect by themselves within about 250 ms. */
+  startPrimary(): Promise<void>;
+  /** SIGKILLs the replica's postmaster (a crash); resolves once all its processes are gone. */
+  killReplica(name: ReplicaName): Promise<void>;
+  /** Starts a killed replica again; resolves once it accepts connections (it may still be catching up). */
+  startReplica(name: ReplicaName): Promise<void>;
+  /** Cuts the link of the replica in its namespace (only `partitionable`): packets from the host are silently dropped. */
+  partition(name: ReplicaName): Promise<void>;
+  heal(name: ReplicaName): Promise<void>;
+  /** The primary's current WAL write position, as PostgreSQL prints a pg_lsn ('0/3000148'). */
+  primaryLsn(): Promise<string>;
+  /** The replica's last replayed position (pg_last_wal_replay_lsn()); rejects if it does not answer within 2 s. */
+  replayLsn(name: ReplicaName): Promise<string>;
+  /** Resolves once the replica has replayed up to `lsn`. */
+  waitReplayed(name: ReplicaName, lsn: string, deadline: Deadline): Promise<void>;
+  /** Resolves once the replica has replayed everything the primary had written when called. */
+  waitCaughtUp(name: ReplicaName, deadline: Deadline): Promise<void>;
+  /** Resolves once the replica's walreceiver is streaming from the primary (pg_stat_wal_receiver). */
+  waitStreaming(name: ReplicaName, deadline: Deadline): Promise<void>;
+  /** The server's log so far, for failure messages. */
+  log(name: ServerName): Promise<string>;
+  /** Stops every server and removes the namespace, its link and every file; also done at teardown. */
+  close(): Promise<void>;
+}
+
+const DATABASE = 'atelier';
+const DIR_PREFIX = 'atelier-replication-';
+/** How long one probe query of the harness may take: a partitioned replica never answers. */
+const PROBE_MS = 2000;
+
+/** One query on a fresh connection, bounded by `PROBE_MS` whatever the network does. */
+async function ask<Row>(url: string, sql: string, params: readonly unknown[] = []): Promise<Row[]> {
+  const session = await openSession(url, 'replication-harness', PROBE_MS);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const expired = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${url} did not answer within ${PROBE_MS} ms`)), PROBE_MS);
+    });
+    return await Promise.race([session.query<Row>(sql, params), expired]);
+  } finally {
+    clearTimeout(timer);
+    // With the query still running, end() destroys the socket instead of waiting for the server.
+    await session.end().catch(() => undefined);
+  }
+}
+
+/**
+ * Stops the servers and deletes the directories that a test process which died without its
+ * teardown left behind (named after its pid); its namespace is netns.ts's to remove.
+ */
+async function removeAbandoned(): Promise<void> {
+  for (const entry of await readdir(os.tmpdir())) {
+    const owner = new RegExp(`^${DIR_PREFIX}(\\d+)-`).exec(entry);
+    if (!owner || existsSync(`/proc/${owner[1]}`)) continue;
+    const root = path.join(os.tmpdir(), entry);
+    for (const name of ['primary', ...REPLICAS]) await debianServer({ name, dir: path.join(root, name) }).destroy();
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** postgresql.conf lines, appended: a later line of a setting wins over an earlier one. */
+const conf = (settings: Readonly<Record<string, string>>): string =>
+  `\n${Object.entries(settings)
+    .map(([key, value]) => `${key} = '${value}'`)
+    .join('\n')}\n`;
+
+const endpoint = (host: string, port: number): Endpoint => ({
+  host,
+  port,
+  url: `postgres://postgres@${host}:${port}/${DATABASE}`,
+});
+
+/** Ports that were free a moment ago, all different. */
+async function freePorts(count: number): Promise<number[]> {
+  const ports = new Set<number>();
+  while (ports.size < count) ports.add(await freePort());
+  return [...ports];
+}
+
+/**
+ * Builds the primary and both replicas, migrated and seeded, the replicas caught up. `close()` is
+ * registered with `t.teardown`, before anything is created, so a failed start cleans up too.
+ */
+export async function startReplicationSet(t: Test, options: ReplicationOptions = {}): Promise<ReplicationSet> {
+  if (process.getuid?.() !== 0) throw new Error('the replication set needs root (network namespaces)');
+  if (!debianPostgresInstalled()) {
+    throw new Error(`no pg_basebackup in ${PG_BIN}: install Debian's postgresql package (.ci/run does)`);
+  }
+  const applyDelayMs = options.applyDelayMs ?? 300;
+  const walTimeoutMs = options.walTimeoutMs ?? 2000;
+  await removeAbandoned();
+  const root = await mkdtemp(path.join(os.tmpdir(), `${DIR_PREFIX}${process.pid}-`));
+  const servers = new Map<ServerName, DebianServer>();
+  let netns: Namespace | undefined;
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      const failures: unknown[] = [];
+      const attempt = async (work: () => Promise<unknown>): Promise<void> => {
+        await work().catch((err: unknown) => failures.push(err));
+      };
+      // Healed first, so that connections the test still holds to the replica in the namespace
+      // are closed by its kernel when it dies, instead of hanging on a link that drops everything.
+      if (netns) await attempt(netns.heal);
+      await Promise.all([...servers.values()].map((server) => attempt(server.destroy)));
+      if (netns) await attempt(netns.remove);
+      await attempt(() => rm(root, { recursive: true, force: true }));
+      if (failures.length > 0) throw new AggregateError(failures, 'the replication set was not fully removed');
+    })();
+    return closing;
+  };
+  t.teardown(close);
+
+  const [uid, gid] = await Promise.all(
+    ['-u', '-g'].map(async (flag) => Number((await run('id', [flag, 'postgres'])).stdout)),
+  );
+  await chown(root, uid!, gid!);
+  netns = await createNamespace();
+  const ns = netns;
+  const [primaryPort, delayedPort, partitionablePort] = await freePorts(3);
+  const primary = endpoint('127.0.0.1', primaryPort!);
+  const replicas: Record<ReplicaName, Endpoint> = {
+    delayed: endpoint('127.0.0.1', delayedPort!),
+    partitionable: endpoint(ns.address, partitionablePort!),
+  };
+  const place = (name: ServerName): { name: string; dir: string; netns?: Namespace } => ({
+    name: name === 'primary' ? 'primary' : `replica ${name}`,
+    dir: path.join(root, name),
+    ...(name === 'partitionable' ? { netns: ns } : {}),
+  });
+  const own = (name: ServerName, at: Endpoint, listen: string, extra: Record<string, string> = {}): string =>
+    conf({
+      port: String(at.port),
+      listen_addresses: listen,
+      unix_socket_directories: root,
+      cluster_name: name,
+      ...extra,
+    });
+
+  const main = debianServer(place('primary'));
+  servers.set('primary', main);
+  await main.program('initdb', ['-D', main.dir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '-N']);
+  await appendFile(
+    path.join(main.dir, 'postgresql.conf'),
+    conf({
+      wal_level: 'replica',
+      max_wal_senders: '10',
+      max_replication_slots: '10',
+      hot_standby: 'on',
+      hot_standby_feedback: 'on',
+      wal_sender_timeout: `${walTimeoutMs}ms`,
+      wal_receiver_timeout: `${walTimeoutMs}ms`,
+      wal_receiver_status_interval: '1s',
+      wal_retrieve_retry_interval: '250ms',
+      max_connections: '200',
+      // Only processes are killed here, never the machine: what the OS has is safe without fsync.
+      fsync: 'off',
+      ...options.settings,
+    }) + own('primary', primary, `127.0.0.1,${ns.hostAddress}`),
+  );
+  // initdb's trust lines cover loopback (databases and replication); these add the link's two ends.
+  const linkEnds = [ns.address, ns.hostAddress].flatMap((address) => [
+    `host all all ${address}/32 trust`,
+    `host replication all ${address}/32 trust`,
+  ]);
+  await appendFile(path.join(main.dir, 'pg_hba.conf'), `${linkEnds.join('\n')}\n`);
+  await main.start();
+  const adminUrl = withDatabase(primary.url, 'postgres');
+  await ensureDatabase(adminUrl, DATABASE);
+  await migrate(primary.url);
+  await (options.seed ?? seedProducts)(primary.url);
+
+  for (const name of REPLICAS) {
+    const replica = debianServer(place(name));
+    // The copy's primary_conninfo (-R) names the host and port used here: the namespace's replica
+    // copies from inside, through the link, so that it streams through the link afterwards too.
+    const from = name === 'partitionable' ? ns.hostAddress : primary.host;
+    await replica.program('pg_basebackup', [
+      ...['-D', replica.dir, '-h', from, '-p', String(primary.port), '-U', 'postgres'],
+      ...['-X', 'stream', '-c', 'fast', '-N', '-R', '-C', '-S', name],
+    ]);
+    const delay: Record<string, string> = name === 'delayed' ? { recovery_min_apply_delay: `${applyDelayMs}ms` } : {};
+    await appendFile(path.join(replica.dir, 'postgresql.conf'), own(name, replicas[name], replicas[name].host, delay));
+    servers.set(name, replica);
+    await replica.start();
+  }
+
+  const server = (name: ServerName): DebianServer => servers.get(name)!;
+  const primaryLsn = async (): Promise<string> =>
+    (await ask<{ lsn: string }>(primary.url, 'SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+  const replayLsn = async (name: ReplicaName): Promise<string> =>
+    (await ask<{ lsn: string }>(replicas[name].url, 'SELECT pg_last_wal_replay_lsn()::text AS lsn'))[0]!.lsn;
+  const waitReplayed = async (name: ReplicaName, lsn: string, deadline: Deadline): Promise<void> => {
+    let last = 'no answer yet';
+    const replayed = async (): Promise<boolean> => {
+      try {
+        const [row] = await ask<{ lsn: string; done: boolean }>(
+          replicas[name].url,
+          'SELECT pg_last_wal_replay_lsn()::text AS lsn, pg_last_wal_replay_lsn() >= $1::pg_lsn AS done',
+          [lsn],
+        );
+        last = row!.lsn;
+        return row!.done;
+      } catch (err) {
+        last = (err as Error).message;
+        return false;
+      }
+    };
+    try {
+      await until(replayed, `the ${name} replica replayed the primary's WAL up to ${lsn}`, deadline);
+    } catch (err) {
+      throw new Error(`${(err as Error).message} (its replay position: ${last})`);
+    }
+  };
+  const namespaced = (name: ReplicaName): Namespace => {
+    if (name !== 'partitionable')
+      throw new Error(`the ${name} replica runs on the host: only partitionable can be partitioned`);
+    return ns;
+  };
+
+  const set: ReplicationSet = {
+    dir: root,
+    namespace: ns.name,
+    primary,
+    replicas,
+    replicaUrls: REPLICAS.map((name) => replicas[name].url),
+    stopPrimary: () => main.stop(),
+    startPrimary: () => main.start(),
+    killReplica: (name) => server(name).kill(),
+    startReplica: (name) => server(name).start(),
+    partition: (name) => namespaced(name).partition(),
+    heal: (name) => namespaced(name).heal(),
+    primaryLsn,
+    replayLsn,
+    waitReplayed,
+    waitCaughtUp: async (name, deadline) => waitReplayed(name, await primaryLsn(), deadline),
+    async waitStreaming(name, deadline) {
+      await until(
+        async () => {
+          const rows = await ask<{ status: string }>(
+            replicas[name].url,
+            'SELECT status FROM pg_stat_wal_receiver',
+          ).catch(() => []);
+          return rows[0]?.status === 'streaming';
+        },
+        `the ${name} replica streamed from the primary`,
+        deadline,
+      );
+    },
+    log: (name) => server(name).log(),
+    close,
+  };
+  for (const name of REPLICAS) await set.waitCaughtUp(name, { timeoutMs: 30_000 });
+  return set;
+}
