@@ -73,6 +73,10 @@ t.test('every migration applies on PostgreSQL 15, and the replicas have the sche
       );
       t.equal(row!.applied, files.length, `every migration recorded on ${url}`);
       t.match(row!.version, /^15/, 'PostgreSQL 15');
+      const [timeouts] = await db.query<{ sender: string; receiver: string }>(
+        "SELECT current_setting('wal_sender_timeout') AS sender, current_setting('wal_receiver_timeout') AS receiver",
+      );
+      t.same(timeouts, { sender: url === set.primary.url ? '2s' : '1min', receiver: '2s' }, 'short WAL timeouts');
     } finally {
       await db.end();
     }

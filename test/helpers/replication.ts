@@ -49,7 +49,10 @@ export interface Endpoint {
 export interface ReplicationOptions {
   /** recovery_min_apply_delay of the `delayed` replica, in ms; default 300. */
   readonly applyDelayMs?: number;
-  /** wal_sender_timeout (primary) and wal_receiver_timeout (replicas), in ms; default 2000. */
+  /**
+   * wal_sender_timeout (primary, set once the replicas are copied) and wal_receiver_timeout
+   * (replicas), in ms: how soon either end drops a silent peer; default 2000.
+   */
   readonly walTimeoutMs?: number;
   /** Fills the migrated database on the primary, before the replicas are copied; default products 1–3. */
   readonly seed?: (primaryUrl: string) => Promise<void>;
@@ -181,145 +184,161 @@ export async function startReplicationSet(t: Test, options: ReplicationOptions =
   };
   t.teardown(close);
 
-  const [uid, gid] = await Promise.all(
-    ['-u', '-g'].map(async (flag) => Number((await run('id', [flag, 'postgres'])).stdout)),
-  );
-  await chown(root, uid!, gid!);
-  netns = await createNamespace();
-  const ns = netns;
-  const [primaryPort, delayedPort, partitionablePort] = await freePorts(3);
-  const primary = endpoint('127.0.0.1', primaryPort!);
-  const replicas: Record<ReplicaName, Endpoint> = {
-    delayed: endpoint('127.0.0.1', delayedPort!),
-    partitionable: endpoint(ns.address, partitionablePort!),
-  };
-  const place = (name: ServerName): { name: string; dir: string; netns?: Namespace } => ({
-    name: name === 'primary' ? 'primary' : `replica ${name}`,
-    dir: path.join(root, name),
-    ...(name === 'partitionable' ? { netns: ns } : {}),
-  });
-  const own = (name: ServerName, at: Endpoint, listen: string, extra: Record<string, string> = {}): string =>
-    conf({
-      port: String(at.port),
-      listen_addresses: listen,
-      unix_socket_directories: root,
-      cluster_name: name,
-      ...extra,
+  const build = async (): Promise<ReplicationSet> => {
+    const [uid, gid] = await Promise.all(
+      ['-u', '-g'].map(async (flag) => Number((await run('id', [flag, 'postgres'])).stdout)),
+    );
+    await chown(root, uid!, gid!);
+    netns = await createNamespace();
+    const ns = netns;
+    const [primaryPort, delayedPort, partitionablePort] = await freePorts(3);
+    const primary = endpoint('127.0.0.1', primaryPort!);
+    const replicas: Record<ReplicaName, Endpoint> = {
+      delayed: endpoint('127.0.0.1', delayedPort!),
+      partitionable: endpoint(ns.address, partitionablePort!),
+    };
+    const place = (name: ServerName): { name: string; dir: string; netns?: Namespace } => ({
+      name: name === 'primary' ? 'primary' : `replica ${name}`,
+      dir: path.join(root, name),
+      ...(name === 'partitionable' ? { netns: ns } : {}),
     });
+    const own = (name: ServerName, at: Endpoint, listen: string, extra: Record<string, string> = {}): string =>
+      conf({
+        port: String(at.port),
+        listen_addresses: listen,
+        unix_socket_directories: root,
+        cluster_name: name,
+        ...extra,
+      });
 
-  const main = debianServer(place('primary'));
-  servers.set('primary', main);
-  await main.program('initdb', ['-D', main.dir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '-N']);
-  await appendFile(
-    path.join(main.dir, 'postgresql.conf'),
-    conf({
-      wal_level: 'replica',
-      max_wal_senders: '10',
-      max_replication_slots: '10',
-      hot_standby: 'on',
-      hot_standby_feedback: 'on',
-      wal_sender_timeout: `${walTimeoutMs}ms`,
-      wal_receiver_timeout: `${walTimeoutMs}ms`,
-      wal_receiver_status_interval: '1s',
-      wal_retrieve_retry_interval: '250ms',
-      max_connections: '200',
-      // Only processes are killed here, never the machine: what the OS has is safe without fsync.
-      fsync: 'off',
-      ...options.settings,
-    }) + own('primary', primary, `127.0.0.1,${ns.hostAddress}`),
-  );
-  // initdb's trust lines cover loopback (databases and replication); these add the link's two ends.
-  const linkEnds = [ns.address, ns.hostAddress].flatMap((address) => [
-    `host all all ${address}/32 trust`,
-    `host replication all ${address}/32 trust`,
-  ]);
-  await appendFile(path.join(main.dir, 'pg_hba.conf'), `${linkEnds.join('\n')}\n`);
-  await main.start();
-  const adminUrl = withDatabase(primary.url, 'postgres');
-  await ensureDatabase(adminUrl, DATABASE);
-  await migrate(primary.url);
-  await (options.seed ?? seedProducts)(primary.url);
-
-  for (const name of REPLICAS) {
-    const replica = debianServer(place(name));
-    // The copy's primary_conninfo (-R) names the host and port used here: the namespace's replica
-    // copies from inside, through the link, so that it streams through the link afterwards too.
-    const from = name === 'partitionable' ? ns.hostAddress : primary.host;
-    await replica.program('pg_basebackup', [
-      ...['-D', replica.dir, '-h', from, '-p', String(primary.port), '-U', 'postgres'],
-      ...['-X', 'stream', '-c', 'fast', '-N', '-R', '-C', '-S', name],
+    const main = debianServer(place('primary'));
+    servers.set('primary', main);
+    await main.program('initdb', ['-D', main.dir, '-U', 'postgres', '--auth=trust', '-E', 'UTF8', '--locale=C', '-N']);
+    await appendFile(
+      path.join(main.dir, 'postgresql.conf'),
+      conf({
+        wal_level: 'replica',
+        max_wal_senders: '10',
+        max_replication_slots: '10',
+        hot_standby: 'on',
+        hot_standby_feedback: 'on',
+        wal_receiver_timeout: `${walTimeoutMs}ms`,
+        wal_receiver_status_interval: '1s',
+        wal_retrieve_retry_interval: '250ms',
+        max_connections: '200',
+        // Only processes are killed here, never the machine: what the OS has is safe without fsync.
+        fsync: 'off',
+        ...options.settings,
+      }) + own('primary', primary, `127.0.0.1,${ns.hostAddress}`),
+    );
+    // initdb's trust lines cover loopback (databases and replication); these add the link's two ends.
+    const linkEnds = [ns.address, ns.hostAddress].flatMap((address) => [
+      `host all all ${address}/32 trust`,
+      `host replication all ${address}/32 trust`,
     ]);
-    const delay: Record<string, string> = name === 'delayed' ? { recovery_min_apply_delay: `${applyDelayMs}ms` } : {};
-    await appendFile(path.join(replica.dir, 'postgresql.conf'), own(name, replicas[name], replicas[name].host, delay));
-    servers.set(name, replica);
-    await replica.start();
-  }
+    await appendFile(path.join(main.dir, 'pg_hba.conf'), `${linkEnds.join('\n')}\n`);
+    await main.start();
+    const adminUrl = withDatabase(primary.url, 'postgres');
+    await ensureDatabase(adminUrl, DATABASE);
+    await migrate(primary.url);
+    await (options.seed ?? seedProducts)(primary.url);
 
-  const server = (name: ServerName): DebianServer => servers.get(name)!;
-  const primaryLsn = async (): Promise<string> =>
-    (await ask<{ lsn: string }>(primary.url, 'SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
-  const replayLsn = async (name: ReplicaName): Promise<string> =>
-    (await ask<{ lsn: string }>(replicas[name].url, 'SELECT pg_last_wal_replay_lsn()::text AS lsn'))[0]!.lsn;
-  const waitReplayed = async (name: ReplicaName, lsn: string, deadline: Deadline): Promise<void> => {
-    let last = 'no answer yet';
-    const replayed = async (): Promise<boolean> => {
+    for (const name of REPLICAS) {
+      const replica = debianServer(place(name));
+      // The copy's primary_conninfo (-R) names the host and port used here: the namespace's replica
+      // copies from inside, through the link, so that it streams through the link afterwards too.
+      const from = name === 'partitionable' ? ns.hostAddress : primary.host;
+      await replica.program('pg_basebackup', [
+        ...['-D', replica.dir, '-h', from, '-p', String(primary.port), '-U', 'postgres'],
+        ...['-X', 'stream', '-c', 'fast', '-N', '-R', '-C', '-S', name],
+      ]);
+      const delay: Record<string, string> = name === 'delayed' ? { recovery_min_apply_delay: `${applyDelayMs}ms` } : {};
+      await appendFile(
+        path.join(replica.dir, 'postgresql.conf'),
+        own(name, replicas[name], replicas[name].host, delay),
+      );
+      servers.set(name, replica);
+      await replica.start();
+    }
+
+    // Only now: a copy's WAL stream (pg_basebackup -X stream) can go quiet for seconds on a busy
+    // machine, and a short timeout then kills the copy (seen with two sets built at once).
+    await ask(primary.url, `ALTER SYSTEM SET wal_sender_timeout = '${walTimeoutMs}ms'`);
+    await ask(primary.url, 'SELECT pg_reload_conf()');
+
+    const server = (name: ServerName): DebianServer => servers.get(name)!;
+    const primaryLsn = async (): Promise<string> =>
+      (await ask<{ lsn: string }>(primary.url, 'SELECT pg_current_wal_lsn()::text AS lsn'))[0]!.lsn;
+    const replayLsn = async (name: ReplicaName): Promise<string> =>
+      (await ask<{ lsn: string }>(replicas[name].url, 'SELECT pg_last_wal_replay_lsn()::text AS lsn'))[0]!.lsn;
+    const waitReplayed = async (name: ReplicaName, lsn: string, deadline: Deadline): Promise<void> => {
+      let last = 'no answer yet';
+      const replayed = async (): Promise<boolean> => {
+        try {
+          const [row] = await ask<{ lsn: string; done: boolean }>(
+            replicas[name].url,
+            'SELECT pg_last_wal_replay_lsn()::text AS lsn, pg_last_wal_replay_lsn() >= $1::pg_lsn AS done',
+            [lsn],
+          );
+          last = row!.lsn;
+          return row!.done;
+        } catch (err) {
+          last = (err as Error).message;
+          return false;
+        }
+      };
       try {
-        const [row] = await ask<{ lsn: string; done: boolean }>(
-          replicas[name].url,
-          'SELECT pg_last_wal_replay_lsn()::text AS lsn, pg_last_wal_replay_lsn() >= $1::pg_lsn AS done',
-          [lsn],
-        );
-        last = row!.lsn;
-        return row!.done;
+        await until(replayed, `the ${name} replica replayed the primary's WAL up to ${lsn}`, deadline);
       } catch (err) {
-        last = (err as Error).message;
-        return false;
+        throw new Error(`${(err as Error).message} (its replay position: ${last})`);
       }
     };
-    try {
-      await until(replayed, `the ${name} replica replayed the primary's WAL up to ${lsn}`, deadline);
-    } catch (err) {
-      throw new Error(`${(err as Error).message} (its replay position: ${last})`);
-    }
-  };
-  const namespaced = (name: ReplicaName): Namespace => {
-    if (name !== 'partitionable')
-      throw new Error(`the ${name} replica runs on the host: only partitionable can be partitioned`);
-    return ns;
-  };
+    const namespaced = (name: ReplicaName): Namespace => {
+      if (name !== 'partitionable')
+        throw new Error(`the ${name} replica runs on the host: only partitionable can be partitioned`);
+      return ns;
+    };
 
-  const set: ReplicationSet = {
-    dir: root,
-    namespace: ns.name,
-    primary,
-    replicas,
-    replicaUrls: REPLICAS.map((name) => replicas[name].url),
-    stopPrimary: () => main.stop(),
-    startPrimary: () => main.start(),
-    killReplica: (name) => server(name).kill(),
-    startReplica: (name) => server(name).start(),
-    partition: (name) => namespaced(name).partition(),
-    heal: (name) => namespaced(name).heal(),
-    primaryLsn,
-    replayLsn,
-    waitReplayed,
-    waitCaughtUp: async (name, deadline) => waitReplayed(name, await primaryLsn(), deadline),
-    async waitStreaming(name, deadline) {
-      await until(
-        async () => {
-          const rows = await ask<{ status: string }>(
-            replicas[name].url,
-            'SELECT status FROM pg_stat_wal_receiver',
-          ).catch(() => []);
-          return rows[0]?.status === 'streaming';
-        },
-        `the ${name} replica streamed from the primary`,
-        deadline,
-      );
-    },
-    log: (name) => server(name).log(),
-    close,
+    const set: ReplicationSet = {
+      dir: root,
+      namespace: ns.name,
+      primary,
+      replicas,
+      replicaUrls: REPLICAS.map((name) => replicas[name].url),
+      stopPrimary: () => main.stop(),
+      startPrimary: () => main.start(),
+      killReplica: (name) => server(name).kill(),
+      startReplica: (name) => server(name).start(),
+      partition: (name) => namespaced(name).partition(),
+      heal: (name) => namespaced(name).heal(),
+      primaryLsn,
+      replayLsn,
+      waitReplayed,
+      waitCaughtUp: async (name, deadline) => waitReplayed(name, await primaryLsn(), deadline),
+      async waitStreaming(name, deadline) {
+        await until(
+          async () => {
+            const rows = await ask<{ status: string }>(
+              replicas[name].url,
+              'SELECT status FROM pg_stat_wal_receiver',
+            ).catch(() => []);
+            return rows[0]?.status === 'streaming';
+          },
+          `the ${name} replica streamed from the primary`,
+          deadline,
+        );
+      },
+      log: (name) => server(name).log(),
+      close,
+    };
+    for (const name of REPLICAS) await set.waitCaughtUp(name, { timeoutMs: 30_000 });
+    return set;
   };
-  for (const name of REPLICAS) await set.waitCaughtUp(name, { timeoutMs: 30_000 });
-  return set;
+  try {
+    return await build();
+  } catch (err) {
+    // Removed at once: a test file whose top-level await rejects may never run its teardown.
+    await close().catch(() => undefined);
+    throw err;
+  }
 }
