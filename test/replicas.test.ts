@@ -18,7 +18,7 @@ import { request } from './helpers/api.js';
 import { perWorkerInstance, replicaMetric, type Instance, type Worker } from './helpers/instances.js';
 import { type Outcome, slowest, steadyLoad, type Planned } from './helpers/load.js';
 import { type ReplicaName, startReplicationSet } from './helpers/replication.js';
-import { until } from './helpers/wait.js';
+import { until } from '../lib/wait.js';
 
 const FIXTURE = `
 INSERT INTO products (id, name, slogan, description, category, default_price)

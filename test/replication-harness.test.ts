@@ -11,7 +11,7 @@ import { run } from '../lib/processes.js';
 import { openSession } from '../sql/db/admin.js';
 import { MIGRATIONS_DIR } from '../sql/migrate.js';
 import { REPLICAS, startReplicationSet, type ReplicaName } from './helpers/replication.js';
-import { until } from './helpers/wait.js';
+import { until } from '../lib/wait.js';
 
 const CATCH_UP = { timeoutMs: 30_000 };
 const set = await startReplicationSet(t);
@@ -139,8 +139,9 @@ t.test('the primary stopped, the replicas still answer; started again, they stre
 });
 
 t.test('close() removes the servers, the namespace and every file', async (t) => {
+  const namespace = set.namespace!;
   await set.close();
-  t.notOk((await run('ip', ['netns', 'list'])).stdout.includes(set.namespace), 'the namespace is gone');
+  t.notOk((await run('ip', ['netns', 'list'])).stdout.includes(namespace), 'the namespace is gone');
   t.notOk(existsSync(set.dir), 'the data directories are gone');
   t.equal(await connectOutcome(set.primary.host, set.primary.port, 5000), 'ECONNREFUSED', 'the primary is gone');
   await set.close();
