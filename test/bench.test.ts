@@ -240,3 +240,10 @@ t.test('--quick is a small, short run that leaves the docs and the tree alone', 
   t.equal(parseOptions(['--no-docs'], root).docs, false);
   t.throws(() => parseOptions(['--scenarios', 'cached,nope'], root), /unknown scenario group\(s\) nope/);
 });
+
+t.test('--replicas N builds N streaming replicas; none by default', async (t) => {
+  t.equal(parseOptions([], root).replicas, 0);
+  t.equal(parseOptions(['--replicas', '2'], root).replicas, 2);
+  t.throws(() => parseOptions(['--replicas=-1'], root), /--replicas must be an integer of at least 0/);
+  t.throws(() => parseOptions(['--replicas', 'two'], root), /--replicas must be an integer/);
+});
