@@ -13,16 +13,15 @@
  */
 import t, { type Test } from 'tap';
 import { run } from '../lib/processes.js';
-import { openSession } from '../sql/db/admin.js';
 import { request } from './helpers/api.js';
 import { perWorkerInstance, replicaMetric, type Instance, type Worker } from './helpers/instances.js';
 import { type Outcome, slowest, steadyLoad, type Planned } from './helpers/load.js';
+import { productRows, runSql } from './helpers/own-database.js';
 import { type ReplicaName, startReplicationSet } from './helpers/replication.js';
 import { until } from '../lib/wait.js';
 
 const FIXTURE = `
-INSERT INTO products (id, name, slogan, description, category, default_price)
-SELECT id, 'Camo Onesie ' || id, 'Blend in', 'A onesie', 'Jackets', 140 FROM generate_series(1, 6) AS id;
+${productRows(6)};
 INSERT INTO styles (id, product_id, name, sale_price, original_price, default_style)
 SELECT id, id, 'Forest Green', NULL, 140, true FROM generate_series(1, 6) AS id;
 INSERT INTO skus (id, style_id, size, quantity) SELECT id, id, 'M', 10 FROM generate_series(1, 6) AS id;
@@ -32,16 +31,7 @@ SELECT refresh_review_stats();
 SELECT setval(pg_get_serial_sequence('questions', 'id'), 6);
 `;
 
-const set = await startReplicationSet(t, {
-  seed: async (url) => {
-    const db = await openSession(url, 'replicas-seed');
-    try {
-      await db.query(FIXTURE);
-    } finally {
-      await db.end();
-    }
-  },
-});
+const set = await startReplicationSet(t, { seed: (url) => runSql(url, FIXTURE) });
 
 /** Short enough that the faults below are found within a test's patience. */
 const REPLICA_ENV = {

@@ -14,30 +14,18 @@
  */
 import http from 'node:http';
 import t, { type Test } from 'tap';
-import { openSession } from '../sql/db/admin.js';
 import { LEASE_MS } from '../server/acknowledgements.js';
 import { request } from './helpers/api.js';
 import { steadyLoad, type Planned } from './helpers/load.js';
 import { perWorkerInstance, replicaMetric, type Worker } from './helpers/instances.js';
+import { productRows, runSql } from './helpers/own-database.js';
 import { REPLICAS, startReplicationSet } from './helpers/replication.js';
 
 /** Written and checked, one chain of writes each, in parallel. */
 const PRODUCTS = [1, 2, 3, 4, 5, 6];
 /** Only read, by the background load: any replica that is in rotation may serve them. */
 const UNWRITTEN = [7, 8, 9, 10, 11, 12];
-const PRODUCT_ROWS = `INSERT INTO products (id, name, slogan, description, category, default_price)
-  SELECT id, 'Camo Onesie ' || id, 'Blend in', 'A onesie', 'Jackets', 140 FROM generate_series(1, 12) AS id`;
-
-const set = await startReplicationSet(t, {
-  seed: async (url) => {
-    const db = await openSession(url, 'stale-reads-seed');
-    try {
-      await db.query(PRODUCT_ROWS);
-    } finally {
-      await db.end();
-    }
-  },
-});
+const set = await startReplicationSet(t, { seed: (url) => runSql(url, productRows(12)) });
 
 async function instance(t: Test, env: Readonly<Record<string, string>> = {}): Promise<readonly Worker[]> {
   const started = await perWorkerInstance(t, {

@@ -27,16 +27,24 @@ export interface OwnDatabase {
   emptyDatabase(name: string): Promise<string>;
 }
 
-/** Fills a migrated database with products 1–3 (the fill of every server these helpers start). */
-export async function seedProducts(url: string): Promise<void> {
-  const db = await openSession(url, 'seed-products');
+/** Runs `sql` (one or more statements) on the database at `url`: a fixture's rows. */
+export async function runSql(url: string, sql: string): Promise<void> {
+  const db = await openSession(url, 'test-fixture');
   try {
-    await db.query(`INSERT INTO products (id, name, slogan, description, category, default_price)
-      SELECT id, 'Camo Onesie ' || id, 'Blend in', 'A onesie', 'Jackets', 140 FROM generate_series(1, 3) AS id`);
+    await db.query(sql);
   } finally {
     await db.end();
   }
 }
+
+/** Products 1–`count` with nothing else: the fill of every server these helpers start. */
+export function productRows(count: number): string {
+  return `INSERT INTO products (id, name, slogan, description, category, default_price)
+  SELECT id, 'Camo Onesie ' || id, 'Blend in', 'A onesie', 'Jackets', 140 FROM generate_series(1, ${count}) AS id`;
+}
+
+/** Fills a migrated database with products 1–3. */
+export const seedProducts = (url: string): Promise<void> => runSql(url, productRows(3));
 
 /** The server's processes: the postmaster (first line of postmaster.pid) and its children, read from /proc. */
 async function serverPids(dir: string): Promise<number[]> {
