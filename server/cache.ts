@@ -14,7 +14,7 @@
  * or their TTL. Catalogue bodies (products, styles, related) are never written by the API and
  * carry no version.
  *
- * A stored body longer than COMPRESSIBLE_BYTES is stored with its gzip and brotli representations
+ * A stored body of COMPRESSIBLE_BYTES or more is stored with its gzip and brotli representations
  * (server/compression.ts), made once per load; the byte bound counts all of them.
  */
 import { LRUCache } from 'lru-cache';

@@ -23,6 +23,7 @@ import {
   type Headers,
   isTagged,
   JSON_CONTENT_TYPE,
+  mayBeCompressed,
   type Reply,
   REVALIDATE,
   type TaggedReply,
@@ -220,6 +221,7 @@ export class Exchanges {
       return reply.status;
     }
     res.writeHeader('Content-Type', reply.contentType ?? JSON_CONTENT_TYPE);
+    if (mayBeCompressed(Buffer.byteLength(reply.body))) res.writeHeader(...VARY_ENCODING);
     return this.endWithBody(res, reply, head);
   }
 

@@ -28,7 +28,7 @@ export interface TaggedReply extends Reply {
   readonly etag: string;
   readonly entityHeaders: EntityHeaders;
   /**
-   * Whether the body is long enough to be sent compressed (COMPRESSIBLE_BYTES), by this worker or
+   * Whether the body is long enough to be sent compressed (mayBeCompressed), by this worker or
    * another: its responses then say `Vary: Accept-Encoding`, the 304s too (RFC 9110 §15.4.5).
    */
   readonly variesByEncoding: boolean;
@@ -48,11 +48,21 @@ export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
  */
 export const REVALIDATE = 'no-cache';
 /**
- * Bodies longer than this are compressed when cached; shorter ones gain a few hundred bytes at
- * most, less than a TCP segment, and are always sent as they are (so without Vary).
+ * Bodies of this many bytes or more are compressed when cached, and nginx in front compresses the
+ * others (its gzip_min_length is the same); shorter ones would gain a few hundred bytes at most,
+ * less than a TCP segment, and are always sent as they are.
  */
 export const COMPRESSIBLE_BYTES = 1024;
 export const VARY_ENCODING: Header = ['Vary', 'Accept-Encoding'];
+
+/**
+ * Whether a body of `length` bytes may reach a client compressed, by a worker or by nginx: every
+ * response carrying one says `Vary: Accept-Encoding`, so that no cache hands it to a client of
+ * another coding (nginx.conf leaves Vary to the service: gzip_vary off).
+ */
+export function mayBeCompressed(length: number): boolean {
+  return length >= COMPRESSIBLE_BYTES;
+}
 
 /**
  * Headers fixed in advance, as one header whose value carries the lines after the first:
@@ -121,7 +131,7 @@ export function encodeBody(text: string): Buffer {
  */
 export function tagged(body: Buffer): TaggedReply {
   const etag = `"${createHash('sha256').update(body).digest().subarray(0, 16).toString('base64url')}"`;
-  return entity(body, etag, body.length > COMPRESSIBLE_BYTES, []);
+  return entity(body, etag, mayBeCompressed(body.length), []);
 }
 
 /**
