@@ -24,6 +24,7 @@ import http from 'node:http';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
 import { descendants } from '../lib/processes.js';
 import { freePort } from '../lib/net.js';
 import { loadDataset } from './bench-dataset.js';
@@ -108,7 +109,15 @@ async function main(): Promise<void> {
       await writeFile(conf, source);
       const proxy = await startNginx(nginx, { dir, port, upstreams: [clusterPort] }, conf);
       proxies.push(proxy);
-      return { port, workers: (await descendants(proxy.process.pid!)).filter((pid) => pid !== proxy.process.pid) };
+      // The master listens before it forks its workers (worker_processes auto: one per core).
+      const deadline = Date.now() + 10_000;
+      let workers: number[] = [];
+      while (workers.length < os.availableParallelism()) {
+        if (Date.now() > deadline) throw new Error(`nginx started ${workers.length} workers within 10 s`);
+        await delay(50);
+        workers = (await descendants(proxy.process.pid!)).filter((pid) => pid !== proxy.process.pid);
+      }
+      return { port, workers };
     };
     const shipped = await readFile(SHIPPED_CONF, 'utf8');
     const host = '            proxy_set_header Host $host;\n';
