@@ -28,6 +28,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { descendants } from '../lib/processes.js';
 import { freePort } from '../lib/net.js';
 import { loadDataset } from './bench-dataset.js';
+import { wrkBytesRead } from './bench-parse.js';
 import { cpuSeconds, startCluster } from './bench-processes.js';
 import { runWrk } from './bench-wrk.js';
 import { findNginx, nginxScratchDir, SHIPPED_CONF, startNginx, type RunningNginx } from './nginx-template.js';
@@ -52,15 +53,6 @@ interface Variant {
   readonly port: number;
   readonly acceptEncoding: string | undefined;
   readonly proxy: readonly number[];
-}
-
-const UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3 };
-
-/** wrk's "N requests in Ts, X.YZMB read", as bytes. */
-function bytesRead(output: string): number {
-  const match = /requests in [^,]+, ([\d.]+)([KMG]?B) read/.exec(output);
-  if (!match) throw new Error(`wrk printed no byte count:\n${output}`);
-  return Number(match[1]) * UNITS[match[2]!]!;
 }
 
 /** The Content-Encoding and length of one response, to show what each variant is sent. */
@@ -167,7 +159,7 @@ async function main(): Promise<void> {
           const used = (await cpuSeconds(pids)).map((seconds, i) => seconds - cpuBefore[i]!);
           const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0);
           const perRequest = (seconds: number): string => ((seconds * 1e6) / result.requests).toFixed(0);
-          const size = bytesRead(result.output) / result.requests;
+          const size = wrkBytesRead(result.output) / result.requests;
           rates.get(variant.name)!.push(result.rps);
           sizes.get(variant.name)!.push(size);
           const cpu = `${perRequest(sum(used.slice(0, workers.length)))}, ${perRequest(sum(used.slice(workers.length)))}`;
