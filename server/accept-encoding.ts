@@ -13,6 +13,7 @@
  * storefront page is better served by a body it may not have asked for than by an error.
  *
  * A worker parses each distinct field value once: browsers send the same one on every request.
+ * uWS gives the first Accept-Encoding line of a request only; clients and nginx send one.
  */
 import type { ContentCoding, TaggedReply } from './reply.js';
 
