@@ -15,7 +15,10 @@ export interface Reply {
   readonly closeConnection?: boolean;
   /** The strong validator of the body, quoted (`"…"`): sent as ETag and matched against If-None-Match. */
   readonly etag?: string;
-  /** With etag: its Content-Type, ETag and Cache-Control, joined with the CORS block once (see EntityHeaders). */
+  /**
+   * With etag: its Content-Type, Content-Encoding, ETag, Cache-Control and Vary, joined with the
+   * CORS block once (see EntityHeaders).
+   */
   readonly entityHeaders?: EntityHeaders;
 }
 
