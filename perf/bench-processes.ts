@@ -55,6 +55,20 @@ export async function peakWhile(sample: () => Promise<number>, stop: Promise<unk
   return peak;
 }
 
+/** Linux's USER_HZ: /proc reports CPU time in these ticks. */
+const CLOCK_TICKS = 100;
+
+/** User + system CPU seconds of each process so far, from /proc/<pid>/stat. */
+export async function cpuSeconds(pids: readonly number[]): Promise<number[]> {
+  return Promise.all(
+    pids.map(async (pid) => {
+      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    }),
+  );
+}
+
 /** A server the benchmark started (a Watched, or nginx in front of one). */
 export interface Service {
   readonly process: ChildProcess;

@@ -5,7 +5,7 @@
  */
 import type { RunResult } from './bench-parse.js';
 
-export type Group = 'ceiling' | 'database' | 'uncached' | 'cached' | 'write' | 'mix' | 'overload' | 'vcpu';
+export type Group = 'ceiling' | 'database' | 'uncached' | 'cached' | 'encoding' | 'write' | 'mix' | 'overload' | 'vcpu';
 
 export type Target =
   /** Median rps at least `min` times the median rps of the ceiling scenario. */
@@ -224,6 +224,7 @@ const GROUP_COLOURS: Record<Group, string> = {
   database: '#8c564b',
   uncached: '#d62728',
   cached: '#2ca02c',
+  encoding: '#bcbd22',
   write: '#9467bd',
   mix: '#1f77b4',
   overload: '#ff7f0e',

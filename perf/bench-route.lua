@@ -2,11 +2,14 @@
 --   ROUTE_PATH  the path with {id} where the id goes, e.g. /products/{id}/styles
 --   FIRST_ID, LAST_ID  draw ids uniformly from this range, or
 --   IDS_FILE    draw them from this file, one id per line (ids that are not a range: questions)
+--   ACCEPT_ENCODING  sent as Accept-Encoding when set (perf/encoding-bench.ts: a browser's)
 -- Each wrk thread has its own Lua state, so each seeds its own generator and reads the file.
 local template = os.getenv("ROUTE_PATH") or "/products/{id}"
 local first = tonumber(os.getenv("FIRST_ID") or "1")
 local last = tonumber(os.getenv("LAST_ID") or "1000")
 local ids_file = os.getenv("IDS_FILE")
+local accept_encoding = os.getenv("ACCEPT_ENCODING")
+local headers = accept_encoding and { ["Accept-Encoding"] = accept_encoding } or nil
 
 local threads = 0
 function setup(thread)
@@ -27,5 +30,5 @@ local prefix, suffix = template:match("^(.-){id}(.*)$")
 
 function request()
   local id = ids and ids[math.random(#ids)] or math.random(first, last)
-  return wrk.format("GET", prefix .. id .. suffix)
+  return wrk.format("GET", prefix .. id .. suffix, headers)
 end

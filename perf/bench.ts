@@ -10,7 +10,9 @@
  *
  * Scenarios (groups, see USAGE in bench-options.ts): each read route alone with ids random in
  * the newest 10 % of products, uncached (CACHE_MAX_BYTES=0, against pgbench) and cached (hot
- * set warmed, no TTL, against hello-world); POST /interactions sustained, with the stored row
+ * set warmed, no TTL, against hello-world); cached styles and review lists for a browser-like client
+ * (`Accept-Encoding: gzip, deflate, br`) against one sending none, with bytes per response;
+ * POST /interactions sustained, with the stored row
  * count checked; the storefront mix (bench-storefront.lua) cached, with and without its writes,
  * then checked for stale reads against the database; the mix's reads uncached, then at 16× the
  * connections (overload: probed for answers, memory sampled), then again (recovery); the 1-vCPU
@@ -31,7 +33,7 @@ import { checkCoherence, describeProbes, probeWhile } from './bench-checks.js';
 import { answerQuestionIds, loadDataset, writeIdFiles } from './bench-dataset.js';
 import { HitRate, RefusalLatency } from './bench-metrics.js';
 import { parseOptions, UsageError, type BenchOptions } from './bench-options.js';
-import type { RunResult } from './bench-parse.js';
+import { type RunResult, wrkBytesRead } from './bench-parse.js';
 import { captureStatement, pgbenchScript, runPgbench } from './bench-pgbench.js';
 import { commandExists, descendants, run } from '../lib/processes.js';
 import { memoryBytes, peakWhile, pinProcesses, ROOT } from './bench-processes.js';
@@ -407,6 +409,58 @@ async function cacheOffScenarios(session: Session): Promise<void> {
       await lockedTable(session, api);
       await session.warm(api, 'bench-storefront.lua', session.mixEnv({ writeShare: 0 }));
       await overload(session, api);
+    }
+  } finally {
+    await session.stop(api);
+  }
+}
+
+/** What a browser sends (Chrome, Firefox, Safari over HTTPS). */
+const BROWSER_ACCEPT_ENCODING = 'gzip, deflate, br';
+
+/**
+ * Issue 16 item 3: the cached styles and review lists (bodies past 1 KiB, stored compressed)
+ * for a client sending no Accept-Encoding, the ceiling, and for a browser's, interleaved; with
+ * --nginx both go through nginx.conf. Each scenario's bytes per response (wrk's bytes read over
+ * its responses, headers included) go into the notes. perf/encoding-bench.ts compares with
+ * nginx compressing every response, as before.
+ */
+async function encodingScenarios(session: Session): Promise<void> {
+  const { options } = session;
+  const api = await session.cluster({ cacheMaxBytes: CACHE.cacheMaxBytes, cacheTtlMs: 0 });
+  try {
+    for (const route of [STYLES, REVIEWS]) {
+      const clients = [
+        { name: 'identity', label: 'no Accept-Encoding', env: session.routeEnv(route) },
+        {
+          name: 'browser',
+          label: `Accept-Encoding: ${BROWSER_ACCEPT_ENCODING}`,
+          env: { ...session.routeEnv(route), ACCEPT_ENCODING: BROWSER_ACCEPT_ENCODING },
+        },
+      ];
+      const sizes = new Map<string, number[]>(clients.map((client) => [client.name, []]));
+      await session.warm(api, 'bench-route.lua', clients[1]!.env);
+      const scenarios = await session.interleave(
+        clients.map((client) => ({
+          definition: {
+            id: `${route.name}.${client.name}`,
+            title: `${route.label}, cached, ${client.label}`,
+            group: 'encoding',
+            tool: 'wrk',
+            concurrency: options.connections,
+            ...(client.name === 'browser' ? { ceiling: `${route.name}.identity` } : {}),
+          },
+          measure: async () => {
+            const measurement = await session.wrk(api, 'bench-route.lua', client.env);
+            sizes.get(client.name)!.push(wrkBytesRead(measurement.output) / Math.max(1, measurement.requests));
+            return measurement;
+          },
+        })),
+      );
+      for (const scenario of scenarios) {
+        const bytes = median(sizes.get(scenario.id.slice(route.name.length + 1))!);
+        session.notes.push(`${scenario.title}: ${thousands(bytes)} B per response (headers included).`);
+      }
     }
   } finally {
     await session.stop(api);
@@ -796,6 +850,7 @@ async function main(): Promise<number> {
     const phases: [boolean, (session: Session) => Promise<void>][] = [
       [groups.has('uncached') || groups.has('overload'), cacheOffScenarios],
       [groups.has('hello') || groups.has('cached') || groups.has('interactions'), cacheOnScenarios],
+      [groups.has('encoding'), encodingScenarios],
       [groups.has('mix'), mixScenario],
       [groups.has('vcpu'), vcpuScenarios],
       [replicationSet !== undefined, (each) => replicaScenarios(each, replicationSet!)],

@@ -20,6 +20,7 @@ import { readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds } from './bench-processes.js';
 import { findNginx, nginxScratchDir, startNginx, type RunningNginx } from './nginx-template.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -30,7 +31,6 @@ const SECONDS = number('BENCH_SECONDS', 15);
 const ROUNDS = number('BENCH_ROUNDS', 3);
 const CONNECTIONS = number('BENCH_CONNECTIONS', 64);
 const BASE_PORT = number('BENCH_PORT', 41000);
-const CLOCK_TICKS = 100;
 
 interface Instance {
   readonly primary: ChildProcess;
@@ -58,17 +58,6 @@ function startCluster(mode: 'shared' | 'per-worker', port: number): Promise<Inst
 async function nginxWorkers(proxy: RunningNginx): Promise<number[]> {
   const master = proxy.process.pid!;
   return (await readFile(`/proc/${master}/task/${master}/children`, 'utf8')).trim().split(/\s+/).map(Number);
-}
-
-/** User + system CPU seconds of each process so far, from /proc/<pid>/stat. */
-async function cpuSeconds(pids: readonly number[]): Promise<number[]> {
-  return Promise.all(
-    pids.map(async (pid) => {
-      const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
-    }),
-  );
 }
 
 interface Result {

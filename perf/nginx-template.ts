@@ -125,12 +125,13 @@ function accepting(port: number): Promise<boolean> {
   });
 }
 
-/** Starts nginx in the foreground on `layout` and resolves once it accepts connections on layout.port. */
+/** Starts nginx (`source` rendered, nginx.conf unless given) in the foreground on `layout` and resolves once it accepts connections on layout.port. */
 export async function startNginx(
   nginx: string,
   layout: NginxLayout & { readonly port: number },
+  source = SHIPPED_CONF,
 ): Promise<RunningNginx> {
-  const conf = await writeNginxConf(layout);
+  const conf = await writeNginxConf(layout, source);
   const child = spawn(nginx, ['-p', layout.dir, '-e', errorLogPath(layout.dir), '-c', conf, '-g', 'daemon off;'], {
     stdio: ['ignore', 'ignore', 'pipe'],
   });

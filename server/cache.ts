@@ -13,8 +13,12 @@
  * cached. Bodies under the old version are unreachable from then on and leave through LRU eviction
  * or their TTL. Catalogue bodies (products, styles, related) are never written by the API and
  * carry no version.
+ *
+ * A stored body of COMPRESSIBLE_BYTES or more is stored with its gzip and brotli representations
+ * (server/compression.ts), made once per load; the byte bound counts all of them.
  */
 import { LRUCache } from 'lru-cache';
+import { compressed } from './compression.js';
 import { tagged, type TaggedReply } from './reply.js';
 
 /** Milliseconds from an arbitrary origin, like performance.now(). */
@@ -71,7 +75,7 @@ export class ResponseCache {
       options.maxBytes > 0
         ? new LRUCache<string, TaggedReply>({
             maxSize: options.maxBytes,
-            sizeCalculation: (reply) => reply.body.length,
+            sizeCalculation: storedBytes,
             perf: this.clock,
             ...(options.ttlMs > 0 ? { ttl: options.ttlMs } : {}),
             dispose: (_body, _key, reason) => {
@@ -117,22 +121,22 @@ export class ResponseCache {
     }
     this.counters.loads += 1;
     const clearsAtStart = this.clears;
-    const loading = load().then(
-      (found) => {
-        this.inFlight.delete(key);
+    // A body read while its scope was invalidated may predate the write; storing it under its
+    // (now old) key is harmless until that key's version is forgotten, so it is not stored at
+    // all. Other scopes' invalidations do not matter to it. Asked again once compressed, since
+    // an invalidation may arrive meanwhile.
+    const storable = (): boolean => this.entries !== undefined && this.isCurrent(key) && clearsAtStart === this.clears;
+    const loading = load()
+      .then(async (found) => {
         if (found === undefined) return undefined;
-        const reply = tagged(found);
-        // A body read while its scope was invalidated may predate the write; storing it under
-        // its (now old) key is harmless until that key's version is forgotten, so it is not
-        // stored at all. Other scopes' invalidations do not matter to it.
-        if (this.isCurrent(key) && clearsAtStart === this.clears) this.entries?.set(key, reply);
+        const identity = tagged(found);
+        // A body that will not be stored is sent once, as it is (docs/api.md § Compression).
+        if (!storable()) return identity;
+        const reply = await compressed(identity);
+        if (storable()) this.entries!.set(key, reply);
         return reply;
-      },
-      (err: unknown) => {
-        this.inFlight.delete(key);
-        throw err;
-      },
-    );
+      })
+      .finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, loading);
     return loading;
   }
@@ -180,4 +184,11 @@ export class ResponseCache {
       this.versions.delete(scope);
     }
   }
+}
+
+/** What an entry holds: its identity body and every compressed one. */
+function storedBytes(reply: TaggedReply): number {
+  let bytes = reply.body.length;
+  for (const representation of Object.values(reply.encoded ?? {})) bytes += representation.body.length;
+  return bytes;
 }

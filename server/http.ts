@@ -5,19 +5,30 @@
  * is attached before the callback returns and the later write is corked. No exception escapes a
  * uWS callback: an unexpected one becomes a logged 500 whose body says nothing about it.
  * Every reply is counted and timed by its mounted route (server/metrics.ts), and carries the
- * CORS headers of its request's origin (server/cors.ts).
+ * CORS headers of its request's origin (server/cors.ts). A GET or HEAD of a cached body gets the
+ * representation its Accept-Encoding prefers (server/accept-encoding.ts).
  *
  * Every path is mounted with HEAD wherever it has GET (the GET's status and headers, no body),
  * OPTIONS (the CORS preflight), a 405 naming the methods it allows for every other method uWS
  * reports, and all of it again under the path with one trailing slash.
  */
 import { createLog, errorMessage, type Log } from '../lib/log.js';
+import { acceptedCodings, negotiate, type Preference } from './accept-encoding.js';
 import { isDatabaseUnavailable, isPoolSaturated, isStatementTimeout } from '../sql/db/errors.js';
 import { AdmissionRefused } from './admission.js';
 import { CorsPolicy } from './cors.js';
 import { ApiError, ERRORS, methodNotAllowed, unavailable } from './errors.js';
 import { ABORTED, RequestMetrics, type RequestRecorder } from './metrics.js';
-import { type Headers, JSON_CONTENT_TYPE, type Reply, REVALIDATE } from './reply.js';
+import {
+  type Headers,
+  isTagged,
+  JSON_CONTENT_TYPE,
+  mayBeCompressed,
+  type Reply,
+  REVALIDATE,
+  type TaggedReply,
+  VARY_ENCODING,
+} from './reply.js';
 import type { HttpRequest, HttpResponse, TemplatedApp } from './uws.js';
 import { WriteBatcherClosed } from './write-batcher.js';
 
@@ -74,17 +85,18 @@ export class Exchanges {
       const head = requestMethod === 'head';
       const cors = this.cors.responseHeaders(req);
       const ifNoneMatch = conditional ? req.getHeader('if-none-match') : '';
+      const preference = conditional ? acceptedCodings(req.getHeader('accept-encoding')) : IDENTITY;
       let reply: Reply;
       try {
         const outcome = respond(req, res);
         if (outcome instanceof Promise) {
-          return this.answerLater(res, outcome, recorder, startedAt, { head, cors, ifNoneMatch, bodyless });
+          return this.answerLater(res, outcome, recorder, startedAt, { head, cors, ifNoneMatch, preference, bodyless });
         }
         reply = outcome;
       } catch (err) {
         reply = this.replyFor(err);
       }
-      recorder.record(this.writeOrLog(res, reply, head, cors, ifNoneMatch), startedAt);
+      recorder.record(this.writeOrLog(res, reply, { head, cors, ifNoneMatch, preference }), startedAt);
     };
   }
 
@@ -145,7 +157,7 @@ export class Exchanges {
       if (aborted) return recorder.record(ABORTED, startedAt);
       let status = ERRORS.badFraming.status;
       res.cork(() => {
-        status = this.writeOrLog(res, ERRORS.badFraming, false, NO_HEADERS, '');
+        status = this.writeOrLog(res, ERRORS.badFraming, UNCONDITIONAL);
       });
       recorder.record(status, startedAt);
     });
@@ -156,7 +168,7 @@ export class Exchanges {
     outcome: Promise<Reply>,
     recorder: RequestRecorder,
     startedAt: number,
-    { head, cors, ifNoneMatch, bodyless }: { head: boolean; cors: Headers; ifNoneMatch: string; bodyless: boolean },
+    { bodyless, ...request }: RequestTraits & { bodyless: boolean },
   ): void {
     // uWS closes a connection on which a request is parsed while an earlier reply is pending,
     // dropping that reply (docs/uws-behaviour.md §9). Not reading the socket until this reply is
@@ -177,7 +189,7 @@ export class Exchanges {
         let status = reply.status;
         res.cork(() => {
           if (bodyless) res.resume();
-          status = this.writeOrLog(res, reply, head, cors, ifNoneMatch);
+          status = this.writeOrLog(res, reply, request);
         });
         recorder.record(status, startedAt, reply === this.shed);
       })
@@ -188,27 +200,16 @@ export class Exchanges {
   }
 
   /**
-   * Writes `reply` (a 304 instead when `ifNoneMatch` names its ETag; no body for HEAD) and
-   * returns the status line sent.
+   * Writes `reply` (for a tagged one, the representation `preference` picks, or a 304 when
+   * `ifNoneMatch` names its ETag; no body for HEAD) and returns the status line sent.
    *
    * uWS's endWithoutBody breaks the connection when given a length other than 0 (the response
    * stays pending), so a body-less reply sets Content-Length itself and calls it with no
    * argument; that leaves no way to close the connection after it, so a draining worker keeps
    * such a connection open until the client's next request gets Connection: close.
    */
-  private write(res: HttpResponse, reply: Reply, head: boolean, cors: Headers, ifNoneMatch: string): string {
-    if (reply.etag !== undefined && ifNoneMatch !== '' && matchesAny(ifNoneMatch, reply.etag)) {
-      res.writeStatus(NOT_MODIFIED);
-      writeHeaders(res, cors);
-      res.writeHeader('ETag', reply.etag).writeHeader('Cache-Control', REVALIDATE).endWithoutBody();
-      return NOT_MODIFIED;
-    }
-    if (reply.entityHeaders !== undefined) {
-      // A cache hit: uWS writes "200 OK" when no status is given, and the headers go in one call.
-      const [name, value] = reply.entityHeaders.after(cors);
-      res.writeHeader(name, value);
-      return this.endWithBody(res, reply, head);
-    }
+  private write(res: HttpResponse, reply: Reply, { head, cors, ifNoneMatch, preference }: RequestTraits): string {
+    if (isTagged(reply)) return this.writeTagged(res, negotiate(reply, preference), head, cors, ifNoneMatch);
     res.writeStatus(reply.status);
     writeHeaders(res, cors);
     if (reply.headers) writeHeaders(res, reply.headers);
@@ -220,6 +221,28 @@ export class Exchanges {
       return reply.status;
     }
     res.writeHeader('Content-Type', reply.contentType ?? JSON_CONTENT_TYPE);
+    if (mayBeCompressed(Buffer.byteLength(reply.body))) res.writeHeader(...VARY_ENCODING);
+    return this.endWithBody(res, reply, head);
+  }
+
+  private writeTagged(
+    res: HttpResponse,
+    reply: TaggedReply,
+    head: boolean,
+    cors: Headers,
+    ifNoneMatch: string,
+  ): string {
+    if (ifNoneMatch !== '' && matchesAny(ifNoneMatch, reply.etag)) {
+      res.writeStatus(NOT_MODIFIED);
+      writeHeaders(res, cors);
+      res.writeHeader('ETag', reply.etag).writeHeader('Cache-Control', REVALIDATE);
+      if (reply.variesByEncoding) res.writeHeader(...VARY_ENCODING);
+      res.endWithoutBody();
+      return NOT_MODIFIED;
+    }
+    // A cache hit: uWS writes "200 OK" when no status is given, and the headers go in one call.
+    const [name, value] = reply.entityHeaders.after(cors);
+    res.writeHeader(name, value);
     return this.endWithBody(res, reply, head);
   }
 
@@ -230,9 +253,9 @@ export class Exchanges {
     return reply.status;
   }
 
-  private writeOrLog(res: HttpResponse, reply: Reply, head: boolean, cors: Headers, ifNoneMatch: string): string {
+  private writeOrLog(res: HttpResponse, reply: Reply, request: RequestTraits): string {
     try {
-      return this.write(res, reply, head, cors, ifNoneMatch);
+      return this.write(res, reply, request);
     } catch (err) {
       this.log.error('reply_failed', { error: errorMessage(err) });
       return reply.status;
@@ -251,8 +274,17 @@ export class Exchanges {
   }
 }
 
+/** What a reply's writing depends on in its request, read from `req` before the route runs. */
+interface RequestTraits {
+  readonly head: boolean;
+  readonly cors: Headers;
+  readonly ifNoneMatch: string;
+  readonly preference: Preference;
+}
+
 const NOT_MODIFIED = '304 Not Modified';
-const NO_HEADERS: Headers = [];
+const IDENTITY = acceptedCodings('');
+const UNCONDITIONAL: RequestTraits = Object.freeze({ head: false, cors: [], ifNoneMatch: '', preference: IDENTITY });
 /** Digits only, as RFC 9110 §8.6 defines Content-Length; 15 of them stay exact in a double. */
 const CONTENT_LENGTH = /^\d{1,15}$/;
 

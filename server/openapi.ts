@@ -176,14 +176,18 @@ const HEADERS = {
     schema: { const: 'Retry-After, ETag' },
   },
   Vary: {
-    description: 'On every response when CORS_ORIGINS is a list: the answer depends on the request’s Origin.',
-    schema: { const: 'Origin' },
+    description:
+      '`Origin` on every response when CORS_ORIGINS is a list: the answer depends on the request’s Origin. ' +
+      '`Accept-Encoding` on every response whose body is 1 KiB or more: such a body is sent compressed ' +
+      '(`Content-Encoding: br` or `gzip`) to a client whose Accept-Encoding prefers it (docs/api.md § Compression).',
+    schema: { enum: ['Origin', 'Accept-Encoding', 'Origin, Accept-Encoding'] },
   },
   ETag: {
     description:
-      'The strong validator of the body (128 bits of its SHA-256, base64url, quoted); send it back in If-None-Match.',
+      'The strong validator of the body (128 bits of its SHA-256, base64url, quoted); a compressed body’s tag ' +
+      'names its coding too (`"…-br"`, `"…-gzip"`). Send it back in If-None-Match.',
     required: true,
-    schema: { type: 'string', pattern: '^"[A-Za-z0-9_-]{22}"$' },
+    schema: { type: 'string', pattern: '^"[A-Za-z0-9_-]{22}(-br|-gzip)?"$' },
   },
   'Cache-Control': {
     description: 'A client may store the body but must revalidate it (If-None-Match) before every use.',

@@ -15,15 +15,33 @@ export interface Reply {
   readonly closeConnection?: boolean;
   /** The strong validator of the body, quoted (`"…"`): sent as ETag and matched against If-None-Match. */
   readonly etag?: string;
-  /** With etag: its Content-Type, ETag and Cache-Control, joined with the CORS block once (see EntityHeaders). */
+  /**
+   * With etag: its Content-Type, Content-Encoding, ETag, Cache-Control and Vary, joined with the
+   * CORS block once (see EntityHeaders).
+   */
   readonly entityHeaders?: EntityHeaders;
 }
+
+/** The content codings the server compresses bodies with (server/compression.ts). */
+export type ContentCoding = 'br' | 'gzip';
 
 /** A 200 whose body a client may keep and revalidate: what the response cache stores. */
 export interface TaggedReply extends Reply {
   readonly body: Buffer;
   readonly etag: string;
   readonly entityHeaders: EntityHeaders;
+  /**
+   * Whether the body is long enough to be sent compressed (mayBeCompressed), by this worker or
+   * another: its responses then say `Vary: Accept-Encoding`, the 304s too (RFC 9110 §15.4.5).
+   */
+  readonly variesByEncoding: boolean;
+  /** On an identity reply the cache stored: the same body in each coding that made it smaller. */
+  readonly encoded?: Readonly<Partial<Record<ContentCoding, TaggedReply>>>;
+}
+
+/** Whether `reply` is a tagged 200 (made by tagged(), maybe stored with its encodings). */
+export function isTagged(reply: Reply): reply is TaggedReply {
+  return reply.entityHeaders !== undefined;
 }
 
 export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
@@ -32,6 +50,22 @@ export const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
  * a page never shows a body older than a write it has just made, and an unchanged body costs a 304.
  */
 export const REVALIDATE = 'no-cache';
+/**
+ * Bodies of this many bytes or more are compressed when cached, and nginx in front compresses the
+ * others (its gzip_min_length is the same); shorter ones would gain a few hundred bytes at most,
+ * less than a TCP segment, and are always sent as they are.
+ */
+export const COMPRESSIBLE_BYTES = 1024;
+export const VARY_ENCODING: Header = ['Vary', 'Accept-Encoding'];
+
+/**
+ * Whether a body of `length` bytes may reach a client compressed, by a worker or by nginx: every
+ * response carrying one says `Vary: Accept-Encoding`, so that no cache hands it to a client of
+ * another coding (nginx.conf leaves Vary to the service: gzip_vary off).
+ */
+export function mayBeCompressed(length: number): boolean {
+  return length >= COMPRESSIBLE_BYTES;
+}
 
 /**
  * Headers fixed in advance, as one header whose value carries the lines after the first:
@@ -95,16 +129,40 @@ export function encodeBody(text: string): Buffer {
 /**
  * The 200 for a body that a client may revalidate, with its ETag: the first 128 bits of the
  * body's SHA-256, so equal bytes get equal tags on every worker of every instance. Computed once
- * per database load; a cache hit sends the stored tag.
+ * per database load; a cache hit sends the stored tag. This is the identity representation; the
+ * cache adds the compressed ones (server/compression.ts).
  */
 export function tagged(body: Buffer): TaggedReply {
   const etag = `"${createHash('sha256').update(body).digest().subarray(0, 16).toString('base64url')}"`;
+  return entity(body, etag, mayBeCompressed(body.length), []);
+}
+
+/**
+ * `identity`'s body in a content coding, as a reply of its own. Its ETag is the identity tag with
+ * the coding appended (`"…-gzip"`): a strong validator names one representation, and each coding
+ * is one (RFC 9110 §8.8.3), so a client revalidates the coding it holds.
+ */
+export function encodedReply(identity: TaggedReply, coding: ContentCoding, body: Buffer): TaggedReply {
+  return entity(body, `${identity.etag.slice(0, -1)}-${coding}"`, true, [['Content-Encoding', coding]]);
+}
+
+/** `identity` with its compressed representations attached, for the cache to store. */
+export function withEncodings(
+  identity: TaggedReply,
+  encoded: Readonly<Partial<Record<ContentCoding, TaggedReply>>>,
+): TaggedReply {
+  return Object.freeze({ ...identity, encoded: Object.freeze(encoded) });
+}
+
+function entity(body: Buffer, etag: string, variesByEncoding: boolean, coding: Headers): TaggedReply {
   const entityHeaders = new EntityHeaders(
     joinHeaders([
       ['Content-Type', JSON_CONTENT_TYPE],
+      ...coding,
       ['ETag', etag],
       ['Cache-Control', REVALIDATE],
+      ...(variesByEncoding ? [VARY_ENCODING] : []),
     ]),
   );
-  return Object.freeze({ status: '200 OK', body, etag, entityHeaders });
+  return Object.freeze({ status: '200 OK', body, etag, entityHeaders, variesByEncoding });
 }

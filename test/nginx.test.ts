@@ -2,7 +2,10 @@ import { readFile, rm, writeFile } from 'node:fs/promises';
 import http from 'node:http';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import t, { type Test } from 'tap';
+import { COMPRESSIBLE_BYTES } from '../server/reply.js';
+import { openSession } from '../sql/db/admin.js';
 import {
   accessLogPath,
   checkNginxConf,
@@ -15,7 +18,7 @@ import {
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { isEvent, startCluster, type RunningCluster } from './helpers/process.js';
-import { rawConnection } from './helpers/raw-http.js';
+import { type RawConnection, rawConnection } from './helpers/raw-http.js';
 import { until, within } from '../lib/wait.js';
 
 interface Reply {
@@ -102,6 +105,9 @@ if (!nginx) {
       [...text.matchAll(new RegExp(`^\\s*${name}(?:\\s+([^;]*))?;`, 'gm'))].map((m) => (m[1] ?? '').trim());
     t.same(directive('client_max_body_size'), ['64k'], "bodies capped at the service's 64 KiB");
     t.same(directive('proxy_http_version'), ['1.1']);
+    t.same(directive('gzip_min_length'), [String(COMPRESSIBLE_BYTES)], "nginx compresses from the service's threshold");
+    t.same(directive('gzip_vary'), ['off'], 'the service says Vary itself');
+    t.same(directive('proxy_set_header Accept-Encoding'), [], 'Accept-Encoding reaches the service');
     t.same(directive('proxy_set_header Connection'), ['""'], 'Connection cleared so upstream connections are kept');
     const [idle] = directive('keepalive_timeout', upstream);
     t.ok(
@@ -186,6 +192,73 @@ if (!nginx) {
       );
       const connections = await connectionsTo(upstreams);
       t.ok(connections <= 8, `${replies.length} requests went over ${connections} upstream connections`);
+    });
+
+    await t.test('compressed bodies pass through nginx as the instance made them, negotiated per client', async (t) => {
+      const db = await openSession(databaseUrl, 'nginx-compression');
+      t.teardown(() => db.end());
+      const description = 'Soft, warm and hard-wearing. '.repeat(80);
+      await db.query(
+        `INSERT INTO products (id, name, slogan, description, category, default_price)
+         VALUES (1, 'Camo Onesie', 'Blend in', $1, 'Jackets', 140)`,
+        [description],
+      );
+      const direct = await rawConnection(t, upstreams[0]!);
+      const proxied = await rawConnection(t, port);
+      const get = (connection: RawConnection, headers: Record<string, string>, what: string) => {
+        connection.send('GET', '/products/1', headers);
+        return connection.response(false, what);
+      };
+      const identity = await get(direct, {}, 'identity from the instance');
+      t.match(JSON.parse(String(identity.body)), { id: 1, description });
+      const cases = [
+        ['gzip, deflate, br', 'br'],
+        ['gzip', 'gzip'],
+        ['', undefined],
+      ] as const;
+      // Through logged(), so that these lines are in the access log before the next test reads it.
+      await logged(async () => {
+        for (const [field, coding] of cases) {
+          const headers: Record<string, string> = field === '' ? {} : { 'Accept-Encoding': field };
+          const label = `Accept-Encoding: ${JSON.stringify(field)}`;
+          const upstream = await get(direct, headers, `${label} from the instance`);
+          const reply = await get(proxied, headers, `${label} through nginx`);
+          t.equal(reply.status, 200, label);
+          t.equal(reply.headers['content-encoding'], coding, `${label}: ${coding ?? 'identity'}`);
+          t.equal(reply.headerCounts['content-encoding'], coding === undefined ? undefined : 1, `${label}: coded once`);
+          t.equal(
+            reply.headers.etag,
+            upstream.headers.etag,
+            `${label}: the instance's strong tag, so nginx did not re-encode`,
+          );
+          t.same(reply.body, upstream.body, `${label}: the instance's bytes`);
+          const decoded =
+            coding === 'br'
+              ? brotliDecompressSync(reply.body)
+              : coding === 'gzip'
+                ? gunzipSync(reply.body)
+                : reply.body;
+          t.same(decoded, identity.body, `${label}: decodes to the identity body`);
+          t.equal(reply.headers.vary, 'Accept-Encoding', `${label}: Vary`);
+          t.equal(reply.headerCounts.vary, 1, `${label}: one Vary`);
+          proxied.send('GET', '/products/1', { ...headers, 'If-None-Match': reply.headers.etag! });
+          t.equal((await proxied.response(true, `${label}: revalidated through nginx`)).status, 304, `${label}: 304`);
+        }
+        const document = await new Promise<http.IncomingMessage>((resolve, reject) =>
+          http
+            .get({ host: '127.0.0.1', port, path: '/openapi.json', headers: { 'accept-encoding': 'gzip' } }, resolve)
+            .on('error', reject),
+        );
+        document.resume();
+        t.equal(document.headers['content-encoding'], 'gzip', 'a body the service never caches is gzipped by nginx');
+        t.equal(
+          document.rawHeaders.filter((name) => name.toLowerCase() === 'vary').length,
+          1,
+          "with one Vary, the service's",
+        );
+        t.equal(document.headers.vary, 'Accept-Encoding');
+        return cases.length * 2 + 1;
+      });
     });
 
     await t.test('a body over 64 KiB is refused with a JSON 413 by nginx, before any instance', async (t) => {

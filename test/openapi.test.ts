@@ -238,8 +238,18 @@ const UNAVAILABLE: Exchange[] = [
 
 /** A listed origin, sent on every request, so that every CORS header (Vary included) is sent and checked. */
 const ORIGIN = 'https://shop.example';
-/** Framing and the server's signature: not part of any operation's contract. */
-const TRANSPORT_HEADERS = new Set(['date', 'content-length', 'connection', 'uwebsockets', 'content-type']);
+/**
+ * Framing, the server's signature, and the coding a body is sent in (negotiated by Accept-Encoding
+ * whatever the operation): not part of any operation's contract.
+ */
+const TRANSPORT_HEADERS = new Set([
+  'date',
+  'content-length',
+  'connection',
+  'uwebsockets',
+  'content-type',
+  'content-encoding',
+]);
 
 interface HeaderObject {
   readonly $ref?: string;
