@@ -3,7 +3,16 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 
-export const SCENARIO_GROUPS = ['hello', 'uncached', 'cached', 'interactions', 'mix', 'overload', 'vcpu'] as const;
+export const SCENARIO_GROUPS = [
+  'hello',
+  'uncached',
+  'cached',
+  'interactions',
+  'mix',
+  'overload',
+  'vcpu',
+  'baseline',
+] as const;
 export type ScenarioGroup = (typeof SCENARIO_GROUPS)[number];
 
 export interface BenchOptions {
