@@ -47,6 +47,7 @@ import {
   svgChart,
   thousands,
   type BenchReport,
+  type Group,
   type Machine,
   type ScenarioResult,
 } from './bench-report.js';
@@ -563,21 +564,21 @@ interface BaselineTargets {
   readonly uncached: Target;
 }
 
+/** What wrk runs against each of them: one route, or the storefront mix. */
+interface BaselineLoad {
+  readonly name: string;
+  readonly label: string;
+  readonly script: string;
+  readonly env: Record<string, string>;
+  /** The groups (chart colours) of ours cached and ours cache off. */
+  readonly groups: { readonly cached: Group; readonly uncached: Group };
+}
+
 /**
- * One load (a route, or the storefront mix) against the baseline, ours cached and ours with the
- * cache off, warmed each, then measured interleaved: ours ÷ baseline, round for round.
+ * One load against the baseline, ours cached and ours with the cache off, warmed each, then
+ * measured interleaved: ours ÷ baseline, round for round.
  */
-async function versusBaseline(
-  session: Session,
-  servers: BaselineTargets,
-  load: {
-    readonly name: string;
-    readonly label: string;
-    readonly script: string;
-    readonly env: Record<string, string>;
-  },
-  group: 'cached' | 'mix',
-): Promise<void> {
+async function versusBaseline(session: Session, servers: BaselineTargets, load: BaselineLoad): Promise<void> {
   const { options } = session;
   const id = `baseline.${load.name}`;
   const definition = { tool: 'wrk', concurrency: options.connections } as const;
@@ -592,7 +593,7 @@ async function versusBaseline(
         ...definition,
         id: `${id}.cached`,
         title: `${load.label}, cached, vs baseline`,
-        group,
+        group: load.groups.cached,
         ceiling: id,
         target: { kind: 'ratio', min: BASELINE_CACHED_TARGET },
       },
@@ -603,7 +604,7 @@ async function versusBaseline(
         ...definition,
         id: `${id}.uncached`,
         title: `${load.label}, cache off, vs baseline`,
-        group: group === 'mix' ? 'mix' : 'uncached',
+        group: load.groups.uncached,
         ceiling: id,
         target: { kind: 'ratio', min: BASELINE_UNCACHED_TARGET },
       },
@@ -626,22 +627,27 @@ async function baselineScenarios(session: Session): Promise<void> {
   };
   try {
     for (const route of READ_ROUTES) {
-      const load = { name: route.name, label: route.label, script: 'bench-route.lua', env: session.routeEnv(route) };
-      await versusBaseline(session, servers, load, 'cached');
+      await versusBaseline(session, servers, {
+        name: route.name,
+        label: route.label,
+        script: 'bench-route.lua',
+        env: session.routeEnv(route),
+        groups: { cached: 'cached', uncached: 'uncached' },
+      });
     }
     await session.viewEveryProduct(servers.cached, options.workers);
-    const mix = {
+    await versusBaseline(session, servers, {
       name: 'mix',
       label: 'storefront mix, reads only',
       script: 'bench-storefront.lua',
       env: session.mixEnv({ writeShare: 0 }),
-    };
-    await versusBaseline(session, servers, mix, 'mix');
+      groups: { cached: 'mix', uncached: 'mix' },
+    });
     session.notes.push(
       'Express baseline (perf/baseline-server.ts): Express 4, one pg.Pool per process at its defaults (10 ' +
-        `connections), no cache, ${options.workers} node:cluster workers, running the statements of our miss path on ` +
-        'the same database; measured interleaved with ours, cached and cache off. It has no write routes, so the ' +
-        'storefront mix runs reads only against all three.',
+        `connections; ours: PG_POOL_SIZE ${options.poolSize}), no cache, ${options.workers} node:cluster workers, ` +
+        'running the statements of our miss path on the same database; measured interleaved with ours, cached and ' +
+        'cache off. It has no write routes, so the storefront mix runs reads only against all three.',
     );
   } finally {
     await session.stop(...Object.values(servers));
