@@ -53,9 +53,16 @@ export function plainLog(print: (line: string) => void): Log {
   return { info: line, warn: line, error: line };
 }
 
-export async function loadDataset(scale: number, dataRoot: string, print: (line: string) => void): Promise<Dataset> {
+export async function loadDataset(
+  scale: number,
+  dataRoot: string,
+  print: (line: string) => void,
+  /** The server to load it into, instead of DATABASE_URL or an embedded one. */
+  databaseUrl?: string,
+): Promise<Dataset> {
   const config = loadConfig({
     ...process.env,
+    ...(databaseUrl === undefined ? {} : { DATABASE_URL: databaseUrl }),
     DATA_DIR: path.join(dataRoot, `scale-${scale}`),
     EMBEDDED_PG_PORT: String(await freePort()),
     SEED_SCALE: String(scale),

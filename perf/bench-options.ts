@@ -37,6 +37,11 @@ export interface BenchOptions {
   /** Rewrite the results section of docs/benchmarks.md (RESULTS_PAGE). */
   readonly docs: boolean;
   readonly nginx: boolean;
+  /**
+   * Streaming replicas to build beside a primary (Debian's PostgreSQL 15, perf/replication/set.ts)
+   * for the dataset and the storefront mix measured on the primary alone and with them; 0: none.
+   */
+  readonly replicas: number;
   /** A stored run's JSON whose outputs are written again instead of measuring. */
   readonly render: string | undefined;
 }
@@ -62,6 +67,10 @@ export const USAGE = `npm run bench -- [options]
   --no-docs                 do not write docs/benchmarks.md's results section (a full run writes it)
   --docs                    write it even for a --quick run
   --nginx                   put nginx (nginx.conf) in front of the cluster
+  --replicas N              load the dataset into a Debian PostgreSQL 15 primary with N streaming
+                            replicas on this machine (root), and measure the storefront mix on the
+                            primary alone and with the replicas, interleaved (default 0: the
+                            embedded PostgreSQL, no replicas)
   --render FILE.json        measure nothing: write the Markdown, the SVG (and the docs section)
                             of a stored run again, e.g. after a change to the report's format
   --help`;
@@ -98,6 +107,7 @@ function flags(argv: readonly string[]) {
         docs: { type: 'boolean' },
         'no-docs': { type: 'boolean' },
         nginx: { type: 'boolean' },
+        replicas: { type: 'string' },
         render: { type: 'string' },
         help: { type: 'boolean' },
       },
@@ -143,6 +153,7 @@ export function parseOptions(argv: readonly string[], root: string): BenchOption
           : path.join(root, 'perf/results'),
     docs: values['no-docs'] ? false : values.docs === true || !quick,
     nginx: values.nginx === true,
+    replicas: number(values.replicas, 'replicas', 0, true, 0),
     render: values.render === undefined ? undefined : path.resolve(values.render),
   };
 }

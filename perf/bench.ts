@@ -26,6 +26,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { loadConfig } from '../lib/config.js';
+import { parseExposition, total } from '../lib/prometheus-text.js';
+import { withDatabase } from '../sql/db/admin.js';
 import { checkCoherence, describeProbes, probeWhile } from './bench-checks.js';
 import { answerQuestionIds, loadDataset, writeIdFiles } from './bench-dataset.js';
 import { HitRate, RefusalLatency } from './bench-metrics.js';
@@ -55,6 +57,7 @@ import { READ_ROUTES, relevanceClock, type ReadRoute } from './bench-routes.js';
 import { Session, type Target } from './bench-session.js';
 import { ensureTools } from './bench-wrk.js';
 import { findNginx, SHIPPED_CONF } from './nginx-template.js';
+import { type ReplicationSet, startReplicationSet } from './replication/set.js';
 
 const print = (line: string): void => console.log(`[bench ${new Date().toISOString().slice(11, 19)}] ${line}`);
 
@@ -654,6 +657,69 @@ async function baselineScenarios(session: Session): Promise<void> {
   }
 }
 
+/** How many reads the instance behind `port` sent to its replicas (every worker, every replica). */
+async function replicaReads(port: number): Promise<number> {
+  const response = await fetch(`http://127.0.0.1:${port}/metrics`);
+  return total(parseExposition(await response.text()), 'atelier_replica_reads_total') ?? 0;
+}
+
+/**
+ * The storefront mix on the primary alone and with its streaming replicas (--replicas N), both on
+ * this machine, interleaved: cache on (the misses go to the replicas), and cache off (every read
+ * does). On one box the replicas add no cores, so this measures what routing costs and where the
+ * reads went, not the scale-out, which docs/capacity.md models from these costs.
+ */
+async function replicaScenarios(session: Session, set: ReplicationSet): Promise<void> {
+  const { options } = session;
+  const database = decodeURIComponent(new URL(session.dataset.url).pathname.slice(1));
+  const replicaUrls = set.replicaUrls.map((url) => withDatabase(url, database));
+  for (const name of Object.keys(set.replicas)) await set.waitCaughtUp(name, { timeoutMs: 300_000 });
+  const replicated = { DATABASE_REPLICA_URLS: replicaUrls.join(',') };
+  const n = options.replicas;
+  const configurations = [
+    { id: 'primary', title: 'the primary alone', env: {} },
+    { id: `replicas-${n}`, title: `primary + ${n} replica${n === 1 ? '' : 's'}`, env: replicated },
+  ];
+  for (const cache of [
+    { id: 'cached', title: 'cache on', cacheMaxBytes: CACHE.cacheMaxBytes },
+    { id: 'uncached', title: 'cache off', cacheMaxBytes: 0 },
+  ]) {
+    const targets: Target[] = [];
+    for (const configuration of configurations) {
+      targets.push(await session.cluster({ cacheMaxBytes: cache.cacheMaxBytes, env: configuration.env }));
+    }
+    try {
+      for (const target of targets) {
+        if (cache.cacheMaxBytes > 0) await session.viewEveryProduct(target, options.workers);
+        await session.warm(target, 'bench-storefront.lua', session.mixEnv({ writeShare: 0 }));
+      }
+      const before = await replicaReads(targets[1]!.port);
+      const [alone] = configurations;
+      await session.interleave(
+        configurations.map((configuration, i) => ({
+          definition: {
+            id: `mix.${cache.id}.${configuration.id}`,
+            title: `storefront mix, ${cache.title}, reads only, ${configuration.title}`,
+            group: 'mix',
+            tool: 'wrk',
+            concurrency: options.connections,
+            ...(i > 0 ? { ceiling: `mix.${cache.id}.${alone!.id}` } : {}),
+          },
+          measure: () => session.wrk(targets[i]!, 'bench-storefront.lua', session.mixEnv({ writeShare: 0 })),
+        })),
+      );
+      const served = (await replicaReads(targets[1]!.port)) - before;
+      session.notes.push(
+        `Replicas, ${cache.title}: over the measured runs with ${n} replica${n === 1 ? '' : 's'}, ` +
+          `${thousands(served)} reads went to a replica. Primary and replicas are Debian's PostgreSQL 15 on this ` +
+          'machine (perf/replication/set.ts), sharing its cores with the API and wrk.',
+      );
+    } finally {
+      await session.stop(...targets);
+    }
+  }
+}
+
 /** systemd-run's scope when it works here; otherwise the limit is not enforced, only measured. */
 async function memoryLimitWrapper(): Promise<string[] | undefined> {
   const wrapper = ['systemd-run', '--quiet', '--scope', '-p', 'MemoryMax=1G'];
@@ -804,7 +870,21 @@ async function main(): Promise<number> {
     `${machine.cpu}, ${machine.cores} cores, load average ${machine.loadAverageStart.map((n) => n.toFixed(2)).join(' ')}`,
   );
   const runDir = await mkdtemp(path.join(os.tmpdir(), 'bench-run-'));
-  const dataset = await loadDataset(options.scale, options.dataDir, print);
+  let replicationSet: ReplicationSet | undefined;
+  if (options.replicas > 0) {
+    print(`building a primary and ${options.replicas} streaming replica(s) (Debian PostgreSQL 15)`);
+    replicationSet = await startReplicationSet({
+      replicas: Array.from({ length: options.replicas }, (_, i) => ({ name: `replica${i + 1}` })),
+      // loadDataset seeds it, as a first start would.
+      seed: async () => undefined,
+    });
+  }
+  const dataset = await loadDataset(options.scale, options.dataDir, print, replicationSet?.primary.url).catch(
+    async (err: unknown) => {
+      await replicationSet?.close();
+      throw err;
+    },
+  );
   print(`dataset: ${dataset.products} products, measuring ids ${dataset.first}–${dataset.last}`);
   const session = new Session(options, dataset, runDir, await writeIdFiles(dataset, runDir), print);
   if (dataset.copyUnavailable !== undefined) session.notes.push(`Dataset: ${dataset.copyUnavailable}.`);
@@ -821,6 +901,7 @@ async function main(): Promise<number> {
       [groups.has('mix'), mixScenario],
       [groups.has('vcpu'), vcpuScenarios],
       [groups.has('baseline'), baselineScenarios],
+      [replicationSet !== undefined, (each) => replicaScenarios(each, replicationSet!)],
     ];
     let first = true;
     for (const [wanted, phase] of phases) {
@@ -833,6 +914,7 @@ async function main(): Promise<number> {
   } finally {
     await session.stopAll();
     await dataset.close();
+    await replicationSet?.close();
     await rm(runDir, { recursive: true, force: true });
   }
   const report: BenchReport = {
@@ -849,6 +931,7 @@ async function main(): Promise<number> {
       'seconds per run': options.seconds,
       'cache per worker': `${CACHE.cacheMaxBytes / MIB} MiB`,
       nginx: options.nginx,
+      replicas: options.replicas,
     },
     dataset: {
       scale: options.scale,

@@ -17,7 +17,7 @@ import t, { type Test } from 'tap';
 import { openSession } from '../sql/db/admin.js';
 import { serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
-import { within } from './helpers/wait.js';
+import { within } from '../lib/wait.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const OUTPUT = path.join(root, 'test-output');

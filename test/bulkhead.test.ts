@@ -10,7 +10,7 @@ import t, { type Test } from 'tap';
 import { openSession } from '../sql/db/admin.js';
 import { request, serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
-import { until } from './helpers/wait.js';
+import { until } from '../lib/wait.js';
 
 const FIXTURE = `
 INSERT INTO products (id, name, slogan, description, category, default_price) VALUES

@@ -16,7 +16,7 @@ import { parseInvalidation } from '../sql/queries/invalidation.js';
 import type { RunningServer } from '../server/app.js';
 import { CACHED, request, serve } from './helpers/api.js';
 import { collectNotifications, freshDatabase } from './helpers/database.js';
-import { until } from './helpers/wait.js';
+import { until } from '../lib/wait.js';
 
 const FIXTURE = `
 INSERT INTO products (id, name, slogan, description, category, default_price)

@@ -5,7 +5,7 @@ import { listenPort, loadConfig } from '../lib/config.js';
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster, type LogLine } from './helpers/process.js';
-import { within } from './helpers/wait.js';
+import { within } from '../lib/wait.js';
 
 /** A loopback port whose successor was free a moment ago too. */
 async function twoFreePorts(): Promise<number> {

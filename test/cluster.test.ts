@@ -9,7 +9,7 @@ import { openSession } from '../sql/db/admin.js';
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster, type RunningCluster } from './helpers/process.js';
-import { until, within } from './helpers/wait.js';
+import { until, within } from '../lib/wait.js';
 
 interface Reply {
   readonly status: number;

@@ -12,7 +12,7 @@ import { type Outcome, type Planned, slowest, slowestRequest, steadyLoad, unexpe
 import { ownDatabase } from './helpers/own-database.js';
 import { freePortRange, isEvent, startCluster, type LogLine, type RunningCluster } from './helpers/process.js';
 import { RawConnection } from './helpers/raw-http.js';
-import { until, within } from './helpers/wait.js';
+import { until, within } from '../lib/wait.js';
 
 const database = await ownDatabase(t, 'faults');
 

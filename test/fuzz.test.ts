@@ -12,7 +12,7 @@ import t from 'tap';
 import { openSession } from '../sql/db/admin.js';
 import { serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
-import { within } from './helpers/wait.js';
+import { within } from '../lib/wait.js';
 
 const SEED = Number(process.env.FUZZ_SEED ?? 20261202);
 const REQUESTS = Number(process.env.FUZZ_REQUESTS ?? 10_000);

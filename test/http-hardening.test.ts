@@ -10,7 +10,7 @@ import type { RunningServer } from '../server/app.js';
 import { serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 import { RawConnection, rawConnection } from './helpers/raw-http.js';
-import { within } from './helpers/wait.js';
+import { within } from '../lib/wait.js';
 
 const CLICK = '{"element":"button","widget":"overview","time":"2021-01-01"}';
 /** The request hidden in a body: answered 200 if uWS ever took it as a request of its own. */

@@ -16,7 +16,7 @@ import { loadConfig } from '../lib/config.js';
 import { openSession } from '../sql/db/admin.js';
 import { EVERYTHING_CHANGED, INVALIDATION_CHANNEL, parseInvalidation } from '../sql/queries/invalidation.js';
 import { collectNotifications, freshDatabase, silentSession } from './helpers/database.js';
-import { until } from './helpers/wait.js';
+import { until } from '../lib/wait.js';
 
 const PRODUCTS_HEADER = 'id,name,slogan,description,category,default_price';
 const STYLES_HEADER = 'id,productId,name,sale_price,original_price,default_style';

@@ -6,7 +6,7 @@ import { request, serve as serveApi } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { isEvent, startCluster } from './helpers/process.js';
-import { until, within } from './helpers/wait.js';
+import { until, within } from '../lib/wait.js';
 
 const click = (element: string) =>
   JSON.stringify({ element, widget: 'Related Items', time: '2021-03-17T13:28:37.620Z' });

@@ -5,7 +5,7 @@ import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { parseExposition, total } from '../lib/prometheus-text.js';
 import { connectionOwner, isEvent, startCluster, type LogLine } from './helpers/process.js';
-import { until } from './helpers/wait.js';
+import { until } from '../lib/wait.js';
 
 const PROMETHEUS_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 

@@ -16,7 +16,7 @@ import { freshDatabase } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { isEvent, startCluster, type RunningCluster } from './helpers/process.js';
 import { rawConnection } from './helpers/raw-http.js';
-import { until, within } from './helpers/wait.js';
+import { until, within } from '../lib/wait.js';
 
 interface Reply {
   readonly status: number;

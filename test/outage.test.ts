@@ -16,7 +16,7 @@ import { MIGRATIONS_DIR } from '../sql/migrate.js';
 import { request } from './helpers/api.js';
 import { ownDatabase } from './helpers/own-database.js';
 import { freePortRange, isEvent, startCluster, type LogLine, type RunningCluster } from './helpers/process.js';
-import { until } from './helpers/wait.js';
+import { until } from '../lib/wait.js';
 
 const database = await ownDatabase(t, 'outage');
 

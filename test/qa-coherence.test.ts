@@ -14,7 +14,7 @@ import { CACHED, request, serve } from './helpers/api.js';
 import { freshDatabase, silentSession } from './helpers/database.js';
 import { freePort } from '../lib/net.js';
 import { connectionOwner, isEvent, startCluster } from './helpers/process.js';
-import { within } from './helpers/wait.js';
+import { within } from '../lib/wait.js';
 
 const FIXTURE = `
 INSERT INTO products (id, name, slogan, description, category, default_price) VALUES

@@ -18,7 +18,7 @@ import { request } from './helpers/api.js';
 import { perWorkerInstance, replicaMetric, type Instance, type Worker } from './helpers/instances.js';
 import { type Outcome, slowest, steadyLoad, type Planned } from './helpers/load.js';
 import { type ReplicaName, startReplicationSet } from './helpers/replication.js';
-import { until } from './helpers/wait.js';
+import { until } from '../lib/wait.js';
 
 const FIXTURE = `
 INSERT INTO products (id, name, slogan, description, category, default_price)
@@ -149,30 +149,37 @@ t.test('a replica SIGKILLed, or cut off, leaves rotation and rejoins, and no rea
   t.ok(outcomes.length > 100, `${outcomes.length} reads, the slowest ${slowest(outcomes)} ms`);
 });
 
-t.test('the primary stopped: reads answer, writes 503 + Retry-After, /ready degraded; then writes resume', async (t) => {
-  const { workers } = await instance(t);
-  const worker = workers[0]!;
-  const reads = steadyLoad(worker.port, READS, { clients: 2, timeoutMs: 5000, pauseMs: 2 });
-  t.teardown(() => reads.stop());
-  const helpful = () => request(worker.port, 'PUT', '/qa/questions/5/helpful');
-  t.equal((await helpful()).status, 204, 'writes succeed while the primary is up');
+t.test(
+  'the primary stopped: reads answer, writes 503 + Retry-After, /ready degraded; then writes resume',
+  async (t) => {
+    const { workers } = await instance(t);
+    const worker = workers[0]!;
+    const reads = steadyLoad(worker.port, READS, { clients: 2, timeoutMs: 5000, pauseMs: 2 });
+    t.teardown(() => reads.stop());
+    const helpful = () => request(worker.port, 'PUT', '/qa/questions/5/helpful');
+    t.equal((await helpful()).status, 204, 'writes succeed while the primary is up');
 
-  await set.stopPrimary();
-  await until(async () => (await helpful()).status === 503, 'writes answer 503', { timeoutMs: 10_000 });
-  const refused = await helpful();
-  t.equal(refused.status, 503, 'a write while the primary is down');
-  t.ok(refused.headers['retry-after'], 'with Retry-After');
-  const ready = await request(worker.port, 'GET', '/ready');
-  t.equal(ready.status, 200, '/ready keeps the worker in the balancer');
-  t.match(ready.body, /"status":"degraded"/, 'and says it is degraded');
-  await new Promise((resolve) => setTimeout(resolve, 1500));
+    await set.stopPrimary();
+    await until(async () => (await helpful()).status === 503, 'writes answer 503', { timeoutMs: 10_000 });
+    const refused = await helpful();
+    t.equal(refused.status, 503, 'a write while the primary is down');
+    t.ok(refused.headers['retry-after'], 'with Retry-After');
+    const ready = await request(worker.port, 'GET', '/ready');
+    t.equal(ready.status, 200, '/ready keeps the worker in the balancer');
+    t.match(ready.body, /"status":"degraded"/, 'and says it is degraded');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
 
-  await set.startPrimary();
-  await until(async () => (await helpful()).status === 204, 'writes succeed again', { timeoutMs: 20_000 });
-  await until(async () => (await request(worker.port, 'GET', '/ready')).body.includes('"ready"'), '/ready says ready', {
-    timeoutMs: 10_000,
-  });
-  const outcomes = await reads.stop();
-  t.same(failed(outcomes), [], 'every read answered 200 while the primary was down');
-  t.ok(outcomes.length > 100, `${outcomes.length} reads, the slowest ${slowest(outcomes)} ms`);
-});
+    await set.startPrimary();
+    await until(async () => (await helpful()).status === 204, 'writes succeed again', { timeoutMs: 20_000 });
+    await until(
+      async () => (await request(worker.port, 'GET', '/ready')).body.includes('"ready"'),
+      '/ready says ready',
+      {
+        timeoutMs: 10_000,
+      },
+    );
+    const outcomes = await reads.stop();
+    t.same(failed(outcomes), [], 'every read answered 200 while the primary was down');
+    t.ok(outcomes.length > 100, `${outcomes.length} reads, the slowest ${slowest(outcomes)} ms`);
+  },
+);

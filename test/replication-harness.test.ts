@@ -11,7 +11,7 @@ import { run } from '../lib/processes.js';
 import { openSession } from '../sql/db/admin.js';
 import { MIGRATIONS_DIR } from '../sql/migrate.js';
 import { REPLICAS, startReplicationSet, type ReplicaName } from './helpers/replication.js';
-import { until } from './helpers/wait.js';
+import { until } from '../lib/wait.js';
 
 const CATCH_UP = { timeoutMs: 30_000 };
 const set = await startReplicationSet(t);
@@ -73,6 +73,10 @@ t.test('every migration applies on PostgreSQL 15, and the replicas have the sche
       );
       t.equal(row!.applied, files.length, `every migration recorded on ${url}`);
       t.match(row!.version, /^15/, 'PostgreSQL 15');
+      const [timeouts] = await db.query<{ sender: string; receiver: string }>(
+        "SELECT current_setting('wal_sender_timeout') AS sender, current_setting('wal_receiver_timeout') AS receiver",
+      );
+      t.same(timeouts, { sender: url === set.primary.url ? '2s' : '1min', receiver: '2s' }, 'short WAL timeouts');
     } finally {
       await db.end();
     }
@@ -135,8 +139,9 @@ t.test('the primary stopped, the replicas still answer; started again, they stre
 });
 
 t.test('close() removes the servers, the namespace and every file', async (t) => {
+  const namespace = set.namespace!;
   await set.close();
-  t.notOk((await run('ip', ['netns', 'list'])).stdout.includes(set.namespace), 'the namespace is gone');
+  t.notOk((await run('ip', ['netns', 'list'])).stdout.includes(namespace), 'the namespace is gone');
   t.notOk(existsSync(set.dir), 'the data directories are gone');
   t.equal(await connectOutcome(set.primary.host, set.primary.port, 5000), 'ECONNREFUSED', 'the primary is gone');
   await set.close();

@@ -4,7 +4,7 @@ import type { Session } from '../sql/db/admin.js';
 import { ResponseCache } from '../server/cache.js';
 import { serve } from './helpers/api.js';
 import { freshDatabase, silentSession } from './helpers/database.js';
-import { until } from './helpers/wait.js';
+import { until } from '../lib/wait.js';
 
 function deferred<T>(): { promise: Promise<T>; resolve(value: T): void; reject(err: Error): void } {
   let resolve!: (value: T) => void;

@@ -8,7 +8,7 @@ import { ok } from '../server/reply.js';
 import { uws, type us_listen_socket } from '../server/uws.js';
 import { serve } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
-import { until } from './helpers/wait.js';
+import { until } from '../lib/wait.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 

@@ -3,7 +3,7 @@ import { openSession, type Session } from '../sql/db/admin.js';
 import { type ConnectionPool, createPool } from '../sql/db/pool.js';
 import { voteForAnswers, voteForReviews } from '../sql/queries/votes.js';
 import { freshDatabase } from './helpers/database.js';
-import { until } from './helpers/wait.js';
+import { until } from '../lib/wait.js';
 
 const FIXTURE = `
 INSERT INTO products (id, name, slogan, description, category, default_price) VALUES

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { until, within } from './helpers/wait.js';
+import { until, within } from '../lib/wait.js';
 
 t.test('until resolves once the condition holds', async (t) => {
   let polls = 0;

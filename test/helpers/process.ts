@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { freePort } from '../../lib/net.js';
 import { type Exit, nextLine, watch } from '../../lib/processes.js';
-import { type Deadline, within } from './wait.js';
+import { type Deadline, within } from '../../lib/wait.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const MAIN = path.join(root, 'build/cluster/main.js');

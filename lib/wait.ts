@@ -1,3 +1,4 @@
+/** Deadlines for waits on other processes: every wait names what it waited for, and gives up. */
 import { setTimeout as sleep } from 'node:timers/promises';
 
 /** How long a test waits before it fails, saying what it waited for. */

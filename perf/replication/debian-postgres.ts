@@ -8,7 +8,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { descendants, run } from '../../lib/processes.js';
 import type { Namespace } from './netns.js';
-import { until } from './wait.js';
+import { until } from '../../lib/wait.js';
 
 export const PG_BIN = '/usr/lib/postgresql/15/bin';
 
