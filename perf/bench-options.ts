@@ -12,6 +12,7 @@ export const SCENARIO_GROUPS = [
   'mix',
   'overload',
   'vcpu',
+  'baseline',
 ] as const;
 export type ScenarioGroup = (typeof SCENARIO_GROUPS)[number];
 

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
-import { run, waitUntil, watch } from '../lib/processes.js';
+import { run, waitUntil, watch, type Watched } from '../lib/processes.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 /** Only the tail of what a server prints matters for a failure message; a long run logs a lot. */
@@ -118,18 +118,39 @@ export async function startCluster(options: ClusterOptions): Promise<Service> {
   return service;
 }
 
+/** One of perf/'s own servers (`script`, built), with PORT and WORKERS, confined to `cpus` if given. */
+function perfServer(
+  name: string,
+  script: string,
+  cpus: string | undefined,
+  env: Readonly<Record<string, string>>,
+): Watched {
+  const [command, args] = pinned(cpus, process.execPath, [path.join(ROOT, 'build/perf', script)]);
+  return watch(command, args, { name, cwd: ROOT, keepChars: OUTPUT_KEPT, env: { ...process.env, ...env } });
+}
+
 /** perf/hello-world.ts with the same worker count and port sharing; resolves once it answers. */
 export async function startHelloWorld(port: number, workers: number, cpus?: string): Promise<Service> {
-  const [command, args] = pinned(cpus, process.execPath, [path.join(ROOT, 'build/perf/hello-world.js')]);
-  const service = watch(command, args, {
-    name: 'hello-world',
-    cwd: ROOT,
-    keepChars: OUTPUT_KEPT,
-    env: { ...process.env, PORT: String(port), WORKERS: String(workers) },
-  });
+  const service = perfServer('hello-world', 'hello-world.js', cpus, { PORT: String(port), WORKERS: String(workers) });
   // Each worker binds on its own; give them all the time to, not just the first.
   await waitUntil(service, async () => (await httpStatus(port, '/')) === 200);
   await delay(500);
+  return service;
+}
+
+/** perf/baseline-server.ts, the legacy stack, over the database at `databaseUrl`; resolves once every worker listens. */
+export async function startBaseline(
+  port: number,
+  workers: number,
+  databaseUrl: string,
+  cpus?: string,
+): Promise<Service> {
+  const service = perfServer('the baseline', 'baseline-server.js', cpus, {
+    PORT: String(port),
+    WORKERS: String(workers),
+    DATABASE_URL: databaseUrl,
+  });
+  await waitUntil(service, () => service.output().includes(`baseline: ${workers} workers on port ${port}`));
   return service;
 }
 

@@ -5,7 +5,17 @@
  */
 import type { RunResult } from './bench-parse.js';
 
-export type Group = 'ceiling' | 'database' | 'uncached' | 'cached' | 'encoding' | 'write' | 'mix' | 'overload' | 'vcpu';
+export type Group =
+  | 'ceiling'
+  | 'database'
+  | 'baseline'
+  | 'uncached'
+  | 'cached'
+  | 'encoding'
+  | 'write'
+  | 'mix'
+  | 'overload'
+  | 'vcpu';
 
 export type Target =
   /** Median rps at least `min` times the median rps of the ceiling scenario. */
@@ -23,6 +33,11 @@ export interface ScenarioResult {
   readonly runs: readonly RunResult[];
   /** The id of the scenario this one's throughput is a ratio to. */
   readonly ceiling?: string;
+  /**
+   * Its runs were measured round for round with its ceiling's (Session.interleave): run i and the
+   * ceiling's run i shared a round, so their ratio is that round's.
+   */
+  readonly paired?: boolean;
   readonly target?: Target;
   readonly note?: string;
 }
@@ -39,6 +54,8 @@ export interface Summary {
 
 export interface Verdict {
   readonly ratio?: number;
+  /** The lowest and highest ratio of a round, when the scenario was paired with its ceiling over several. */
+  readonly ratioSpread?: { readonly min: number; readonly max: number };
   /** Undefined when the scenario has no target. */
   readonly met?: boolean;
   readonly text: string;
@@ -102,19 +119,27 @@ export function verdict(scenario: ScenarioResult, all: readonly ScenarioResult[]
   const ceiling = all.find((other) => other.id === scenario.ceiling);
   const ratio =
     ceiling && ceiling.runs.length > 0 ? summary.rps.median / summarize(ceiling.runs).rps.median : undefined;
+  const rounds =
+    scenario.paired && ceiling && scenario.runs.length > 1 && ceiling.runs.length === scenario.runs.length
+      ? scenario.runs.map((run, index) => run.rps / ceiling.runs[index]!.rps)
+      : [];
+  const ratios = {
+    ...(ratio === undefined ? {} : { ratio }),
+    ...(rounds.length > 0 ? { ratioSpread: { min: Math.min(...rounds), max: Math.max(...rounds) } } : {}),
+  };
   const target = scenario.target;
   if (target?.kind === 'ratio') {
     if (ratio === undefined) return { text: `no ceiling measured (target ≥ ${target.min})` };
     const met = ratio >= target.min;
-    return { ratio, met, text: `${met ? 'met' : 'MISSED'}: ${fixed(ratio, 2)} vs ≥ ${target.min}` };
+    return { ...ratios, met, text: `${met ? 'met' : 'MISSED'}: ${fixed(ratio, 2)} vs ≥ ${target.min}` };
   }
   if (target?.kind === 'level') {
     const clean = summary.errors === 0 && summary.non2xx === 0;
     const met = summary.rps.median >= target.minRps && summary.latencyMs.p99 < target.maxP99Ms && clean;
     const text = `${met ? 'met' : 'MISSED'}: ≥ ${thousands(target.minRps)} rps, p99 < ${target.maxP99Ms} ms, 0 errors`;
-    return { ...(ratio === undefined ? {} : { ratio }), met, text };
+    return { ...ratios, met, text };
   }
-  return { ...(ratio === undefined ? {} : { ratio }), text: '' };
+  return { ...ratios, text: '' };
 }
 
 function fixed(value: number, digits: number): string {
@@ -164,7 +189,11 @@ export function markdown(report: BenchReport, chartPath: string): string {
     const judged = verdict(scenario, report.scenarios);
     const spread = scenario.runs.length > 1 ? `${thousands(summary.rps.min)}–${thousands(summary.rps.max)}` : '';
     const ceiling = report.scenarios.find((other) => other.id === scenario.ceiling);
-    const ratio = judged.ratio === undefined ? '' : `${fixed(judged.ratio, 2)} × ${ceiling?.title ?? scenario.ceiling}`;
+    const rounds = judged.ratioSpread
+      ? ` (${fixed(judged.ratioSpread.min, 2)}–${fixed(judged.ratioSpread.max, 2)})`
+      : '';
+    const ratio =
+      judged.ratio === undefined ? '' : `${fixed(judged.ratio, 2)}${rounds} × ${ceiling?.title ?? scenario.ceiling}`;
     return (
       `| ${scenario.title} | ${scenario.tool} c${scenario.concurrency} | ${scenario.runs.length} | ${thousands(summary.rps.median)} | ${spread} | ` +
       `${ms(summary.latencyMs.p50)} | ${ms(summary.latencyMs.p90)} | ${ms(summary.latencyMs.p99)} | ${ms(summary.latencyMs.max)} | ` +
@@ -179,7 +208,8 @@ export function markdown(report: BenchReport, chartPath: string): string {
     `- Setup: ${keyValues(report.setup)}.`,
     '- rps and latencies are medians over the runs (max: the largest seen), spread is the min–max rps; errors (socket ' +
       'errors, or failed pgbench transactions) and non-2xx are totals over the runs. A ratio compares median rps with ' +
-      "the ceiling's, measured in the same run, interleaved with it.",
+      "the ceiling's, measured in the same run, interleaved with it; in brackets, the lowest and highest ratio of a " +
+      'round, where the scenario and its ceiling alternated run for run.',
     '',
     '| Scenario | Load | Runs | rps | Spread | p50 ms | p90 ms | p99 ms | max ms | Errors | Non-2xx | Ratio to ceiling | Target |',
     '|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|---|',
@@ -222,9 +252,10 @@ function decades(values: readonly number[]): [number, number] {
 const GROUP_COLOURS: Record<Group, string> = {
   ceiling: '#7f7f7f',
   database: '#8c564b',
+  baseline: '#bcbd22',
   uncached: '#d62728',
   cached: '#2ca02c',
-  encoding: '#bcbd22',
+  encoding: '#e377c2',
   write: '#9467bd',
   mix: '#1f77b4',
   overload: '#ff7f0e',

@@ -11,7 +11,14 @@ import type { Dataset } from './bench-dataset.js';
 import type { BenchOptions } from './bench-options.js';
 import type { RunResult } from './bench-parse.js';
 import { descendants } from '../lib/processes.js';
-import { pinProcesses, startCluster, startHelloWorld, type ClusterOptions, type Service } from './bench-processes.js';
+import {
+  pinProcesses,
+  startBaseline,
+  startCluster,
+  startHelloWorld,
+  type ClusterOptions,
+  type Service,
+} from './bench-processes.js';
 import { ms, thousands, type Check, type ScenarioResult } from './bench-report.js';
 import type { ReadRoute } from './bench-routes.js';
 import { runWrk, type WrkRun } from './bench-wrk.js';
@@ -100,7 +107,7 @@ export class Session {
   /**
    * Measures the scenarios round-robin, one run of each per round, so that the machine's drift
    * (other processes, a checkpoint) weighs on a scenario and on the ceiling it is compared with
-   * alike; then records them in the order given.
+   * alike; then records them in the order given, each whose ceiling was among them as paired with it.
    */
   async interleave(items: readonly Measured[], rounds = this.options.runs): Promise<ScenarioResult[]> {
     const runs = items.map((): RunResult[] => []);
@@ -109,7 +116,13 @@ export class Session {
         runs[index]!.push(await this.run(`${item.definition.id} ${round}/${rounds}`, item.measure));
       }
     }
-    return items.map((item, index) => this.record(item.definition, runs[index]!));
+    const ids = new Set(items.map((item) => item.definition.id));
+    return items.map(({ definition }, index) =>
+      this.record(
+        definition.ceiling !== undefined && ids.has(definition.ceiling) ? { ...definition, paired: true } : definition,
+        runs[index]!,
+      ),
+    );
   }
 
   measure(
@@ -251,6 +264,12 @@ export class Session {
   async helloWorld(workers: number, cpus?: string): Promise<Target> {
     const backendPort = await this.port();
     return this.fronted(await startHelloWorld(backendPort, workers, cpus), backendPort, [backendPort], cpus);
+  }
+
+  /** perf/baseline-server.ts, the legacy stack, with the API's worker count on the loaded dataset (and nginx in front with --nginx). */
+  async baseline(): Promise<Target> {
+    const port = await this.port();
+    return this.fronted(await startBaseline(port, this.options.workers, this.dataset.url), port, [port]);
   }
 
   /** With --nginx, the shipped nginx.conf on a port of its own in front of `backend`. */

@@ -16,7 +16,8 @@
  * count checked; the storefront mix (bench-storefront.lua) cached, with and without its writes,
  * then checked for stale reads against the database; the mix's reads uncached, then at 16× the
  * connections (overload: probed for answers, memory sampled), then again (recovery); the 1-vCPU
- * profile, where PostgreSQL and a one-worker cluster share CPU 0 and wrk runs on CPU 1.
+ * profile, where PostgreSQL and a one-worker cluster share CPU 0 and wrk runs on CPU 1; every read
+ * route and the mix's reads against the legacy stack (perf/baseline-server.ts), cached and not.
  *
  * A full run writes perf/results/<timestamp>.{json,md,svg} and the results section of
  * docs/benchmarks.md; a --quick run writes its files outside the repository (QUICK_OUT_DIR).
@@ -50,6 +51,7 @@ import {
   svgChart,
   thousands,
   type BenchReport,
+  type Group,
   type Machine,
   type ScenarioResult,
 } from './bench-report.js';
@@ -66,6 +68,9 @@ const MIB = 1024 * 1024;
 /** Issue 3's targets: cached routes against hello-world, uncached routes against pgbench. */
 const CACHED_TARGET = 0.75;
 const UNCACHED_TARGET = 0.7;
+/** Issue 16's goals against the legacy stack (perf/baseline-server.ts): ours ÷ baseline, cached and uncached. */
+const BASELINE_CACHED_TARGET = 20;
+const BASELINE_UNCACHED_TARGET = 3;
 /** The 1-vCPU storefront target. */
 const VCPU_TARGET = { minRps: 10_000, maxP99Ms: 50 };
 /**
@@ -609,6 +614,103 @@ async function mixScenario(session: Session): Promise<void> {
   }
 }
 
+/** The three servers the baseline group compares, each with the API's worker count on the same database. */
+interface BaselineTargets {
+  readonly baseline: Target;
+  readonly cached: Target;
+  readonly uncached: Target;
+}
+
+/** What wrk runs against each of them: one route, or the storefront mix. */
+interface BaselineLoad {
+  readonly name: string;
+  readonly label: string;
+  readonly script: string;
+  readonly env: Record<string, string>;
+  /** The groups (chart colours) of ours cached and ours cache off. */
+  readonly groups: { readonly cached: Group; readonly uncached: Group };
+}
+
+/**
+ * One load against the baseline, ours cached and ours with the cache off, warmed each, then
+ * measured interleaved: ours ÷ baseline, round for round.
+ */
+async function versusBaseline(session: Session, servers: BaselineTargets, load: BaselineLoad): Promise<void> {
+  const { options } = session;
+  const id = `baseline.${load.name}`;
+  const definition = { tool: 'wrk', concurrency: options.connections } as const;
+  for (const target of Object.values(servers)) await session.warm(target, load.script, load.env);
+  await session.interleave([
+    {
+      definition: { ...definition, id, title: `Express baseline: ${load.label}`, group: 'baseline' },
+      measure: () => session.wrk(servers.baseline, load.script, load.env),
+    },
+    {
+      definition: {
+        ...definition,
+        id: `${id}.cached`,
+        title: `${load.label}, cached, vs baseline`,
+        group: load.groups.cached,
+        ceiling: id,
+        target: { kind: 'ratio', min: BASELINE_CACHED_TARGET },
+      },
+      measure: () => session.wrk(servers.cached, load.script, load.env),
+    },
+    {
+      definition: {
+        ...definition,
+        id: `${id}.uncached`,
+        title: `${load.label}, cache off, vs baseline`,
+        group: load.groups.uncached,
+        ceiling: id,
+        target: { kind: 'ratio', min: BASELINE_UNCACHED_TARGET },
+      },
+      measure: () => session.wrk(servers.uncached, load.script, load.env),
+    },
+  ]);
+}
+
+/**
+ * The legacy stack in the same run (issue 16 item 4): every read route, then the storefront mix
+ * reads only (the baseline has no write routes), against the baseline, ours cached (hot set
+ * warmed, no TTL, as in the cached group) and ours uncached.
+ */
+async function baselineScenarios(session: Session): Promise<void> {
+  const { options } = session;
+  const servers: BaselineTargets = {
+    baseline: await session.baseline(),
+    cached: await session.cluster({ cacheMaxBytes: CACHE.cacheMaxBytes, cacheTtlMs: 0 }),
+    uncached: await session.cluster({ cacheMaxBytes: 0 }),
+  };
+  try {
+    for (const route of READ_ROUTES) {
+      await versusBaseline(session, servers, {
+        name: route.name,
+        label: route.label,
+        script: 'bench-route.lua',
+        env: session.routeEnv(route),
+        groups: { cached: 'cached', uncached: 'uncached' },
+      });
+    }
+    await session.viewEveryProduct(servers.cached, options.workers);
+    await versusBaseline(session, servers, {
+      name: 'mix',
+      label: 'storefront mix, reads only',
+      script: 'bench-storefront.lua',
+      env: session.mixEnv({ writeShare: 0 }),
+      groups: { cached: 'mix', uncached: 'mix' },
+    });
+    session.notes.push(
+      'Express baseline (perf/baseline-server.ts): Express 4, one pg.Pool per process at its defaults (10 ' +
+        `connections; ours: PG_POOL_SIZE ${options.poolSize}), no cache, ${options.workers} node:cluster workers, ` +
+        'running the statements of our miss path on the same database; measured interleaved with ours, cached and ' +
+        'cache off. It has no write routes, so the storefront mix runs reads only against all three.',
+    );
+  } finally {
+    await session.stop(...Object.values(servers));
+  }
+}
+
 /** How many reads the instance behind `port` sent to its replicas (every worker, every replica). */
 async function replicaReads(port: number): Promise<number> {
   const response = await fetch(`http://127.0.0.1:${port}/metrics`);
@@ -853,6 +955,7 @@ async function main(): Promise<number> {
       [groups.has('encoding'), encodingScenarios],
       [groups.has('mix'), mixScenario],
       [groups.has('vcpu'), vcpuScenarios],
+      [groups.has('baseline'), baselineScenarios],
       [replicationSet !== undefined, (each) => replicaScenarios(each, replicationSet!)],
     ];
     let first = true;

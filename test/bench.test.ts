@@ -261,3 +261,34 @@ t.test('--replicas N builds N streaming replicas; none by default', async (t) =>
   t.throws(() => parseOptions(['--replicas=-1'], root), /--replicas must be an integer of at least 0/);
   t.throws(() => parseOptions(['--replicas', 'two'], root), /--replicas must be an integer/);
 });
+
+t.test('the legacy baseline runs alone with --scenarios baseline, and in every full run', async (t) => {
+  t.same([...parseOptions(['--quick', '--scenarios', 'baseline'], root).groups], ['baseline']);
+  t.ok(parseOptions([], root).groups.has('baseline'));
+});
+
+t.test('a scenario paired with its ceiling round for round shows the spread of its rounds’ ratios', async (t) => {
+  const scenario = (id: string, rps: number[], more: Partial<ScenarioResult> = {}): ScenarioResult => ({
+    id,
+    title: id,
+    group: 'baseline',
+    tool: 'wrk',
+    concurrency: 64,
+    runs: rps.map((value) => run(value, 5)),
+    ...more,
+  });
+  const baseline = scenario('baseline.styles', [1_000, 800, 1_250]);
+  const ours = scenario('baseline.styles.cached', [30_000, 32_000, 25_000], {
+    ceiling: 'baseline.styles',
+    paired: true,
+    target: { kind: 'ratio', min: 20 },
+  });
+  const judged = verdict(ours, [baseline, ours]);
+  t.equal(judged.ratio, 30_000 / 1_000);
+  t.same(judged.ratioSpread, { min: 20, max: 40 }, 'rounds: 30, 40, 20');
+  t.equal(verdict({ ...ours, paired: false }, [baseline, ours]).ratioSpread, undefined, 'unpaired runs have no rounds');
+  t.match(
+    markdown({ ...quickReport(), scenarios: [baseline, ours] }, 'chart.svg'),
+    /\| 30\.00 \(20\.00–40\.00\) × baseline\.styles \| met: 30\.00 vs ≥ 20 \|/,
+  );
+});
