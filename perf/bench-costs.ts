@@ -23,10 +23,15 @@ export interface RunCosts {
   readonly walBytes?: number;
   /**
    * CPU seconds every process of the machine used over the run (/proc/stat, all CPUs, not idle
-   * or waiting for I/O). Minus the above: what everything else took meanwhile, this benchmark's
-   * own process (benchCpuSeconds) included.
+   * or waiting for I/O; interrupts included, so the kernel's loopback networking too). Minus the
+   * above: what everything else took meanwhile, this benchmark's own process (benchCpuSeconds)
+   * included.
    */
   readonly machineCpuSeconds: number;
+  /** The same, CPU by CPU (cpu0, cpu1, …): for runs whose processes were pinned to CPUs. */
+  readonly cpuBusySeconds?: readonly number[];
+  /** Wall-clock seconds between the two readings: the run, plus the load generator's start and end. */
+  readonly wallSeconds?: number;
   /** This benchmark process's own CPU seconds (its metrics reads and memory sampling). */
   readonly benchCpuSeconds: number;
 }
@@ -75,12 +80,21 @@ async function reapedChildrenCpu(): Promise<number> {
   return (cutime + cstime) / TICKS_PER_SECOND;
 }
 
-/** Busy CPU seconds of the whole machine so far: the "cpu" line of /proc/stat without idle and iowait. */
-async function machineCpu(): Promise<number> {
-  const line = (await readFile('/proc/stat', 'utf8')).split('\n')[0]!;
-  // user nice system idle iowait irq softirq steal (guest time is already counted in user).
-  const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
-  return (user! + nice! + system! + irq! + softirq! + steal!) / TICKS_PER_SECOND;
+/**
+ * Busy CPU seconds so far, of each CPU ("cpuN" lines of /proc/stat) and all together ("cpu"),
+ * without idle and iowait.
+ */
+async function machineCpu(): Promise<{ readonly all: number; readonly byCpu: number[] }> {
+  const busy = (line: string): number => {
+    // user nice system idle iowait irq softirq steal (guest time is already counted in user).
+    const [user, nice, system, , , irq, softirq, steal] = line.trim().split(/\s+/).slice(1).map(Number);
+    return (user! + nice! + system! + irq! + softirq! + steal!) / TICKS_PER_SECOND;
+  };
+  const lines = (await readFile('/proc/stat', 'utf8')).split('\n');
+  return {
+    all: busy(lines[0]!),
+    byCpu: lines.filter((line) => /^cpu\d+ /.test(line)).map(busy),
+  };
 }
 
 /** CPU used between two readings: processes started during the run count from 0, those that exited are lost. */
@@ -107,8 +121,9 @@ interface Reading {
   readonly client: number;
   readonly lookups: { readonly hits: number; readonly misses: number } | undefined;
   readonly wal: number | undefined;
-  readonly machine: number;
+  readonly machine: { readonly all: number; readonly byCpu: number[] };
   readonly bench: number;
+  readonly at: number;
 }
 
 async function read(sources: CostSources): Promise<Reading> {
@@ -127,6 +142,7 @@ async function read(sources: CostSources): Promise<Reading> {
     wal,
     machine: await machineCpu(),
     bench: (user + system) / 1e6,
+    at: performance.now(),
   };
 }
 
@@ -149,7 +165,9 @@ export async function withCosts<T extends object>(
         }
       : {}),
     ...(before.wal !== undefined && after.wal !== undefined ? { walBytes: after.wal - before.wal } : {}),
-    machineCpuSeconds: after.machine - before.machine,
+    machineCpuSeconds: after.machine.all - before.machine.all,
+    cpuBusySeconds: after.machine.byCpu.map((seconds, cpu) => seconds - (before.machine.byCpu[cpu] ?? 0)),
+    wallSeconds: (after.at - before.at) / 1000,
     benchCpuSeconds: after.bench - before.bench,
   };
   return { ...result, costs };
