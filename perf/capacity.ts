@@ -84,18 +84,26 @@ function sum(runs: readonly CostedRun[]): Totals {
 /**
  * CPU seconds per second that processes other than the API, PostgreSQL and wrk took during the
  * run: of the whole machine; for the 1-CPU layout, of CPU 0 (the API's and PostgreSQL's), scaled
- * to the machine's cores as Box.others is. Reports from before wallSeconds was recorded fall back
- * on wrk's own duration, which leaves out wrk's start and end and so counts too much.
+ * to the machine's cores as Box.others is. The readings span the run and wrk's start and end
+ * (wallSeconds), while the stack idles and the others take what they want: `most` averages
+ * over the whole span and so overstates the others during the run, `least` gives them every
+ * core of the start and end and only the rest during the run. Reports from before wallSeconds
+ * was recorded give the same for both, over wrk's own seconds: too much.
  */
-function othersTook(run: CostedRun, layout: Box['layout']): number {
+function othersTook(run: CostedRun, layout: Box['layout']): { most: number; least: number } {
   const { costs } = run;
   const wall = costs.wallSeconds ?? run.seconds;
   const stack = costs.apiCpuSeconds + (costs.databaseCpuSeconds ?? 0);
   const cpu0 = costs.cpuBusySeconds?.[0];
-  if (layout === 'one-cpu' && cpu0 !== undefined) {
-    return (Math.max(0, cpu0 - stack) / wall) * (costs.cpuBusySeconds?.length ?? 1);
-  }
-  return Math.max(0, costs.machineCpuSeconds - stack - costs.clientCpuSeconds) / wall;
+  const [busy, cpus, ours] =
+    layout === 'one-cpu' && cpu0 !== undefined
+      ? [cpu0, 1, stack]
+      : [costs.machineCpuSeconds, costs.cpuBusySeconds?.length ?? 1, stack + costs.clientCpuSeconds];
+  const scale = layout === 'one-cpu' ? (costs.cpuBusySeconds?.length ?? 1) : 1;
+  return {
+    most: (Math.max(0, busy - ours) / wall) * scale,
+    least: (Math.max(0, busy - ours - cpus * (wall - run.seconds)) / run.seconds) * scale,
+  };
 }
 
 function perRequest(totals: Totals): RequestCost {
@@ -177,7 +185,8 @@ function printCheck(costs: Costs, costsFile: string, checked: readonly { file: s
       const hitRate = lookups > 0 ? totals.hits / lookups : 0;
       const writeShare = writesOf(totals) / Math.max(1, totals.requests);
       const demand = mixDemand(costs, hitRate, writeShare);
-      const others = median(runs.map((run) => othersTook(run, layout)));
+      const took = runs.map((run) => othersTook(run, layout));
+      const [most, least] = [median(took.map((t) => t.most)), median(took.map((t) => t.least))];
       const box = {
         cores: report.machine.cores,
         workers: layout === 'one-cpu' ? 1 : Number(report.setup.workers),
@@ -185,14 +194,20 @@ function printCheck(costs: Costs, costsFile: string, checked: readonly { file: s
       };
       const measured = perRequest(totals);
       const fitted = id === 'mix.cached' && file === costsFile ? ' (its write cost fitted on this run)' : '';
+      const spread =
+        layout === 'one-cpu' && runs.some((run) => run.costs.cpuBusySeconds === undefined)
+          ? ' (no per-CPU reading: others assumed spread over every CPU)'
+          : '';
       rows.push([
-        `${path.basename(file, '.json')} ${id}${fitted}`,
+        `${path.basename(file, '.json')} ${id}${fitted}${spread}`,
         `${box.workers} worker${box.workers > 1 ? 's' : ''}, ${layout === 'one-cpu' ? '1 CPU + wrk on the other' : `${box.cores} cores shared`}`,
         hitRate.toFixed(3),
         writeShare.toFixed(3),
         int(boxRps(demand, { ...box, others: 0 })),
-        others.toFixed(2),
-        int(boxRps(demand, { ...box, others })),
+        most === least ? most.toFixed(2) : `${most.toFixed(2)}–${least.toFixed(2)}`,
+        most === least
+          ? int(boxRps(demand, { ...box, others: most }))
+          : `${int(boxRps(demand, { ...box, others: most }))}–${int(boxRps(demand, { ...box, others: least }))}`,
         int(median(runs.map((run) => run.rps))),
         `${us(demand.api)} / ${us(measured.api)}`,
         `${us(demand.readDatabase + demand.writeDatabase)} / ${us(measured.database)}`,
