@@ -3,22 +3,12 @@
  * (the whole instance: every worker summed). A storefront mix's throughput depends mostly on it,
  * so the report says what it was instead of leaving it to guesswork.
  */
-import { parseExposition, total } from '../lib/prometheus-text.js';
+import { parseExposition } from '../lib/prometheus-text.js';
+import { type CacheLookups, cacheLookups } from './bench-costs.js';
 import type { Measurement } from './bench-session.js';
 
-interface CacheLookups {
-  readonly hits: number;
-  readonly misses: number;
-}
-
 async function lookups(port: number): Promise<CacheLookups> {
-  const response = await fetch(`http://127.0.0.1:${port}/metrics`);
-  if (!response.ok) throw new Error(`GET /metrics answered ${response.status}`);
-  const samples = parseExposition(await response.text());
-  return {
-    hits: total(samples, 'atelier_cache_hits_total') ?? 0,
-    misses: total(samples, 'atelier_cache_misses_total') ?? 0,
-  };
+  return (await cacheLookups(port)) ?? { hits: 0, misses: 0 };
 }
 
 /** Cache lookups counted over the measured runs of one scenario. */

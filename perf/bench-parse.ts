@@ -3,6 +3,7 @@
  * of the same SQL are compared field by field. Pure functions over text: the tests feed them
  * recorded output.
  */
+import type { RunCosts } from './bench-costs.js';
 
 /** One measured run of one scenario. Latencies in milliseconds. */
 export interface RunResult {
@@ -14,7 +15,13 @@ export interface RunResult {
   readonly errors: number;
   /** HTTP responses that were neither 2xx nor 3xx; 0 for pgbench. */
   readonly non2xx: number;
+  /** Bytes the client read, headers included (wrk's "MB read", to its 2 decimals); absent for pgbench. */
+  readonly bytesRead?: number;
+  /** What the run cost the machine (perf/bench-costs.ts); absent for runs measured without. */
+  readonly costs?: RunCosts;
 }
+
+const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
 
 export class ParseError extends Error {
   override readonly name = 'ParseError';
@@ -37,7 +44,11 @@ function required(text: string, pattern: RegExp, what: string): RegExpExecArray 
 
 /** Parses the report of `wrk --latency` (Debian's wrk 4.1). */
 export function parseWrk(output: string): RunResult {
-  const [, requests, elapsed] = required(output, /^\s*(\d+) requests in (\S+),/m, 'request count');
+  const [, requests, elapsed, size, unit] = required(
+    output,
+    /^\s*(\d+) requests in (\S+), ([\d.]+)(B|KB|MB|GB|TB) read/m,
+    'request count',
+  );
   const [, rps] = required(output, /^Requests\/sec:\s+([\d.]+)/m, 'Requests/sec line');
   const [, maxLatency] = required(output, /^\s+Latency\s+\S+\s+\S+\s+(\S+)/m, 'latency line');
   const percentile = (p: number): number =>
@@ -51,6 +62,7 @@ export function parseWrk(output: string): RunResult {
     latencyMs: { p50: percentile(50), p90: percentile(90), p99: percentile(99), max: durationMs(maxLatency!) },
     errors: socket ? socket.slice(1, 5).reduce((sum, n) => sum + Number(n), 0) : 0,
     non2xx: non2xx ? Number(non2xx[1]) : 0,
+    bytesRead: Math.round(Number(size) * SIZE_UNITS[unit!]!),
   };
 }
 

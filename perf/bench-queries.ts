@@ -1,4 +1,7 @@
-/** The benchmark's own read-only statements: where the ids are, and how many interactions are stored. */
+/**
+ * The benchmark's own read-only statements: where the ids are, how many interactions are stored,
+ * how much WAL has been written.
+ */
 import type { ConnectionPool, Pool } from '../sql/db/pool.js';
 
 export interface ProductSpan {
@@ -33,6 +36,12 @@ const INTERACTION_COUNT = {
   text: 'SELECT count(*)::bigint::text AS count FROM interactions',
 };
 
+const WAL_POSITION = {
+  name: 'bench_wal_position',
+  // Bytes since 0/0: exact in a double up to 8 PiB of WAL.
+  text: "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS bytes",
+};
+
 export async function productSpan(pool: Pool): Promise<ProductSpan> {
   const row = (await pool.query<{ count: number; max_id: number }>(PRODUCT_SPAN)).rows[0]!;
   return { count: row.count, maxId: row.max_id };
@@ -61,6 +70,11 @@ export function visibleReviews(pool: Pool, first: number, last: number): Promise
 /** Rows in the interactions table; a bigint, so read as text. */
 export async function interactionCount(pool: Pool): Promise<number> {
   return Number((await pool.query<{ count: string }>(INTERACTION_COUNT)).rows[0]!.count);
+}
+
+/** The primary's current WAL position, in bytes. */
+export async function walPosition(pool: Pool): Promise<number> {
+  return Number((await pool.query<{ bytes: string }>(WAL_POSITION)).rows[0]!.bytes);
 }
 
 /**

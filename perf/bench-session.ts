@@ -7,6 +7,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../lib/net.js';
+import { withCosts } from './bench-costs.js';
 import type { Dataset } from './bench-dataset.js';
 import type { BenchOptions } from './bench-options.js';
 import type { RunResult } from './bench-parse.js';
@@ -20,6 +21,7 @@ import {
   type Service,
 } from './bench-processes.js';
 import { ms, thousands, type Check, type ScenarioResult } from './bench-report.js';
+import { walPosition } from './bench-queries.js';
 import type { ReadRoute } from './bench-routes.js';
 import { runWrk, type WrkRun } from './bench-wrk.js';
 import { findNginx, startNginx, type RunningNginx } from './nginx-template.js';
@@ -194,16 +196,24 @@ export class Session {
     env: Record<string, string>,
     overrides: Partial<WrkRun> = {},
   ): Promise<Measurement> {
+    const sources = {
+      apiPid: target.service.process.pid!,
+      port: target.port,
+      databaseIsChild: this.dataset.embedded,
+      walPosition: () => walPosition(this.dataset.pool),
+    };
     try {
-      return await runWrk({
-        url: `http://127.0.0.1:${target.port}`,
-        script,
-        env,
-        threads: this.options.threads,
-        connections: this.options.connections,
-        seconds: this.options.seconds,
-        ...overrides,
-      });
+      return await withCosts(sources, () =>
+        runWrk({
+          url: `http://127.0.0.1:${target.port}`,
+          script,
+          env,
+          threads: this.options.threads,
+          connections: this.options.connections,
+          seconds: this.options.seconds,
+          ...overrides,
+        }),
+      );
     } catch (err) {
       const { exitCode, signalCode } = target.service.process;
       throw new Error(

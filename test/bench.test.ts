@@ -40,6 +40,7 @@ t.test('wrk --latency reports become rps, percentiles in ms, errors and non-2xx'
     latencyMs: { p50: 29.73, p90: 190.16, p99: 567.19, max: 827.2 },
     errors: 0,
     non2xx: 0,
+    bytesRead: Math.round(11.42 * 1024 ** 2),
   });
   t.equal(parseWrk(fixture('wrk-not-found.txt')).non2xx, 51690, 'every 404 counts as non-2xx');
   const overloaded = parseWrk(fixture('wrk-timeouts.txt'));
