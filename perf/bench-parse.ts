@@ -66,14 +66,6 @@ export function parseWrk(output: string): RunResult {
   };
 }
 
-const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 ** 2, GB: 1024 ** 3, TB: 1024 ** 4 };
-
-/** The bytes wrk read in a run (its "N requests in T, X.YZMB read"): bodies and headers. */
-export function wrkBytesRead(output: string): number {
-  const [, size, unit] = required(output, /requests in [^,]+, ([\d.]+)([KMGT]?B) read/, 'byte count');
-  return Number(size) * SIZE_UNITS[unit!]!;
-}
-
 /** The value at quantile q (0..1) of ascending `sorted`, nearest rank. */
 export function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;

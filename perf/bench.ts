@@ -34,7 +34,7 @@ import { checkCoherence, describeProbes, probeWhile } from './bench-checks.js';
 import { answerQuestionIds, loadDataset, writeIdFiles } from './bench-dataset.js';
 import { HitRate, RefusalLatency } from './bench-metrics.js';
 import { parseOptions, UsageError, type BenchOptions } from './bench-options.js';
-import { type RunResult, wrkBytesRead } from './bench-parse.js';
+import type { RunResult } from './bench-parse.js';
 import { captureStatement, pgbenchScript, runPgbench } from './bench-pgbench.js';
 import { commandExists, descendants, run } from '../lib/processes.js';
 import { memoryBytes, peakWhile, pinProcesses, ROOT } from './bench-processes.js';
@@ -457,7 +457,7 @@ async function encodingScenarios(session: Session): Promise<void> {
           },
           measure: async () => {
             const measurement = await session.wrk(api, 'bench-route.lua', client.env);
-            sizes.get(client.name)!.push(wrkBytesRead(measurement.output) / Math.max(1, measurement.requests));
+            sizes.get(client.name)!.push((measurement.bytesRead ?? 0) / Math.max(1, measurement.requests));
             return measurement;
           },
         })),

@@ -28,7 +28,6 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { descendants } from '../lib/processes.js';
 import { freePort } from '../lib/net.js';
 import { loadDataset } from './bench-dataset.js';
-import { wrkBytesRead } from './bench-parse.js';
 import { cpuSeconds, startCluster } from './bench-processes.js';
 import { runWrk } from './bench-wrk.js';
 import { findNginx, nginxScratchDir, SHIPPED_CONF, startNginx, type RunningNginx } from './nginx-template.js';
@@ -159,7 +158,7 @@ async function main(): Promise<void> {
           const used = (await cpuSeconds(pids)).map((seconds, i) => seconds - cpuBefore[i]!);
           const sum = (values: number[]): number => values.reduce((total, value) => total + value, 0);
           const perRequest = (seconds: number): string => ((seconds * 1e6) / result.requests).toFixed(0);
-          const size = wrkBytesRead(result.output) / result.requests;
+          const size = (result.bytesRead ?? 0) / result.requests;
           rates.get(variant.name)!.push(result.rps);
           sizes.get(variant.name)!.push(size);
           const cpu = `${perRequest(sum(used.slice(0, workers.length)))}, ${perRequest(sum(used.slice(workers.length)))}`;

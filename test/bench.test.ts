@@ -3,14 +3,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { parseOptions, QUICK_OUT_DIR } from '../perf/bench-options.js';
-import {
-  ParseError,
-  parsePgbench,
-  parseWrk,
-  pgbenchLatenciesUs,
-  type RunResult,
-  wrkBytesRead,
-} from '../perf/bench-parse.js';
+import { ParseError, parsePgbench, parseWrk, pgbenchLatenciesUs, type RunResult } from '../perf/bench-parse.js';
 import { captureStatement, pgbenchScript, protectLiterals } from '../perf/bench-pgbench.js';
 import {
   markdown,
@@ -46,13 +39,6 @@ t.test('wrk --latency reports become rps, percentiles in ms, errors and non-2xx'
   const overloaded = parseWrk(fixture('wrk-timeouts.txt'));
   t.equal(overloaded.errors, 3018, 'socket timeouts count as errors');
   t.equal(overloaded.latencyMs.max, 999.49);
-});
-
-t.test("wrk's bytes read become bytes, whatever the unit", async (t) => {
-  t.equal(wrkBytesRead(fixture('wrk-styles.txt')), 11.42 * 1024 * 1024);
-  t.equal(wrkBytesRead('  12 requests in 1.00s, 812B read\n'), 812);
-  t.equal(wrkBytesRead('  12 requests in 1.00s, 3.50KB read\n'), 3584);
-  t.throws(() => wrkBytesRead('Usage: wrk <options> <url>\n'), ParseError);
 });
 
 t.test('wrk output without a report is refused, not read as zeros', async (t) => {
