@@ -109,8 +109,8 @@ export interface CostSources {
   readonly apiPid: number;
   /** Where GET /metrics answers. */
   readonly port: number;
-  /** Whether PostgreSQL is this process's child (the embedded server), so its processes can be read. */
-  readonly databaseIsChild: boolean;
+  /** PostgreSQL's processes, when they can be read (an embedded server, the --replicas set). */
+  readonly databasePids: (() => Promise<number[]>) | undefined;
   /** The WAL position in bytes, or undefined when it cannot be read. */
   readonly walPosition: () => Promise<number | undefined>;
 }
@@ -129,7 +129,7 @@ interface Reading {
 async function read(sources: CostSources): Promise<Reading> {
   const [api, database, lookups, wal] = await Promise.all([
     descendants(sources.apiPid).then(cpuByPid),
-    sources.databaseIsChild ? descendants(process.pid, 'postgres').then(cpuByPid) : undefined,
+    sources.databasePids?.().then(cpuByPid),
     cacheLookups(sources.port).catch(() => undefined),
     sources.walPosition().catch(() => undefined),
   ]);

@@ -79,6 +79,11 @@ export class Session {
   readonly notes: string[] = [];
   private readonly targets = new Set<Target>();
   private readonly ports = new Set<number>();
+  /**
+   * PostgreSQL's processes when this run started them: the embedded server's are its children;
+   * a server it did not start (DATABASE_URL) is not read. main() sets it for the --replicas set.
+   */
+  databasePids: (() => Promise<number[]>) | undefined;
 
   constructor(
     readonly options: BenchOptions,
@@ -86,7 +91,9 @@ export class Session {
     readonly runDir: string,
     readonly files: { readonly questions: string; readonly products: string },
     readonly print: (line: string) => void,
-  ) {}
+  ) {
+    this.databasePids = dataset.embedded ? () => descendants(process.pid, 'postgres') : undefined;
+  }
 
   /** One measured run, printed as it completes. */
   async run(id: string, measure: () => Promise<Measurement>): Promise<RunResult> {
@@ -199,7 +206,7 @@ export class Session {
     const sources = {
       apiPid: target.service.process.pid!,
       port: target.port,
-      databaseIsChild: this.dataset.embedded,
+      databasePids: this.databasePids,
       walPosition: () => walPosition(this.dataset.pool),
     };
     try {
@@ -335,7 +342,7 @@ export class Session {
 
   /** The processes serving the API: the cluster's, and PostgreSQL's when this run started it. */
   async stackPids(target: Target): Promise<number[]> {
-    const database = this.dataset.embedded ? await descendants(process.pid, 'postgres') : [];
+    const database = (await this.databasePids?.()) ?? [];
     return [...(await descendants(target.service.process.pid!)), ...database];
   }
 }

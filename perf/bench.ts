@@ -941,6 +941,7 @@ async function main(): Promise<number> {
   );
   print(`dataset: ${dataset.products} products, measuring ids ${dataset.first}–${dataset.last}`);
   const session = new Session(options, dataset, runDir, await writeIdFiles(dataset, runDir), print);
+  if (replicationSet !== undefined) session.databasePids = () => replicationSet!.processes();
   if (dataset.copyUnavailable !== undefined) session.notes.push(`Dataset: ${dataset.copyUnavailable}.`);
   const interrupted = new Promise<never>((_, reject) => {
     for (const signal of ['SIGINT', 'SIGTERM'] as const)

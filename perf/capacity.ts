@@ -37,12 +37,22 @@ import { READ_ROUTES } from './bench-routes.js';
 
 const RESULTS = path.join(ROOT, 'perf/results');
 const TARGETS = [10_000, 100_000, 1_000_000];
-/** The mix's runs the check predicts, and how the bench placed their processes. */
-const MIX_RUNS: readonly { readonly id: string; readonly layout: Box['layout'] }[] = [
-  { id: 'mix.cached.reads', layout: 'shared' },
-  { id: 'mix.cached', layout: 'shared' },
-  { id: 'vcpu.mix', layout: 'one-cpu' },
+/**
+ * The mix's runs the check predicts, and how the bench placed their processes. The --replicas
+ * runs (mix.cached.primary, mix.cached.replicas-N, cache on, reads only) put the replicas on the
+ * same box: they add no cores, so the model predicts both alike, and a replica's replay is
+ * PostgreSQL's CPU like any other.
+ */
+const MIX_RUNS: readonly { readonly id: RegExp; readonly layout: Box['layout'] }[] = [
+  { id: /^mix\.cached\.reads$/, layout: 'shared' },
+  { id: /^mix\.cached$/, layout: 'shared' },
+  { id: /^mix\.cached\.(primary|replicas-\d+)$/, layout: 'shared' },
+  { id: /^vcpu\.mix$/, layout: 'one-cpu' },
 ];
+
+/** The report's scenarios of the mix that `id` matches. */
+const mixRuns = (report: BenchReport, id: RegExp): string[] =>
+  report.scenarios.map((each) => each.id).filter((each) => id.test(each));
 /**
  * nginx's CPU per proxied request, from perf/nginx-bench.ts (docs/benchmarks.md, "nginx in front
  * of the API": 40–56 µs cached, 74–85 µs uncached, on this machine): the bench itself runs without nginx.
@@ -177,7 +187,7 @@ function printCheck(costs: Costs, costsFile: string, checked: readonly { file: s
   console.log('## Check: predicted vs measured on this box\n');
   const rows: string[][] = [];
   for (const { file, report } of checked) {
-    for (const { id, layout } of MIX_RUNS) {
+    for (const { id, layout } of MIX_RUNS.flatMap((run) => mixRuns(report, run.id).map((id) => ({ ...run, id })))) {
       const runs = costedRuns(scenario(report, id));
       if (runs.length === 0) continue;
       const totals = sum(runs);
@@ -316,7 +326,9 @@ async function main(): Promise<void> {
   if (!costs) throw new Error(`${costed.file} has no costs for every route's cached and uncached runs and the mix`);
   const checked = values.check
     ? await Promise.all(values.check.map(load))
-    : stored.filter(({ report }) => MIX_RUNS.some(({ id }) => costedRuns(scenario(report, id)).length > 0));
+    : stored.filter(({ report }) =>
+        MIX_RUNS.some(({ id }) => mixRuns(report, id).some((each) => costedRuns(scenario(report, each)).length > 0)),
+      );
   printCosts(costs, costed.file);
   printCheck(costs, costed.file, checked);
   const mix = sum(costedRuns(scenario(costed.report, 'mix.cached')));

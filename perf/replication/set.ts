@@ -27,7 +27,7 @@ import { appendFile, chown, mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from '../../lib/net.js';
-import { run } from '../../lib/processes.js';
+import { descendants, run } from '../../lib/processes.js';
 import { ensureDatabase, openSession, withDatabase } from '../../sql/db/admin.js';
 import { migrate } from '../../sql/migrate.js';
 import { debianPostgresInstalled, debianServer, PG_BIN, type DebianServer } from './debian-postgres.js';
@@ -98,6 +98,8 @@ export interface ReplicationSet {
   waitStreaming(name: ReplicaName, deadline: Deadline): Promise<void>;
   /** The server's log so far, for failure messages. */
   log(name: ServerName): Promise<string>;
+  /** Every process of every server running now (postmasters and their children): for CPU readings. */
+  processes(): Promise<number[]>;
   /** Stops every server and removes the namespace, its link and every file. */
   close(): Promise<void>;
 }
@@ -345,6 +347,14 @@ export async function startReplicationSet(options: ReplicationOptions): Promise<
         );
       },
       log: (name) => server(name).log(),
+      async processes() {
+        const pids: number[] = [];
+        for (const each of servers.values()) {
+          const postmaster = await each.postmaster();
+          if (postmaster !== undefined) pids.push(postmaster, ...(await descendants(postmaster)));
+        }
+        return pids;
+      },
       close,
     };
     for (const { name } of options.replicas) await set.waitCaughtUp(name, { timeoutMs: 30_000 });
