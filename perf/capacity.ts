@@ -39,14 +39,14 @@ const RESULTS = path.join(ROOT, 'perf/results');
 const TARGETS = [10_000, 100_000, 1_000_000];
 /**
  * The mix's runs the check predicts, and how the bench placed their processes. The --replicas
- * runs (mix.cached.primary, mix.cached.replicas-N, cache on, reads only) put the replicas on the
+ * runs (mix.cached.primary, mix.cached.replicas-N, and the same cache off; reads only) put the replicas on the
  * same box: they add no cores, so the model predicts both alike, and a replica's replay is
  * PostgreSQL's CPU like any other.
  */
 const MIX_RUNS: readonly { readonly id: RegExp; readonly layout: Box['layout'] }[] = [
   { id: /^mix\.cached\.reads$/, layout: 'shared' },
   { id: /^mix\.cached$/, layout: 'shared' },
-  { id: /^mix\.cached\.(primary|replicas-\d+)$/, layout: 'shared' },
+  { id: /^mix\.(cached|uncached)\.(primary|replicas-\d+)$/, layout: 'shared' },
   { id: /^vcpu\.mix$/, layout: 'one-cpu' },
 ];
 
