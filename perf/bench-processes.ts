@@ -5,6 +5,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
+import os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { run, waitUntil, watch, type Watched } from '../lib/processes.js';
@@ -163,4 +164,12 @@ export async function httpStatus(port: number, requestPath: string): Promise<num
   } catch {
     return 0;
   }
+}
+
+/** The machine's 1, 5 and 15 minute load averages, as a run's report prints them. */
+export function loadAverage(): string {
+  return os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ');
 }

@@ -28,7 +28,7 @@ import { setTimeout as delay } from 'node:timers/promises';
 import { descendants } from '../lib/processes.js';
 import { freePort } from '../lib/net.js';
 import { loadDataset } from './bench-dataset.js';
-import { cpuSeconds, startCluster } from './bench-processes.js';
+import { cpuSeconds, loadAverage, startCluster } from './bench-processes.js';
 import { runWrk } from './bench-wrk.js';
 import { findNginx, nginxScratchDir, SHIPPED_CONF, startNginx, type RunningNginx } from './nginx-template.js';
 
@@ -178,12 +178,7 @@ async function main(): Promise<void> {
         );
       }
     }
-    console.log(
-      `load average: ${os
-        .loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
-    );
+    console.log(`load average: ${loadAverage()}`);
   } finally {
     await Promise.all(proxies.map((proxy) => proxy.stop()));
     await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));

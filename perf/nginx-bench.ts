@@ -17,10 +17,9 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFile, rm } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cpuSeconds } from './bench-processes.js';
+import { cpuSeconds, loadAverage } from './bench-processes.js';
 import { findNginx, nginxScratchDir, startNginx, type RunningNginx } from './nginx-template.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
@@ -167,12 +166,7 @@ async function main(): Promise<void> {
         `${name.padEnd(24)} median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(0)} req/s (${sorted[0]!.toFixed(0)}..${sorted.at(-1)!.toFixed(0)})`,
       );
     }
-    console.log(
-      `load average: ${os
-        .loadavg()
-        .map((l) => l.toFixed(2))
-        .join(' ')}`,
-    );
+    console.log(`load average: ${loadAverage()}`);
   } finally {
     await Promise.all(proxies.map((p) => p.stop()));
     await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));

@@ -24,41 +24,10 @@ import { NEW_REVIEW_BODY } from '../server/routes/reviews.js';
 import type { Body } from '../server/validate.js';
 import { serve } from './helpers/api.js';
 import { adminUrl, freshDatabase } from './helpers/database.js';
+import { CATALOGUE as FIXTURE } from './fixtures/catalogue.js';
 
 // ajv-formats is CommonJS: its default export arrives as the module object.
 const addFormats = (addFormatsModule as unknown as { default: (ajv: Ajv2020) => Ajv2020 }).default;
-
-const FIXTURE = `
-INSERT INTO products (id, name, slogan, description, category, default_price) VALUES
-  (1, 'Camo Onesie', 'Blend in to your crowd', 'The So Fatigues will wake you up and fit you in.', 'Jackets', 140),
-  (2, 'Bright Future Sunglasses', 'You''ve got to wear shades', 'Where you''re going you might not need roads.', 'Accessories', 69),
-  (3, 'Morning Joggers', 'Make yourself a morning person', 'Whether you''re a morning person or not.', 'Pants', 40);
-INSERT INTO features (id, product_id, feature, value) VALUES
-  (1, 1, 'Fabric', 'Canvas'), (2, 1, 'Buttons', 'Brass'), (3, 2, 'UV Protection', NULL);
-INSERT INTO styles (id, product_id, name, sale_price, original_price, default_style) VALUES
-  (1, 1, 'Forest Green & Black', NULL, 140, true), (2, 1, 'Desert Brown & Tan', 100, 140, false);
-INSERT INTO photos (id, style_id, url, thumbnail_url) VALUES
-  (1, 1, 'https://images.example/1?w=668', 'https://images.example/1?w=300');
-INSERT INTO skus (id, style_id, size, quantity) VALUES (1, 1, 'XS', 8), (2, 1, 'S', 16);
-INSERT INTO related (id, current_product_id, related_product_id) VALUES (1, 1, 2), (2, 1, 3);
-INSERT INTO reviews (id, product_id, rating, date, summary, body, recommend, reported, reviewer_name, reviewer_email, response, helpfulness) VALUES
-  (1, 2, 5, '2021-03-17T13:28:37.620Z', 'I''m enjoying wearing these shades', 'Comfortable and practical.', true, false, 'shortandsweeet', 's@example.com', NULL, 5),
-  (2, 2, 3, '2020-11-01T09:00:00.000Z', 'Fine', 'They do the job.', false, false, 'fourth', 'f@example.com', 'Thank you!', 1);
-INSERT INTO reviews_photos (id, review_id, url) VALUES (1, 1, 'https://images.example/r1');
-INSERT INTO characteristics (id, product_id, name) VALUES (1, 2, 'Quality'), (2, 2, 'Fit');
-INSERT INTO characteristic_reviews (id, characteristic_id, review_id, value) VALUES (1, 1, 1, 4), (2, 1, 2, 3);
-SELECT refresh_review_stats();
-INSERT INTO questions (id, product_id, body, date_written, asker_name, asker_email, reported, helpful) VALUES
-  (1, 1, 'Does this product run big or small?', '2020-12-21T07:31:47.083Z', 'jbilas', 'j@example.com', false, 8),
-  (2, 1, 'Can I wash it?', '2020-12-25T00:14:44.662Z', 'cleopatra', 'c@example.com', false, 2);
-INSERT INTO answers (id, question_id, body, date_written, answerer_name, answerer_email, reported, helpful) VALUES
-  (1, 1, 'Runs small.', '2021-01-02T10:00:00.000Z', 'sillyguy', 's@example.com', false, 2);
-INSERT INTO answers_photos (id, answer_id, url) VALUES (1, 1, 'https://images.example/a1');
-INSERT INTO cart (id, user_session, product_id, active) VALUES (1, 7, 1, true), (2, 7, 3, false);
-SELECT setval(pg_get_serial_sequence(name, 'id'), max)
-  FROM (VALUES ('reviews', 2), ('reviews_photos', 1), ('characteristic_reviews', 2), ('questions', 2),
-               ('answers', 1), ('answers_photos', 1), ('cart', 2)) AS last (name, max);
-`;
 
 const REVIEW = {
   product_id: 2,
