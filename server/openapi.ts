@@ -562,8 +562,18 @@ const OPERATIONS: Record<string, Record<string, Operation>> = {
   '/ready': {
     get: {
       summary: 'This worker reaches the database',
+      description:
+        '`ready`: it reaches the primary. `degraded`: it does not, but a read replica serves its reads ' +
+        '(reads answer, writes answer 503): keep it in the balancer. 503: neither.',
       tag: 'Operations',
-      responses: { '200': exactly({ status: { const: 'ready' } }) },
+      responses: {
+        '200': {
+          oneOf: [
+            exactly({ status: { const: 'ready' } }),
+            exactly({ status: { const: 'degraded' }, reads: { const: 'replicas' }, writes: { const: 'unavailable' } }),
+          ],
+        },
+      },
       errors: { '503': 'Unavailable' },
     },
   },
