@@ -14,6 +14,7 @@
  */
 import type { Pool } from '../sql/db/pool.js';
 import type { WalPosition } from '../sql/db/wal.js';
+import type { Bodies } from '../sql/queries/bodies.js';
 import { encodeBody } from './reply.js';
 import { WriteBatcher } from './write-batcher.js';
 
@@ -27,8 +28,8 @@ export interface MissBatchingOptions {
 /** Measured with `npm run bench -- --quick --runs 3 --scenarios uncached` (docs/benchmarks.md). */
 export const MISS_BATCHING: MissBatchingOptions = Object.freeze({ maxKeys: 100, maxConcurrentBatches: 2 });
 
-/** Key (a product's or a question's id) → body, for those of `keys` that exist, read with `pool` in one statement. */
-export type BatchRead = (pool: Pool, keys: readonly number[]) => Promise<ReadonlyMap<number, string>>;
+/** The bodies of those of `keys` that exist, read with `pool` in one statement. */
+export type BatchRead = (pool: Pool, keys: readonly number[]) => Promise<Bodies>;
 
 /** The pool that has every change committed up to `position` (undefined: the newest). */
 export type PositionedPool = (position: WalPosition | undefined) => Pool;

@@ -4,6 +4,7 @@ import { openSession } from '../sql/db/admin.js';
 import { createPool, type Pool } from '../sql/db/pool.js';
 import type { WalPosition } from '../sql/db/wal.js';
 import { productDetail, productDetails, productRelated, productRelatedMany } from '../sql/queries/products.js';
+import { reviewMeta, reviewMetaMany } from '../sql/queries/reviews.js';
 import { MissBatcher, positionForAll, type BatchRead } from '../server/miss-batcher.js';
 import { freshDatabase } from './helpers/database.js';
 import { CATALOGUE } from './fixtures/catalogue.js';
@@ -79,6 +80,20 @@ t.test('a batch answers each key exactly what its single-key statement answers',
     t.equal(text(await one.batcher.load(3, undefined)), alone[3], `${name}: a batch of one`);
     t.same(one.batches, [[3]]);
   }
+});
+
+t.test('a meta batch answers every id, known or not, what the single-key statement answers', async (t) => {
+  const pool = await fixturePool(t);
+  const ids = [2, 1, 99, 2, 4];
+  const { batcher, batches } = recording(pool, reviewMetaMany);
+  const alone = await Promise.all(ids.map((id) => reviewMeta(pool, id)));
+  const batched = await Promise.all(ids.map((id) => batcher.load(id, undefined)));
+  t.same(batched.map(text), alone, 'same bytes, counts and averages for product 2, empty ones for the others');
+  t.match(alone[0], /"ratings":\{"3":"1","5":"1"\}/, 'product 2 has ratings');
+  t.same(batches, [
+    [2, 1, 99],
+    [2, 4],
+  ]);
 });
 
 t.test('misses that arrive while a batch runs leave together as the next one', async (t) => {

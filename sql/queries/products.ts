@@ -9,12 +9,12 @@
  * exported columns; the planner flattens it into the projection.
  *
  * Every per-product statement selects from `products pr WHERE pr.id = $1`, so an unknown product
- * yields no row (→ 404) within the same round trip. The batched twins (`…Many`) print the same
- * body expression over `pr.id = ANY($1)`, one (id, body) row per product found, for a worker's
- * concurrent misses of one route (server/miss-batcher.ts); the single-key statements stay what
- * a lone miss and the bench's pgbench ceiling run.
+ * yields no row (→ 404) within the same round trip. The batched ones (sql/queries/bodies.ts) print
+ * the same body over `pr.id = ANY($1)`; the single-key statements stay what the bench's pgbench
+ * ceiling runs.
  */
 import type { Pool } from '../db/pool.js';
+import { bodiesByKey, type Bodies, type Statement } from './bodies.js';
 import { jsonArray, jsonObjectById } from './json.js';
 
 const LIST = {
@@ -28,11 +28,6 @@ FROM (
   LIMIT $1 OFFSET $2
 ) p`,
 };
-
-interface Statement {
-  readonly name: string;
-  readonly text: string;
-}
 
 /** A per-product body: the object of `columns` over `products pr`, and no row for an unknown product. */
 function productBody(name: string, columns: string): Statement {
@@ -131,14 +126,6 @@ async function body(pool: Pool, statement: Statement, values: unknown[]): Promis
   return result.rows[0]?.body;
 }
 
-/** Product id → body, for the ids of products that exist. */
-export type Bodies = ReadonlyMap<number, string>;
-
-async function bodies(pool: Pool, statement: Statement, productIds: readonly number[]): Promise<Bodies> {
-  const result = await pool.query<Body & { id: number }>({ ...statement, values: [productIds] });
-  return new Map(result.rows.map((row) => [row.id, row.body]));
-}
-
 /** A page of products ordered by id, as a JSON array (`[]` past the end). */
 export async function productList(pool: Pool, page: number, count: number): Promise<string> {
   return (await body(pool, LIST, [count, (page - 1) * count])) ?? '[]';
@@ -151,7 +138,7 @@ export function productDetail(pool: Pool, productId: number): Promise<string | u
 
 /** productDetail of each product that exists, in one statement. */
 export function productDetails(pool: Pool, productIds: readonly number[]): Promise<Bodies> {
-  return bodies(pool, DETAILS, productIds);
+  return bodiesByKey(pool, DETAILS, productIds);
 }
 
 /** `{"product_id":"…","results":[…]}`, or undefined when no product has this id. */
@@ -166,5 +153,5 @@ export function productRelated(pool: Pool, productId: number): Promise<string | 
 
 /** productRelated of each product that exists, in one statement. */
 export function productRelatedMany(pool: Pool, productIds: readonly number[]): Promise<Bodies> {
-  return bodies(pool, RELATED_MANY, productIds);
+  return bodiesByKey(pool, RELATED_MANY, productIds);
 }
