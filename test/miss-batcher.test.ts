@@ -6,6 +6,7 @@ import type { WalPosition } from '../sql/db/wal.js';
 import { productDetail, productDetails, productRelated, productRelatedMany } from '../sql/queries/products.js';
 import { reviewMeta, reviewMetaMany } from '../sql/queries/reviews.js';
 import { MissBatcher, positionForAll, type BatchRead } from '../server/miss-batcher.js';
+import { serveFixture } from './helpers/api.js';
 import { freshDatabase } from './helpers/database.js';
 import { CATALOGUE } from './fixtures/catalogue.js';
 
@@ -134,4 +135,39 @@ t.test("a batch runs on a pool that has every key's position", async (t) => {
   const newest = [batcher.load(1, 30), batcher.load(2, undefined)];
   await Promise.all(newest);
   t.same(positions, [10, 30, undefined]);
+});
+
+t.test('concurrent misses through the API answer what the single-key statements answer', async (t) => {
+  const api = await serveFixture(t, FIXTURE);
+  const pool = createPool({
+    connectionString: api.url,
+    max: 1,
+    connectionTimeoutMillis: 3000,
+    statementTimeoutMillis: 5000,
+    idleTimeoutMillis: 1000,
+    applicationName: 'test-miss-batcher',
+    onIdleError: () => undefined,
+  });
+  t.teardown(() => pool.end());
+  const ids = [1, 2, 3, 4, 99];
+  const routes = [
+    { path: (id: number) => `/products/${id}`, single: productDetail },
+    { path: (id: number) => `/products/${id}/related`, single: productRelated },
+    { path: (id: number) => `/reviews/meta?product_id=${id}`, single: reviewMeta },
+  ];
+  const answers = await Promise.all(
+    routes.flatMap(({ path }) =>
+      ids.map(async (id) => {
+        const response = await api.get(path(id));
+        return { status: response.status, body: await response.text() };
+      }),
+    ),
+  );
+  const expected = await Promise.all(routes.flatMap(({ single }) => ids.map((id) => single(pool, id))));
+  for (const [index, answer] of answers.entries()) {
+    const url = routes[Math.floor(index / ids.length)]!.path(ids[index % ids.length]!);
+    const body = expected[index];
+    if (body === undefined) t.equal(answer.status, 404, `${url}: unknown`);
+    else t.same(answer, { status: 200, body }, url);
+  }
 });
