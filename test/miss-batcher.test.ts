@@ -4,6 +4,7 @@ import { openSession } from '../sql/db/admin.js';
 import { createPool, type Pool } from '../sql/db/pool.js';
 import type { WalPosition } from '../sql/db/wal.js';
 import { productDetail, productDetails, productRelated, productRelatedMany } from '../sql/queries/products.js';
+import { answerList, answerLists } from '../sql/queries/qa.js';
 import { reviewMeta, reviewMetaMany } from '../sql/queries/reviews.js';
 import { MissBatcher, positionForAll, type BatchRead } from '../server/miss-batcher.js';
 import { serveFixture } from './helpers/api.js';
@@ -97,6 +98,25 @@ t.test('a meta batch answers every id, known or not, what the single-key stateme
   ]);
 });
 
+/** The answers page the route batches. */
+async function firstAnswers(pool: Pool, questionId: number): Promise<string | undefined> {
+  return (await answerList(pool, questionId, 1, 5))?.body;
+}
+
+t.test('an answers batch answers each question what the single-key statement answers', async (t) => {
+  const pool = await fixturePool(t);
+  const ids = [1, 99, 2];
+  const alone = await Promise.all(ids.map((id) => answerList(pool, id, 1, 5)));
+  const batched = await answerLists(pool, ids, 1, 5);
+  t.same(
+    ids.map((id) => batched.get(id)),
+    alone,
+    'same bytes and product, none for an unknown question',
+  );
+  t.equal(alone[1], undefined);
+  t.match(alone[0]?.body, /"answer_id":1,/);
+});
+
 t.test('misses that arrive while a batch runs leave together as the next one', async (t) => {
   const pool = await fixturePool(t);
   const { batcher, batches } = recording(pool, productDetails);
@@ -154,6 +174,7 @@ t.test('concurrent misses through the API answer what the single-key statements 
     { path: (id: number) => `/products/${id}`, single: productDetail },
     { path: (id: number) => `/products/${id}/related`, single: productRelated },
     { path: (id: number) => `/reviews/meta?product_id=${id}`, single: reviewMeta },
+    { path: (id: number) => `/qa/questions/${id}/answers`, single: firstAnswers },
   ];
   const answers = await Promise.all(
     routes.flatMap(({ path }) =>
