@@ -28,7 +28,7 @@ export interface MissBatchingOptions {
 
 /**
  * Measured with `npm run bench -- --quick --runs 3 --scenarios uncached` (scale 0.01, 2 workers,
- * c64): GET /products/:id reached 0.55 × pgbench with one batch in flight per route, 0.72–0.82
+ * c64): GET /products/:id reached 0.55 × pgbench with one batch in flight per route, 0.71–0.82
  * with two, 0.70 with four, which also take a whole domain's default admission limit.
  */
 export const MISS_BATCHING: MissBatchingOptions = Object.freeze({ maxKeys: 100, maxConcurrentBatches: 2 });
