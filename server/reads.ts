@@ -27,6 +27,7 @@ import type { Domain } from './admission.js';
 import type { ResponseCache } from './cache.js';
 import { ERRORS } from './errors.js';
 import type { CacheCoherence } from './invalidation.js';
+import { type BatchRead, MissBatcher, type MissBatchingOptions } from './miss-batcher.js';
 import { tagged, type Reply } from './reply.js';
 
 export type CacheKind = BodyKind | typeof PRODUCT_LISTS;
@@ -56,6 +57,12 @@ const DOMAIN_OF: Readonly<Record<CacheKind, Domain>> = {
 /** Loads a missed body with the pool it is given; undefined when the thing it shows does not exist. */
 export type ReadLoader = (pool: Pool) => Promise<Buffer | undefined>;
 
+/** A miss that joins its route's batch (server/miss-batcher.ts) instead of running its own statement. */
+export interface BatchedLoad {
+  readonly batcher: MissBatcher;
+  readonly key: number;
+}
+
 /** The pool a read of `domain` runs on that must see every change committed up to `position` (undefined: the newest). */
 export type ReadSource = (domain: Domain, position: WalPosition | undefined) => Pool;
 
@@ -70,16 +77,25 @@ export class CachedReads {
   reply(
     scope: ReadScope,
     variant: string,
-    load: ReadLoader,
+    load: ReadLoader | BatchedLoad,
     whenMissing: Reply = ERRORS.unknownId,
   ): Reply | Promise<Reply> {
     // The position is read when the load starts, with the invalidations received by then.
-    const fill = () =>
-      load(this.source(DOMAIN_OF[scope.kind], this.coherence.readPosition(scope.kind, scope.productId)));
+    const fill = () => {
+      const position = this.coherence.readPosition(scope.kind, scope.productId);
+      return typeof load === 'function'
+        ? load(this.source(DOMAIN_OF[scope.kind], position))
+        : load.batcher.load(load.key, position);
+    };
     if (scope.productId === undefined || !(this.coherence.servesWriteAffected || CATALOGUE_KINDS.has(scope.kind))) {
       return answer(fill(), whenMissing);
     }
     return this.cached(this.cache.versionedKey(scope.kind, scope.productId, variant), fill, whenMissing);
+  }
+
+  /** A batcher for the misses of one route whose bodies are of `kind`: each batch runs on that kind's domain. */
+  batcher(kind: CacheKind, read: BatchRead, options?: MissBatchingOptions): MissBatcher {
+    return new MissBatcher(read, (position) => this.source(DOMAIN_OF[kind], position), options);
   }
 
   /**

@@ -15,6 +15,8 @@
  * nothing acknowledged is missing and nothing refused is stored. close() stops taking items and
  * resolves once every item already taken is committed or refused; the server calls it after
  * draining requests and before ending the pool.
+ *
+ * The same queue, undelayed, batches concurrent cache misses of a route (server/miss-batcher.ts).
  */
 
 export interface WriteBatcherOptions {

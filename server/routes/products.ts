@@ -1,8 +1,9 @@
 /** GET /products, /products/:product_id, /products/:product_id/styles, /products/:product_id/related. */
 import type { Pool } from '../../sql/db/pool.js';
-import { productDetail, productList, productRelated, productStyles } from '../../sql/queries/products.js';
+import { productDetails, productList, productRelatedMany, productStyles } from '../../sql/queries/products.js';
 import { mount } from '../http.js';
 import { paging, pathId, queryParams } from '../params.js';
+import type { BatchRead } from '../miss-batcher.js';
 import { PRODUCT_LIST_PAGES, type CacheKind } from '../reads.js';
 import { encodeBody } from '../reply.js';
 import type { HttpRequest, TemplatedApp } from '../uws.js';
@@ -34,7 +35,18 @@ export function mountProductRoutes(app: TemplatedApp, { exchanges, reads }: Rout
       );
     },
   });
-  mount(app, exchanges, '/products/:product_id', perProduct('product', productDetail));
+  // Light bodies, where a statement's fixed cost dominates: concurrent misses share one.
+  const batched = (kind: CacheKind, read: BatchRead) => {
+    const batcher = reads.batcher(kind, read);
+    return {
+      get: (req: HttpRequest) => {
+        const productId = pathId(req.getParameter(0));
+        return reads.reply({ kind, productId }, '', { batcher, key: productId });
+      },
+    };
+  };
+
+  mount(app, exchanges, '/products/:product_id', batched('product', productDetails));
   mount(app, exchanges, '/products/:product_id/styles', perProduct('styles', productStyles));
-  mount(app, exchanges, '/products/:product_id/related', perProduct('related', productRelated));
+  mount(app, exchanges, '/products/:product_id/related', batched('related', productRelatedMany));
 }

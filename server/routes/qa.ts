@@ -11,9 +11,10 @@
  * later reads of the question are cached like any other body.
  */
 import { LRUCache } from 'lru-cache';
-import { answerList, questionList, type NewQuestion } from '../../sql/queries/qa.js';
+import { answerList, answerLists, questionList, type NewQuestion } from '../../sql/queries/qa.js';
 import { ApiError, ERRORS } from '../errors.js';
 import { created, mount, readJsonBody } from '../http.js';
+import { DEFAULT_COUNT, DEFAULT_PAGE } from '../limits.js';
 import { paging, pathId, queryParams, queryProductId } from '../params.js';
 import { encodeBody } from '../reply.js';
 import type { TemplatedApp } from '../uws.js';
@@ -61,12 +62,28 @@ export function mountQaRoutes(app: TemplatedApp, { exchanges, reads, writes }: R
     },
   });
 
+  // The page a storefront asks for, a light body: concurrent misses of it share one statement.
+  const firstPages = reads.batcher('qa', async (pool, questionIds) => {
+    const lists = await answerLists(pool, questionIds, DEFAULT_PAGE, DEFAULT_COUNT);
+    const bodies = new Map<number, string>();
+    for (const [questionId, list] of lists) {
+      questionProducts.set(questionId, list.productId);
+      bodies.set(questionId, list.body);
+    }
+    return bodies;
+  });
+
   mount(app, exchanges, '/qa/questions/:question_id/answers', {
     get: (req) => {
       const questionId = pathId(req.getParameter(0));
       const { page, count } = paging(queryParams(req.getQuery()));
       const productId = questionProducts.get(questionId);
-      return reads.reply({ kind: 'qa', productId }, `answers:${questionId}:${page}:${count}`, async (pool) => {
+      const scope = { kind: 'qa', productId } as const;
+      const variant = `answers:${questionId}:${page}:${count}`;
+      if (page === DEFAULT_PAGE && count === DEFAULT_COUNT) {
+        return reads.reply(scope, variant, { batcher: firstPages, key: questionId });
+      }
+      return reads.reply(scope, variant, async (pool) => {
         const list = await answerList(pool, questionId, page, count);
         if (list === undefined) return undefined;
         if (productId === undefined) questionProducts.set(questionId, list.productId);

@@ -6,7 +6,7 @@
 import {
   relevanceClock,
   reviewList,
-  reviewMeta,
+  reviewMetaMany,
   REVIEW_SORTS,
   type NewReview,
   type ReviewSort,
@@ -121,12 +121,12 @@ export function mountReviewRoutes(app: TemplatedApp, { exchanges, reads, writes 
     },
   });
 
+  // A light body, where a statement's fixed cost dominates: concurrent misses share one.
+  const metaBatcher = reads.batcher('review-meta', reviewMetaMany);
   mount(app, exchanges, '/reviews/meta', {
     get: (req) => {
       const productId = queryProductId(queryParams(req.getQuery()));
-      return reads.reply({ kind: 'review-meta', productId }, '', async (pool) =>
-        encodeBody(await reviewMeta(pool, productId)),
-      );
+      return reads.reply({ kind: 'review-meta', productId }, '', { batcher: metaBatcher, key: productId });
     },
   });
 

@@ -9,9 +9,12 @@
  * exported columns; the planner flattens it into the projection.
  *
  * Every per-product statement selects from `products pr WHERE pr.id = $1`, so an unknown product
- * yields no row (→ 404) within the same round trip.
+ * yields no row (→ 404) within the same round trip. The batched ones (sql/queries/bodies.ts) print
+ * the same body over `pr.id = ANY($1)`; the single-key statements stay what the bench's pgbench
+ * ceiling runs.
  */
 import type { Pool } from '../db/pool.js';
+import { bodiesByKey, type Bodies, type Statement } from './bodies.js';
 import { jsonArray, jsonObjectById } from './json.js';
 
 const LIST = {
@@ -27,7 +30,7 @@ FROM (
 };
 
 /** A per-product body: the object of `columns` over `products pr`, and no row for an unknown product. */
-function productBody(name: string, columns: string): { name: string; text: string } {
+function productBody(name: string, columns: string): Statement {
   return {
     name,
     text: `
@@ -40,12 +43,23 @@ FROM (
   };
 }
 
-const DETAIL = productBody(
-  'products_detail',
-  `pr.id, pr.name, pr.slogan, pr.description, pr.category,
+/** productBody for many products: the same object, named in a LATERAL so the row also carries pr.id. */
+function productBodies(name: string, columns: string): Statement {
+  return {
+    name,
+    text: `
+SELECT pr.id, row_to_json(p)::text AS body
+FROM products pr
+CROSS JOIN LATERAL (SELECT ${columns}) p
+WHERE pr.id = ANY($1::int[])`,
+  };
+}
+
+const DETAIL_COLUMNS = `pr.id, pr.name, pr.slogan, pr.description, pr.category,
    pr.default_price::text AS default_price,
-   ${jsonArray({ from: 'features f', columns: 'f.feature, f.value', where: 'f.product_id = pr.id', orderBy: 'f.id' })} AS features`,
-);
+   ${jsonArray({ from: 'features f', columns: 'f.feature, f.value', where: 'f.product_id = pr.id', orderBy: 'f.id' })} AS features`;
+const DETAIL = productBody('products_detail', DETAIL_COLUMNS);
+const DETAILS = productBodies('products_details', DETAIL_COLUMNS);
 
 // Legacy front ends read photos[0] and iterate skus without guards, hence the placeholders.
 const STYLES = productBody(
@@ -79,10 +93,7 @@ const STYLES = productBody(
 // The ingest rejects related ids that are 0, unknown or the product itself, and the schema's
 // foreign keys and CHECK forbid them, but the ingest drops those constraints while it loads;
 // both filters cost a few index probes per product. Repeats are allowed: the first one counts.
-const RELATED = {
-  name: 'products_related',
-  text: `
-SELECT coalesce((
+const RELATED_IDS = `coalesce((
   SELECT array_to_json(array_agg(rel.related_product_id ORDER BY rel.first_id))
   FROM (
     SELECT r.related_product_id, min(r.id) AS first_id
@@ -92,18 +103,25 @@ SELECT coalesce((
       AND EXISTS (SELECT FROM products q WHERE q.id = r.related_product_id)
     GROUP BY r.related_product_id
   ) rel
-), '[]')::text AS body
+), '[]')::text`;
+const RELATED: Statement = {
+  name: 'products_related',
+  text: `
+SELECT ${RELATED_IDS} AS body
 FROM products pr
 WHERE pr.id = $1`,
+};
+const RELATED_MANY: Statement = {
+  name: 'products_related_many',
+  text: `
+SELECT pr.id, ${RELATED_IDS} AS body
+FROM products pr
+WHERE pr.id = ANY($1::int[])`,
 };
 
 type Body = { body: string };
 
-async function body(
-  pool: Pool,
-  statement: { name: string; text: string },
-  values: unknown[],
-): Promise<string | undefined> {
+async function body(pool: Pool, statement: Statement, values: unknown[]): Promise<string | undefined> {
   const result = await pool.query<Body>({ ...statement, values });
   return result.rows[0]?.body;
 }
@@ -118,6 +136,11 @@ export function productDetail(pool: Pool, productId: number): Promise<string | u
   return body(pool, DETAIL, [productId]);
 }
 
+/** productDetail of each product that exists, in one statement. */
+export function productDetails(pool: Pool, productIds: readonly number[]): Promise<Bodies> {
+  return bodiesByKey(pool, DETAILS, productIds);
+}
+
 /** `{"product_id":"…","results":[…]}`, or undefined when no product has this id. */
 export function productStyles(pool: Pool, productId: number): Promise<string | undefined> {
   return body(pool, STYLES, [productId]);
@@ -126,4 +149,9 @@ export function productStyles(pool: Pool, productId: number): Promise<string | u
 /** The bare array of related product ids, or undefined when no product has this id. */
 export function productRelated(pool: Pool, productId: number): Promise<string | undefined> {
   return body(pool, RELATED, [productId]);
+}
+
+/** productRelated of each product that exists, in one statement. */
+export function productRelatedMany(pool: Pool, productIds: readonly number[]): Promise<Bodies> {
+  return bodiesByKey(pool, RELATED_MANY, productIds);
 }

@@ -5,17 +5,13 @@
  * notifies the product it changed from inside itself (see invalidation.ts), so a 201/204 means
  * the write is committed and every worker has been told.
  */
+import type { Statement } from './bodies.js';
 import { isoDate, jsonArray, jsonObjectById, jsonPage } from './json.js';
 import type { Pool } from '../db/pool.js';
 import { notifyProducts, rowWrite, type BodyKind, type Written } from './invalidation.js';
 
 /** Every Q&A write changes only its product's questions and answers lists. */
 const QA_BODIES: readonly BodyKind[] = ['qa'];
-
-interface Statement {
-  readonly name: string;
-  readonly text: string;
-}
 
 /** A question's visible answers as one JSON object keyed by answer id, photos as URL strings. */
 const ANSWERS_BY_ID = jsonObjectById({
@@ -56,13 +52,8 @@ FROM (
 ) b`,
 };
 
-/** No row for an unknown or reported question; otherwise its product (the cache key's) and the body. */
-const ANSWER_LIST: Statement = {
-  name: 'qa_answer_list',
-  text: `
-SELECT q.product_id, row_to_json(b)::text AS body
-FROM questions q
-CROSS JOIN LATERAL (
+/** A page of question q's visible answers, as `b.body`'s object; $2 count, $3 offset, $4 page - 1. */
+const ANSWER_PAGE = `CROSS JOIN LATERAL (
   SELECT q.id::text AS question, $4::integer AS page, $2::integer AS count,
          ${jsonPage({
            table: 'answers',
@@ -77,8 +68,26 @@ CROSS JOIN LATERAL (
                      a.answerer_name, a.helpful AS helpfulness,
                      ${jsonArray({ from: 'answers_photos p', columns: 'p.id, p.url', where: 'p.answer_id = a.id', orderBy: 'p.id' })} AS photos`,
          })} AS results
-) b
+) b`;
+
+/** No row for an unknown or reported question; otherwise its product (the cache key's) and the body. */
+const ANSWER_LIST: Statement = {
+  name: 'qa_answer_list',
+  text: `
+SELECT q.product_id, row_to_json(b)::text AS body
+FROM questions q
+${ANSWER_PAGE}
 WHERE q.id = $1 AND NOT q.reported`,
+};
+
+/** ANSWER_LIST for the questions of $1, one (id, product_id, body) row per visible question. */
+const ANSWER_LISTS: Statement = {
+  name: 'qa_answer_lists',
+  text: `
+SELECT q.id, q.product_id, row_to_json(b)::text AS body
+FROM questions q
+${ANSWER_PAGE}
+WHERE q.id = ANY($1::int[]) AND NOT q.reported`,
 };
 
 /** Inserted only if the product exists; the date is cut to the milliseconds every body prints. */
@@ -170,6 +179,20 @@ export async function answerList(
   });
   const row = result.rows[0];
   return row === undefined ? undefined : { productId: row.product_id, body: row.body };
+}
+
+/** answerList of each visible question of `questionIds`, the same page of each, in one statement. */
+export async function answerLists(
+  pool: Pool,
+  questionIds: readonly number[],
+  page: number,
+  count: number,
+): Promise<ReadonlyMap<number, AnswerList>> {
+  const result = await pool.query<{ id: number; product_id: number; body: string }>({
+    ...ANSWER_LISTS,
+    values: [questionIds, count, (page - 1) * count, page - 1],
+  });
+  return new Map(result.rows.map((row) => [row.id, { productId: row.product_id, body: row.body }]));
 }
 
 export interface NewPost {

@@ -5,6 +5,7 @@
  * ratings and the pre-aggregated stats are all committed, and the invalidation NOTIFY is sent
  * by that same commit.
  */
+import { bodiesByKey, type Bodies, type Statement } from './bodies.js';
 import { isoDate, jsonArray, jsonPage, type Page } from './json.js';
 import type { Pool } from '../db/pool.js';
 import { notifyProducts, rowWrite, type BodyKind, type Written } from './invalidation.js';
@@ -61,13 +62,10 @@ const LIST: Record<ReviewSort, { name: string; text: string }> = {
 };
 
 // Counts are strings and zero counts are left out, as the legacy API printed them; averages are
-// sum::numeric / count, which prints exactly what avg() over integers prints.
-const META = {
-  name: 'reviews_meta',
-  text: `
-SELECT row_to_json(m)::text AS body
-FROM (
-  SELECT $1::integer::text AS product_id,
+// sum::numeric / count, which prints exactly what avg() over integers prints. `id` is `$1`, or the
+// column of the batched statement's keys.
+function metaColumns(id: string): string {
+  return `${id}::integer::text AS product_id,
          coalesce((
            SELECT ('{' || concat_ws(',',
                      CASE WHEN s.rating_1 > 0 THEN '"1":"' || s.rating_1 || '"' END,
@@ -75,13 +73,13 @@ FROM (
                      CASE WHEN s.rating_3 > 0 THEN '"3":"' || s.rating_3 || '"' END,
                      CASE WHEN s.rating_4 > 0 THEN '"4":"' || s.rating_4 || '"' END,
                      CASE WHEN s.rating_5 > 0 THEN '"5":"' || s.rating_5 || '"' END) || '}')::json
-           FROM review_stats s WHERE s.product_id = $1
+           FROM review_stats s WHERE s.product_id = ${id}
          ), '{}') AS ratings,
          coalesce((
            SELECT ('{' || concat_ws(',',
                      CASE WHEN s.recommended_false > 0 THEN '"false":"' || s.recommended_false || '"' END,
                      CASE WHEN s.recommended_true > 0 THEN '"true":"' || s.recommended_true || '"' END) || '}')::json
-           FROM review_stats s WHERE s.product_id = $1
+           FROM review_stats s WHERE s.product_id = ${id}
          ), '{}') AS recommended,
          coalesce((
            SELECT ('{' || string_agg(to_json(c.name)::text || ':' || row_to_json(cv)::text, ',' ORDER BY c.id) || '}')::json
@@ -90,9 +88,26 @@ FROM (
            CROSS JOIN LATERAL (
              SELECT c.id, (cs.rating_sum::numeric / nullif(cs.rating_count, 0))::text AS value
            ) cv
-           WHERE c.product_id = $1
-         ), '{}') AS characteristics
+           WHERE c.product_id = ${id}
+         ), '{}') AS characteristics`;
+}
+
+const META: Statement = {
+  name: 'reviews_meta',
+  text: `
+SELECT row_to_json(m)::text AS body
+FROM (
+  SELECT ${metaColumns('$1')}
 ) m`,
+};
+
+/** META for many products: a body for each id, as for one (a product without reviews has empty counts). */
+const META_MANY: Statement = {
+  name: 'reviews_meta_many',
+  text: `
+SELECT k.id, row_to_json(m)::text AS body
+FROM unnest($1::int[]) k(id)
+CROSS JOIN LATERAL (SELECT ${metaColumns('k.id')}) m`,
 };
 
 /** A new or reported review changes its product's lists and ratings (a helpful vote: votes.ts). */
@@ -223,6 +238,11 @@ export async function reviewList(
 export async function reviewMeta(pool: Pool, productId: number): Promise<string> {
   const result = await pool.query<{ body: string }>({ ...META, values: [productId] });
   return result.rows[0]!.body;
+}
+
+/** reviewMeta of each product, in one statement. */
+export function reviewMetaMany(pool: Pool, productIds: readonly number[]): Promise<Bodies> {
+  return bodiesByKey(pool, META_MANY, productIds);
 }
 
 export interface NewReview {

@@ -1,0 +1,194 @@
+import t, { type Test } from 'tap';
+import { setImmediate as nextTurn } from 'node:timers/promises';
+import { openSession } from '../sql/db/admin.js';
+import { createPool, type Pool } from '../sql/db/pool.js';
+import type { WalPosition } from '../sql/db/wal.js';
+import { productDetail, productDetails, productRelated, productRelatedMany } from '../sql/queries/products.js';
+import { answerList, answerLists } from '../sql/queries/qa.js';
+import { reviewMeta, reviewMetaMany } from '../sql/queries/reviews.js';
+import { MissBatcher, positionForAll, type BatchRead } from '../server/miss-batcher.js';
+import { serveFixture } from './helpers/api.js';
+import { freshDatabase } from './helpers/database.js';
+import { CATALOGUE } from './fixtures/catalogue.js';
+
+/** Product 4 has no features and no related rows; 99 does not exist. */
+const FIXTURE = `${CATALOGUE}
+INSERT INTO products (id, name, slogan, description, category, default_price) VALUES
+  (4, 'Slacker''s "Slacks"', 'Nap\nfirst', 'naïve', 'Pants', 65.5);
+INSERT INTO related (id, current_product_id, related_product_id) VALUES (3, 2, 1), (4, 2, 1);`;
+
+async function fixturePool(t: Test): Promise<Pool> {
+  const url = await freshDatabase(t);
+  const db = await openSession(url, 'test-fixture');
+  try {
+    await db.query(FIXTURE);
+  } finally {
+    await db.end();
+  }
+  const pool = createPool({
+    connectionString: url,
+    max: 4,
+    connectionTimeoutMillis: 3000,
+    statementTimeoutMillis: 5000,
+    idleTimeoutMillis: 1000,
+    applicationName: 'test-miss-batcher',
+    onIdleError: () => undefined,
+  });
+  t.teardown(() => pool.end());
+  return pool;
+}
+
+/** A batcher over `pool` that records each batch's keys and the position its pool was chosen for. */
+function recording(pool: Pool, read: BatchRead, maxConcurrentBatches = 1) {
+  const batches: (readonly number[])[] = [];
+  const positions: (WalPosition | undefined)[] = [];
+  const batcher = new MissBatcher(
+    (chosen, keys) => {
+      batches.push(keys);
+      return read(chosen, keys);
+    },
+    (position) => {
+      positions.push(position);
+      return pool;
+    },
+    { maxKeys: 3, maxConcurrentBatches },
+  );
+  return { batcher, batches, positions };
+}
+
+const text = (body: Buffer | undefined) => body?.toString();
+
+t.test('a batch answers each key exactly what its single-key statement answers', async (t) => {
+  const pool = await fixturePool(t);
+  const ids = [1, 2, 1, 3, 4, 99];
+  for (const [name, single, many] of [
+    ['detail', productDetail, productDetails],
+    ['related', productRelated, productRelatedMany],
+  ] as const) {
+    const { batcher, batches } = recording(pool, many);
+    const alone = await Promise.all(ids.map((id) => single(pool, id)));
+    const batched = await Promise.all(ids.map((id) => batcher.load(id, undefined)));
+    t.same(batched.map(text), alone, `${name}: same bytes, 99 missing and the others found`);
+    t.equal(alone[5], undefined, `${name}: an unknown id has no body`);
+    t.same(
+      batches,
+      [
+        [1, 2],
+        [3, 4, 99],
+      ],
+      `${name}: bounded batches, a repeated key read once`,
+    );
+    const one = recording(pool, many);
+    t.equal(text(await one.batcher.load(3, undefined)), alone[3], `${name}: a batch of one`);
+    t.same(one.batches, [[3]]);
+  }
+});
+
+t.test('a meta batch answers every id, known or not, what the single-key statement answers', async (t) => {
+  const pool = await fixturePool(t);
+  const ids = [2, 1, 99, 2, 4];
+  const { batcher, batches } = recording(pool, reviewMetaMany);
+  const alone = await Promise.all(ids.map((id) => reviewMeta(pool, id)));
+  const batched = await Promise.all(ids.map((id) => batcher.load(id, undefined)));
+  t.same(batched.map(text), alone, 'same bytes, counts and averages for product 2, empty ones for the others');
+  t.match(alone[0], /"ratings":\{"3":"1","5":"1"\}/, 'product 2 has ratings');
+  t.same(batches, [
+    [2, 1, 99],
+    [2, 4],
+  ]);
+});
+
+/** The answers page the route batches. */
+async function firstAnswers(pool: Pool, questionId: number): Promise<string | undefined> {
+  return (await answerList(pool, questionId, 1, 5))?.body;
+}
+
+t.test('an answers batch answers each question what the single-key statement answers', async (t) => {
+  const pool = await fixturePool(t);
+  const ids = [1, 99, 2];
+  const alone = await Promise.all(ids.map((id) => answerList(pool, id, 1, 5)));
+  const batched = await answerLists(pool, ids, 1, 5);
+  t.same(
+    ids.map((id) => batched.get(id)),
+    alone,
+    'same bytes and product, none for an unknown question',
+  );
+  t.equal(alone[1], undefined);
+  t.match(alone[0]?.body, /"answer_id":1,/);
+});
+
+t.test('misses that arrive while a batch runs leave together as the next one', async (t) => {
+  const pool = await fixturePool(t);
+  const { batcher, batches } = recording(pool, productDetails);
+  const first = batcher.load(1, undefined);
+  await nextTurn();
+  const later = [batcher.load(2, undefined), batcher.load(3, undefined)];
+  await Promise.all([first, ...later]);
+  t.same(batches, [[1], [2, 3]], 'the first miss went out alone, at once');
+});
+
+t.test('a failing batch fails its own keys only', async (t) => {
+  const pool = await fixturePool(t);
+  const { batcher, batches } = recording(pool, productDetails);
+  const first = batcher.load(1, undefined);
+  await nextTurn();
+  // 2^40 is no integer PostgreSQL takes: the whole statement fails.
+  const failing = Promise.all(
+    [batcher.load(2, undefined), batcher.load(2 ** 40, undefined)].map((miss) => t.rejects(miss, /out of range/)),
+  );
+  t.equal(text(await first), await productDetail(pool, 1));
+  await failing;
+  t.equal(text(await batcher.load(3, undefined)), await productDetail(pool, 3), 'the next batch is answered');
+  t.same(batches, [[1], [2, 2 ** 40], [3]]);
+});
+
+t.test("a batch runs on a pool that has every key's position", async (t) => {
+  t.equal(positionForAll([{ position: 5 }, { position: 9 }, { position: 7 }]), 9, 'the furthest');
+  t.equal(positionForAll([{ position: 5 }, { position: undefined }, { position: 7 }]), undefined, 'or the newest');
+  t.equal(positionForAll([{ position: 5 }]), 5);
+  const pool = await fixturePool(t);
+  const { batcher, positions } = recording(pool, productDetails);
+  const first = batcher.load(1, 10);
+  await nextTurn();
+  const later = [batcher.load(2, 30), batcher.load(3, 20)];
+  await Promise.all([first, ...later]);
+  const newest = [batcher.load(1, 30), batcher.load(2, undefined)];
+  await Promise.all(newest);
+  t.same(positions, [10, 30, undefined]);
+});
+
+t.test('concurrent misses through the API answer what the single-key statements answer', async (t) => {
+  const api = await serveFixture(t, FIXTURE);
+  const pool = createPool({
+    connectionString: api.url,
+    max: 1,
+    connectionTimeoutMillis: 3000,
+    statementTimeoutMillis: 5000,
+    idleTimeoutMillis: 1000,
+    applicationName: 'test-miss-batcher',
+    onIdleError: () => undefined,
+  });
+  t.teardown(() => pool.end());
+  const ids = [1, 2, 3, 4, 99];
+  const routes = [
+    { path: (id: number) => `/products/${id}`, single: productDetail },
+    { path: (id: number) => `/products/${id}/related`, single: productRelated },
+    { path: (id: number) => `/reviews/meta?product_id=${id}`, single: reviewMeta },
+    { path: (id: number) => `/qa/questions/${id}/answers`, single: firstAnswers },
+  ];
+  const answers = await Promise.all(
+    routes.flatMap(({ path }) =>
+      ids.map(async (id) => {
+        const response = await api.get(path(id));
+        return { status: response.status, body: await response.text() };
+      }),
+    ),
+  );
+  const expected = await Promise.all(routes.flatMap(({ single }) => ids.map((id) => single(pool, id))));
+  for (const [index, answer] of answers.entries()) {
+    const url = routes[Math.floor(index / ids.length)]!.path(ids[index % ids.length]!);
+    const body = expected[index];
+    if (body === undefined) t.equal(answer.status, 404, `${url}: unknown`);
+    else t.same(answer, { status: 200, body }, url);
+  }
+});
