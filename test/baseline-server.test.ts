@@ -1,10 +1,10 @@
 import t from 'tap';
 import { freePort } from '../lib/net.js';
 import { startBaseline } from '../perf/bench-processes.js';
-import { openSession } from '../sql/db/admin.js';
 import { serve } from './helpers/api.js';
 import { CATALOGUE } from './fixtures/catalogue.js';
 import { freshDatabase } from './helpers/database.js';
+import { runSql } from './helpers/own-database.js';
 
 /** The catalogue, plus what tells the bodies apart: a quote and a non-ASCII letter, a reported review, a second answer. */
 const FIXTURE = `${CATALOGUE}
@@ -43,12 +43,7 @@ const REQUESTS = [
 
 t.test('the Express baseline answers every read route with the bytes our server answers uncached', async (t) => {
   const url = await freshDatabase(t);
-  const db = await openSession(url, 'test-fixture');
-  try {
-    await db.query(FIXTURE);
-  } finally {
-    await db.end();
-  }
+  await runSql(url, FIXTURE);
   const ours = await serve(t, url, { CACHE_MAX_BYTES: '0' });
   const port = await freePort();
   const baseline = await startBaseline(port, 1, url);

@@ -1,14 +1,14 @@
 import t, { type Test } from 'tap';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { openSession } from '../sql/db/admin.js';
-import { createPool, type Pool } from '../sql/db/pool.js';
+import type { Pool } from '../sql/db/pool.js';
 import type { WalPosition } from '../sql/db/wal.js';
 import { productDetail, productDetails, productRelated, productRelatedMany } from '../sql/queries/products.js';
 import { answerList, answerLists } from '../sql/queries/qa.js';
 import { reviewMeta, reviewMetaMany } from '../sql/queries/reviews.js';
 import { MissBatcher, positionForAll, type BatchRead } from '../server/miss-batcher.js';
 import { serveFixture } from './helpers/api.js';
-import { freshDatabase } from './helpers/database.js';
+import { directPool, freshDatabase } from './helpers/database.js';
+import { runSql } from './helpers/own-database.js';
 import { CATALOGUE } from './fixtures/catalogue.js';
 
 /** Product 4 has no features and no related rows; 99 does not exist. */
@@ -19,23 +19,8 @@ INSERT INTO related (id, current_product_id, related_product_id) VALUES (3, 2, 1
 
 async function fixturePool(t: Test): Promise<Pool> {
   const url = await freshDatabase(t);
-  const db = await openSession(url, 'test-fixture');
-  try {
-    await db.query(FIXTURE);
-  } finally {
-    await db.end();
-  }
-  const pool = createPool({
-    connectionString: url,
-    max: 4,
-    connectionTimeoutMillis: 3000,
-    statementTimeoutMillis: 5000,
-    idleTimeoutMillis: 1000,
-    applicationName: 'test-miss-batcher',
-    onIdleError: () => undefined,
-  });
-  t.teardown(() => pool.end());
-  return pool;
+  await runSql(url, FIXTURE);
+  return directPool(t, url, 4);
 }
 
 /** A batcher over `pool` that records each batch's keys and the position its pool was chosen for. */
@@ -159,16 +144,7 @@ t.test("a batch runs on a pool that has every key's position", async (t) => {
 
 t.test('concurrent misses through the API answer what the single-key statements answer', async (t) => {
   const api = await serveFixture(t, FIXTURE);
-  const pool = createPool({
-    connectionString: api.url,
-    max: 1,
-    connectionTimeoutMillis: 3000,
-    statementTimeoutMillis: 5000,
-    idleTimeoutMillis: 1000,
-    applicationName: 'test-miss-batcher',
-    onIdleError: () => undefined,
-  });
-  t.teardown(() => pool.end());
+  const pool = directPool(t, api.url);
   const ids = [1, 2, 3, 4, 99];
   const routes = [
     { path: (id: number) => `/products/${id}`, single: productDetail },

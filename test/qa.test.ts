@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap';
-import { createPool } from '../sql/db/pool.js';
+
 import { createAnswer } from '../sql/queries/qa.js';
 import { expectBody, expectError, serveFixture as serveApi, type Api } from './helpers/api.js';
+import { directPool } from './helpers/database.js';
 
 /**
  * Product 1's questions, inserted out of id order, ordered by helpfulness then id: q3 (8), q7 (8,
@@ -473,16 +474,7 @@ t.test('an answer whose photo fails its insert leaves nothing behind', async (t)
   const before = await api.db.query(tables);
   // The route never lets a null URL through, so the statement is called directly with one that
   // fails answers_photos' NOT NULL after the answer row and the first photo were inserted.
-  const pool = createPool({
-    connectionString: api.url,
-    max: 1,
-    connectionTimeoutMillis: 3000,
-    statementTimeoutMillis: 5000,
-    idleTimeoutMillis: 1000,
-    applicationName: 'test-direct',
-    onIdleError: () => undefined,
-  });
-  t.teardown(() => pool.end());
+  const pool = directPool(t, api.url);
   await t.rejects(
     createAnswer(pool, 3, { body: 'b', name: 'n', email: 'a@b.co', photos: ['https://img.example/ok', null as never] }),
     { code: '23502' },

@@ -1,7 +1,8 @@
 import t, { type Test } from 'tap';
-import { createPool } from '../sql/db/pool.js';
+
 import { createReview } from '../sql/queries/reviews.js';
 import { expectBody, expectError, serveFixture as serveApi, type Api } from './helpers/api.js';
+import { directPool } from './helpers/database.js';
 
 const DAY_MS = 86_400_000;
 const startedAt = Date.now();
@@ -415,16 +416,7 @@ t.test('a review whose characteristic rating fails its insert leaves nothing beh
   const before = await api.db.query(tables);
   // The route validates values 1–5, so the statement is called directly with one the CHECK
   // rejects, after the review row, its photos and the valid rating have been inserted.
-  const pool = createPool({
-    connectionString: api.url,
-    max: 1,
-    connectionTimeoutMillis: 3000,
-    statementTimeoutMillis: 5000,
-    idleTimeoutMillis: 1000,
-    applicationName: 'test-direct',
-    onIdleError: () => undefined,
-  });
-  t.teardown(() => pool.end());
+  const pool = directPool(t, api.url);
   await t.rejects(
     createReview(pool, {
       productId: 2,

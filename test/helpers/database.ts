@@ -1,6 +1,7 @@
 import type { Test } from 'tap';
 import { listen } from '../../sql/db/listen.js';
 import { INVALIDATION_CHANNEL } from '../../sql/queries/invalidation.js';
+import { createPool, type ConnectionPool } from '../../sql/db/pool.js';
 import { dropDatabase, ensureDatabase, openSession, withDatabase, type Session } from '../../sql/db/admin.js';
 
 let counter = 0;
@@ -58,4 +59,19 @@ export async function collectNotifications(t: Test, url: string): Promise<string
   });
   t.teardown(() => listener.close());
   return payloads;
+}
+
+/** A small pool on `url` for calling the sql/queries functions directly, ended at the test's teardown. */
+export function directPool(t: Test, url: string, max = 1): ConnectionPool {
+  const pool = createPool({
+    connectionString: url,
+    max,
+    connectionTimeoutMillis: 3000,
+    statementTimeoutMillis: 5000,
+    idleTimeoutMillis: 1000,
+    applicationName: 'test-direct',
+    onIdleError: () => undefined,
+  });
+  t.teardown(() => pool.end());
+  return pool;
 }
