@@ -347,8 +347,19 @@ if (!nginx) {
         lines.some((l) => l.upstream_addr === `${dead}, 127.0.0.1:${survivor.port}` && l.status === 200),
         'requests sent to the dead instance were answered by the other one',
       );
-      // Each nginx worker flushes its own log buffer, so the file is not in request order.
-      const last = lines.filter((l) => Number(new URL(l.uri, 'http://x').searchParams.get('page')) > sent - 100);
+      // Each nginx worker flushes its own log buffer (every second), so the file is not in request
+      // order, and a line of an earlier test flushed late can make up the count logged() waited for.
+      const lastPages = (access: readonly Access[]) =>
+        access.filter((l) => Number(new URL(l.uri, 'http://x').searchParams.get('page')) > sent - 100);
+      let last = lastPages(lines);
+      await until(
+        async () => {
+          last = lastPages(await accessLog());
+          return last.length >= 100;
+        },
+        'nginx logged the last 100 requests',
+        { timeoutMs: 10_000 },
+      );
       t.equal(last.length, 100);
       t.same(
         last.map((l) => l.upstream_addr).filter((addr) => addr !== `127.0.0.1:${survivor.port}`),
