@@ -47,7 +47,11 @@ export function acceptedCodings(field: string): Preference {
 /** The representation of `reply` to send to a client of `preference`. */
 export function negotiate(reply: TaggedReply, preference: Preference): TaggedReply {
   const { encoded } = reply;
-  if (encoded === undefined) return reply;
+  if (encoded === undefined) {
+    // This client would take a coding the reply does not have yet: the next ones get it.
+    if (reply.compressOnDemand !== undefined && preference[0] !== 'identity') reply.compressOnDemand();
+    return reply;
+  }
   for (const coding of preference) {
     if (coding === 'identity') return reply;
     const representation = encoded[coding];

@@ -14,8 +14,16 @@
  * or their TTL. Catalogue bodies (products, styles, related) are never written by the API and
  * carry no version.
  *
+ * A body whose load says how to patch it (a PatchableBody: the review lists, server/review-lists.ts)
+ * is patched by the changes that carry a patch instead of being dropped: patch() moves each such
+ * body of the scope to the scope's next version, rewritten, so a load that started before the
+ * change still cannot store what it read, exactly as after invalidate().
+ *
  * A stored body of COMPRESSIBLE_BYTES or more is stored with its gzip and brotli representations
- * (server/compression.ts), made once per load; the byte bound counts all of them.
+ * (server/compression.ts), made once per load; the byte bound counts all of them. A patched body
+ * is stored as identity first, and compressed the first time a client that accepts a coding is
+ * sent it (TaggedReply.compressOnDemand): a popular list may be patched many times between two
+ * reads by browsers, and each compression costs milliseconds.
  */
 import { LRUCache } from 'lru-cache';
 import { compressed } from './compression.js';
@@ -47,7 +55,20 @@ export interface CacheStats {
   readonly bytes: number;
 }
 
-export type Loader = () => Promise<Buffer | undefined>;
+/** A change that carries a patch (sql/queries/invalidation.ts reviewListPatch), and its transaction. */
+export interface Change {
+  readonly token: string;
+  readonly patch: string;
+}
+
+/** A body that can show a change without being read again. */
+export interface PatchableBody {
+  readonly body: Buffer;
+  /** This body after `change`: itself when the change is not news to it, undefined when it cannot tell (it is dropped). */
+  patched(change: Change): PatchableBody | undefined;
+}
+
+export type Loader = () => Promise<Buffer | PatchableBody | undefined>;
 
 /** `<kind>:<productId>.<version>:<variant>`, as made by versionedKey. */
 const VERSIONED_KEY = /^([a-z-]+:\d+)\.(\d+):/;
@@ -60,6 +81,8 @@ export class ResponseCache {
    * time (re-inserted on every bump).
    */
   private readonly versions = new Map<string, { readonly version: number; readonly at: number }>();
+  /** The patchable bodies stored under each scope's current version: scope → key → body. */
+  private readonly patchable = new Map<string, Map<string, PatchableBody>>();
   /** Versions are never reused, so a key made before an invalidation never matches again. */
   private lastVersion = 0;
   private clears = 0;
@@ -78,8 +101,10 @@ export class ResponseCache {
             sizeCalculation: storedBytes,
             perf: this.clock,
             ...(options.ttlMs > 0 ? { ttl: options.ttlMs } : {}),
-            dispose: (_body, _key, reason) => {
+            dispose: (_body, key, reason) => {
               if (reason === 'evict') this.counters.evictions += 1;
+              // 'set' replaces a body by its compressed self under the same key.
+              if (reason !== 'set') this.forgetPatchable(key);
             },
           })
         : undefined;
@@ -129,11 +154,13 @@ export class ResponseCache {
     const loading = load()
       .then(async (found) => {
         if (found === undefined) return undefined;
-        const identity = tagged(found);
+        const identity = tagged(Buffer.isBuffer(found) ? found : found.body);
         // A body that will not be stored is sent once, as it is (docs/api.md § Compression).
         if (!storable()) return identity;
         const reply = await compressed(identity);
-        if (storable()) this.entries!.set(key, reply);
+        if (!storable()) return reply;
+        this.entries!.set(key, reply);
+        if (!Buffer.isBuffer(found)) this.rememberPatchable(key, found);
         return reply;
       })
       .finally(() => this.inFlight.delete(key));
@@ -145,6 +172,7 @@ export class ResponseCache {
   clear(): void {
     this.clears += 1;
     this.entries?.clear();
+    this.patchable.clear();
     for (const listener of this.clearListeners) listener();
   }
 
@@ -155,11 +183,88 @@ export class ResponseCache {
 
   /** Makes every cached body of this kind of the product unreachable (see the module comment). */
   invalidate(kind: string, productId: number): void {
-    const now = this.clock.now();
     const scope = `${kind}:${productId}`;
+    this.bump(scope);
+    for (const key of this.takePatchable(scope).keys()) this.entries?.delete(key);
+  }
+
+  /**
+   * Like invalidate, but each patchable body of the scope is kept, patched with `change`, under
+   * the new version (unless it cannot say what the change did to it).
+   */
+  patch(kind: string, productId: number, change: Change): void {
+    const scope = `${kind}:${productId}`;
+    const versioned = this.bump(scope);
+    for (const [key, body] of this.takePatchable(scope)) {
+      const stored = this.entries?.peek(key);
+      this.entries?.delete(key);
+      const patched = stored === undefined ? undefined : body.patched(change);
+      if (patched === undefined) continue;
+      const patchedKey = versioned + key.slice(key.indexOf(':', scope.length + 1) + 1);
+      // A body not compressed yet is compressed, when asked, under its new key.
+      const reply =
+        patched !== body
+          ? this.compressedOnDemand(patchedKey, tagged(patched.body))
+          : stored!.compressOnDemand === undefined
+            ? stored!
+            : this.compressedOnDemand(patchedKey, stored!);
+      this.entries!.set(patchedKey, reply, { size: patchedSize(reply) });
+      this.rememberPatchable(patchedKey, patched);
+    }
+  }
+
+  /** Gives the scope a version never used before, and returns its key prefix. */
+  private bump(scope: string): string {
+    const now = this.clock.now();
     this.versions.delete(scope);
     this.versions.set(scope, { version: ++this.lastVersion, at: now });
     this.forgetExpiredVersions(now);
+    return `${scope}.${this.lastVersion}:`;
+  }
+
+  /** The scope's patchable bodies, which are under its previous version now, no longer remembered. */
+  private takePatchable(scope: string): ReadonlyMap<string, PatchableBody> {
+    const bodies = this.patchable.get(scope) ?? new Map<string, PatchableBody>();
+    this.patchable.delete(scope);
+    return bodies;
+  }
+
+  private rememberPatchable(key: string, body: PatchableBody): void {
+    const scope = VERSIONED_KEY.exec(key)?.[1];
+    if (scope === undefined) return;
+    const bodies = this.patchable.get(scope) ?? new Map<string, PatchableBody>();
+    this.patchable.set(scope, bodies);
+    bodies.set(key, body);
+  }
+
+  private forgetPatchable(key: string): void {
+    const scope = VERSIONED_KEY.exec(key)?.[1];
+    if (scope !== undefined) this.patchable.get(scope)?.delete(key);
+  }
+
+  /**
+   * `identity`, stored under `key` without its compressed representations, which the first
+   * client that accepts one sets going; they replace it under the same key if it is still there.
+   */
+  private compressedOnDemand(key: string, identity: TaggedReply): TaggedReply {
+    if (!identity.variesByEncoding) return identity;
+    let started = false;
+    const reply: TaggedReply = Object.freeze({
+      ...identity,
+      compressOnDemand: () => {
+        if (started) return;
+        started = true;
+        compressed(identity).then(
+          (full) => {
+            if (this.entries?.peek(key) === reply) {
+              this.entries.set(key, full, { noUpdateTTL: true, size: patchedSize(full) });
+            }
+          },
+          () => undefined,
+        );
+      },
+    });
+    return reply;
   }
 
   stats(): CacheStats {
@@ -184,6 +289,14 @@ export class ResponseCache {
       this.versions.delete(scope);
     }
   }
+}
+
+/**
+ * A patched body also holds the list it was spliced from (server/review-lists.ts): its text and
+ * items, about twice the body again, which the byte bound counts too.
+ */
+function patchedSize(reply: TaggedReply): number {
+  return storedBytes(reply) + 2 * reply.body.length;
 }
 
 /** What an entry holds: its identity body and every compressed one. */

@@ -42,7 +42,7 @@ import {
 } from '../sql/queries/invalidation.js';
 import type { WalPosition } from '../sql/db/wal.js';
 import { ACK_HEARTBEAT_MS, Acknowledgements } from './acknowledgements.js';
-import type { ResponseCache } from './cache.js';
+import type { Change, ResponseCache } from './cache.js';
 import { ReadPositions } from './read-positions.js';
 
 const HEARTBEAT_MS = 5000;
@@ -116,8 +116,8 @@ export class CacheCoherence {
    * changed, then waits until every live listener of every instance has applied the write's
    * invalidation, or has stopped counting as live (at most one lease after its last word).
    */
-  async written({ productId, kinds, token }: Written): Promise<void> {
-    this.invalidate(productId, kinds);
+  async written({ productId, kinds, token, patch }: Written): Promise<void> {
+    this.invalidate(productId, kinds, token !== null && patch !== undefined ? { token, patch } : undefined);
     if (token === null || this.listener === undefined) return;
     // Every write of a batch (server/write-batcher.ts) carries its transaction's token.
     const complete = await this.acks.reached(token);
@@ -163,7 +163,9 @@ export class CacheCoherence {
       this.scheduleAcknowledgement();
       return;
     }
-    for (const productId of invalidation.productIds) this.invalidate(productId, invalidation.kinds);
+    const { token, patch } = invalidation;
+    const change = patch === undefined ? undefined : { token, patch };
+    for (const productId of invalidation.productIds) this.invalidate(productId, invalidation.kinds, change);
     this.acks.applied(invalidation.token);
     this.scheduleAcknowledgement();
   }
@@ -217,13 +219,15 @@ export class CacheCoherence {
       });
   }
 
-  private invalidate(productId: number, kinds: readonly BodyKind[]): void {
-    for (const kind of kinds) this.changed(kind, productId);
+  /** With a `change` that carries a patch, the product's cached review lists are patched, not dropped. */
+  private invalidate(productId: number, kinds: readonly BodyKind[], change?: Change): void {
+    for (const kind of kinds) this.changed(kind, productId, kind === 'review-lists' ? change : undefined);
     if (kinds.includes('product')) this.changed(PRODUCT_LISTS, 0);
   }
 
-  private changed(kind: string, productId: number): void {
-    this.cache.invalidate(kind, productId);
+  private changed(kind: string, productId: number, change?: Change): void {
+    if (change === undefined) this.cache.invalidate(kind, productId);
+    else this.cache.patch(kind, productId, change);
     this.positions.changed(scopeKey(kind, productId));
   }
 

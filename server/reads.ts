@@ -24,7 +24,7 @@ import type { Pool } from '../sql/db/pool.js';
 import type { WalPosition } from '../sql/db/wal.js';
 import { PRODUCT_LISTS, type BodyKind } from '../sql/queries/invalidation.js';
 import type { Domain } from './admission.js';
-import type { ResponseCache } from './cache.js';
+import type { Loader, PatchableBody, ResponseCache } from './cache.js';
 import { ERRORS } from './errors.js';
 import type { CacheCoherence } from './invalidation.js';
 import { type BatchRead, MissBatcher, type MissBatchingOptions } from './miss-batcher.js';
@@ -54,8 +54,12 @@ const DOMAIN_OF: Readonly<Record<CacheKind, Domain>> = {
   qa: 'qa',
 };
 
-/** Loads a missed body with the pool it is given; undefined when the thing it shows does not exist. */
-export type ReadLoader = (pool: Pool) => Promise<Buffer | undefined>;
+/**
+ * Loads a missed body with the pool it is given; undefined when the thing it shows does not
+ * exist. A body that knows how to show a later change is patched by it instead of dropped
+ * (server/cache.ts).
+ */
+export type ReadLoader = (pool: Pool) => Promise<Buffer | PatchableBody | undefined>;
 
 /** A miss that joins its route's batch (server/miss-batcher.ts) instead of running its own statement. */
 export interface BatchedLoad {
@@ -107,7 +111,7 @@ export class CachedReads {
     this.cache.onClear(listener);
   }
 
-  private cached(key: string, load: () => Promise<Buffer | undefined>, whenMissing: Reply): Reply | Promise<Reply> {
+  private cached(key: string, load: Loader, whenMissing: Reply): Reply | Promise<Reply> {
     const hit = this.cache.get(key);
     if (hit !== undefined) return hit;
     return this.cache.load(key, load).then((reply) => reply ?? whenMissing);
@@ -118,6 +122,9 @@ export class CachedReads {
  * A body read uncached still carries its ETag, computed for this response: a client revalidates
  * the same way whichever worker, cached or not, answers it.
  */
-function answer(loading: Promise<Buffer | undefined>, whenMissing: Reply): Promise<Reply> {
-  return loading.then((body) => (body === undefined ? whenMissing : tagged(body)));
+function answer(loading: ReturnType<Loader>, whenMissing: Reply): Promise<Reply> {
+  return loading.then((found) => {
+    if (found === undefined) return whenMissing;
+    return tagged(Buffer.isBuffer(found) ? found : found.body);
+  });
 }

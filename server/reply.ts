@@ -37,6 +37,11 @@ export interface TaggedReply extends Reply {
   readonly variesByEncoding: boolean;
   /** On an identity reply the cache stored: the same body in each coding that made it smaller. */
   readonly encoded?: Readonly<Partial<Record<ContentCoding, TaggedReply>>>;
+  /**
+   * On an identity reply the cache stored without its encodings (a patched body, server/cache.ts):
+   * makes them, once, for the requests after this one.
+   */
+  readonly compressOnDemand?: () => void;
 }
 
 /** Whether `reply` is a tagged 200 (made by tagged(), maybe stored with its encodings). */

@@ -5,7 +5,7 @@
  */
 import {
   relevanceClock,
-  reviewList,
+  reviewListing,
   reviewMetaMany,
   REVIEW_SORTS,
   type NewReview,
@@ -15,7 +15,7 @@ import { ApiError, ERRORS } from '../errors.js';
 import { created, mount, readJsonBody } from '../http.js';
 import { MAX_ID } from '../limits.js';
 import { paging, queryParams, queryProductId } from '../params.js';
-import { encodeBody } from '../reply.js';
+import { ReviewListBody } from '../review-lists.js';
 import type { TemplatedApp } from '../uws.js';
 import {
   body,
@@ -109,9 +109,11 @@ export function mountReviewRoutes(app: TemplatedApp, { exchanges, reads, writes 
       // The clock is part of the key: every page and cached copy within it is ranked alike.
       const clock = relevanceClock(new Date());
       const variant = sort === 'relevant' ? `relevant@${clock.getTime()}:${page}:${count}` : `${sort}:${page}:${count}`;
-      return reads.reply({ kind: 'review-lists', productId }, variant, async (pool) =>
-        encodeBody(await reviewList(pool, productId, sort, page, count, clock)),
-      );
+      const shape = { sort, clockMs: clock.getTime(), page, count };
+      return reads.reply({ kind: 'review-lists', productId }, variant, async (pool) => {
+        const { body, snapshot } = await reviewListing(pool, productId, sort, page, count, clock);
+        return ReviewListBody.read(body, snapshot, shape);
+      });
     },
     post: async (req, res) => {
       const review = parseNewReview(await readJsonBody(req, res));

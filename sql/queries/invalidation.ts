@@ -12,7 +12,8 @@ import type { Pool } from '../db/pool.js';
  *   tables' statement-level triggers (sql/migrations/004_change_notifications.sql).
  *
  * The payload is "<transaction id> <kind>[,<kind>…] <product id>[,<product id>…]" (at most 700
- * products: a bigger statement sends several). The API's statements return their transaction id
+ * products: a bigger statement sends several), or for one product "… <product id> <patch>"
+ * (reviewListPatch). The API's statements return their transaction id
  * as the write token, so the writing worker can find its write's place in the stream and answer
  * only once every live listener has acknowledged it (server/acknowledgements.ts).
  *
@@ -57,14 +58,37 @@ const NOTIFIED_SETTING = 'atelier.notified';
  * `kinds`, marks the transaction as notified, and yields the write token as `token`. The CTE must
  * be read by the main query (a SELECT in WITH runs only as far as it is read), which happens
  * before the statement's triggers fire at its end; pg_notify being volatile keeps it from being
- * inlined away. `kinds` are constants of this module, never user input.
+ * inlined away. `kinds` are constants of this module, never user input. With `patched`, the
+ * rows' `patch` column (reviewListPatch), when not null, ends the payload.
  */
-export function notifyProducts(source: string, kinds: readonly BodyKind[]): string {
-  return `SELECT pg_notify('${INVALIDATION_CHANNEL}', pg_current_xact_id()::text || ' ${kinds.join(',')} ' || product_id::text),
+export function notifyProducts(source: string, kinds: readonly BodyKind[], patched = false): string {
+  const patch = patched ? ` || coalesce(' ' || patch, '')` : '';
+  return `SELECT pg_notify('${INVALIDATION_CHANNEL}', pg_current_xact_id()::text || ' ${kinds.join(',')} ' || product_id::text${patch}),
        set_config('${NOTIFIED_SETTING}', 'on', true),
        pg_current_xact_id()::text AS token
 FROM ${source}`;
 }
+
+/**
+ * NOTIFY payloads are limited to 8000 bytes; a patch longer than this is left out, and its
+ * notification drops the lists like any other.
+ */
+const PATCH_MAX_BYTES = 7000;
+
+/**
+ * What a cached review list of the notified product can be patched with instead of being
+ * dropped (server/review-lists.ts), as SQL expressions printing the patch, or null when it would
+ * not fit a notification:
+ * - `helpful <review id>:<helpfulness>[,…]`: those reviews' helpfulness is now that (votes only
+ *   ever add to it);
+ * - `review <json>`: this new review, printed as every list prints one.
+ */
+export const reviewListPatch = {
+  /** The aggregate over a product's voted rows `id` and `value` (their helpfulness after the vote). */
+  helpfulness: `CASE WHEN count(*) <= 200 THEN 'helpful ' || string_agg(id || ':' || value, ',' ORDER BY id) END`,
+  newReview: (printed: string): string =>
+    `(SELECT CASE WHEN octet_length(printed) <= ${PATCH_MAX_BYTES} THEN 'review ' || printed END FROM (SELECT ${printed} AS printed) p)`,
+};
 
 /** What a committed write changed: the product and kinds of body it invalidated, and its write token. */
 export interface Written {
@@ -72,6 +96,8 @@ export interface Written {
   readonly kinds: readonly BodyKind[];
   /** The transaction id its notification carries; null when it changed (and notified) nothing. */
   readonly token: string | null;
+  /** What the product's cached review lists may be patched with (reviewListPatch), if anything. */
+  readonly patch?: string | undefined;
 }
 
 /** A statement that changes the row named by a path id; undefined when no row has that id. */
@@ -97,9 +123,11 @@ export interface Invalidation {
   readonly kinds: readonly BodyKind[];
   /** The changing transaction's id, as the API's write statements return it. */
   readonly token: string;
+  /** The review-list patch of a one-product notification (reviewListPatch), if it carries one. */
+  readonly patch: string | undefined;
 }
 
-const PAYLOAD = /^([0-9]+) ([a-z,-]+) ([1-9][0-9]*(?:,[1-9][0-9]*)*)$/;
+const PAYLOAD = /^([0-9]+) ([a-z,-]+) ([1-9][0-9]*(?:,[1-9][0-9]*)*)(?: (.+))?$/s;
 
 /**
  * The notification's products, kinds and transaction id, EVERYTHING_CHANGED, or undefined for a
@@ -111,5 +139,7 @@ export function parseInvalidation(payload: string): Invalidation | typeof EVERYT
   if (!match) return undefined;
   const kinds = match[2]!.split(',');
   if (!kinds.every((kind): kind is BodyKind => (BODY_KINDS as readonly string[]).includes(kind))) return undefined;
-  return { productIds: match[3]!.split(',').map(Number), kinds, token: match[1]! };
+  const productIds = match[3]!.split(',').map(Number);
+  if (match[4] !== undefined && productIds.length > 1) return undefined;
+  return { productIds, kinds, token: match[1]!, patch: match[4] };
 }

@@ -8,18 +8,21 @@
 import { bodiesByKey, type Bodies, type Statement } from './bodies.js';
 import { isoDate, jsonArray, jsonPage, type Page } from './json.js';
 import type { Pool } from '../db/pool.js';
-import { notifyProducts, rowWrite, type BodyKind, type Written } from './invalidation.js';
+import { notifyProducts, reviewListPatch, rowWrite, type BodyKind, type Written } from './invalidation.js';
 
 export type ReviewSort = 'newest' | 'helpful' | 'relevant';
 
 export const REVIEW_SORTS: readonly ReviewSort[] = ['newest', 'helpful', 'relevant'];
 
+/** 90 days, the relevance decay's unit of age. */
+export const RELEVANCE_DECAY_SECONDS = 7_776_000;
+
 /**
  * The contract's blend: helpfulness / (1 + age_days / 90), age measured at $5 (the request
  * time) and never negative, so a review dated in the future does not outrank by dividing by less
- * than 1. 90 days are 7,776,000 seconds.
+ * than 1. server/review-lists.ts computes the same float8 arithmetic in the same order.
  */
-const RELEVANCE = `r.helpfulness / (1 + greatest(0, extract(epoch FROM $5::timestamptz - r.date)::float8) / 7776000)`;
+const RELEVANCE = `r.helpfulness / (1 + greatest(0, extract(epoch FROM $5::timestamptz - r.date)::float8) / ${RELEVANCE_DECAY_SECONDS})`;
 
 /**
  * The columns a page is chosen by, and the order over them (all descending). Every order ends with
@@ -31,11 +34,28 @@ const PAGE_ORDER: Record<ReviewSort, Pick<Page, 'keys' | 'orderBy'>> = {
   relevant: { keys: `r.id, r.date, ${RELEVANCE} AS relevance`, orderBy: ['relevance DESC', 'date DESC', 'id DESC'] },
 };
 
+/**
+ * One review as every list prints it, from the review `r` and its photos in `photos` (the table,
+ * or the CTE of the statement that inserted them): a new review's own statement prints it the
+ * same way, for the cached lists it is spliced into (server/review-lists.ts).
+ */
+function reviewColumns(photos: string): string {
+  return `r.id AS review_id, r.rating, r.summary, r.recommend,
+          nullif(r.response, '') AS response, r.body,
+          ${isoDate('r.date')} AS date,
+          r.reviewer_name, r.helpfulness,
+          ${jsonArray({ from: `${photos} p`, columns: 'p.id, p.url', where: 'p.review_id = r.id', orderBy: 'p.id' })} AS photos`;
+}
+
+/**
+ * The statement's snapshot comes with the body: a cached list is later patched with exactly the
+ * changes it does not show (server/review-lists.ts).
+ */
 function listStatement(sort: ReviewSort): { name: string; text: string } {
   return {
     name: `reviews_list_${sort}`,
     text: `
-SELECT row_to_json(b)::text AS body
+SELECT row_to_json(b)::text AS body, pg_current_snapshot()::text AS snapshot
 FROM (
   SELECT $1::integer::text AS product, $4::integer AS page, $2::integer AS count,
          ${jsonPage({
@@ -45,11 +65,7 @@ FROM (
            ...PAGE_ORDER[sort],
            limit: '$2',
            offset: '$3',
-           columns: `r.id AS review_id, r.rating, r.summary, r.recommend,
-                     nullif(r.response, '') AS response, r.body,
-                     ${isoDate('r.date')} AS date,
-                     r.reviewer_name, r.helpfulness,
-                     ${jsonArray({ from: 'reviews_photos p', columns: 'p.id, p.url', where: 'p.review_id = r.id', orderBy: 'p.id' })} AS photos`,
+           columns: reviewColumns('reviews_photos'),
          })} AS results
 ) b`,
   };
@@ -133,10 +149,11 @@ WITH product AS (
   INSERT INTO reviews (product_id, rating, date, summary, body, recommend, reviewer_name, reviewer_email)
   SELECT product.id, $2, date_trunc('milliseconds', now()), $3, $4, $5, $6, $7 FROM product
   WHERE NOT EXISTS (SELECT FROM foreign_characteristics)
-  RETURNING id, product_id, rating, recommend
+  RETURNING id, product_id, rating, recommend, date, summary, body, reviewer_name, response, helpfulness
 ), photos AS (
   INSERT INTO reviews_photos (review_id, url)
   SELECT review.id, url FROM review, unnest($8::text[]) WITH ORDINALITY AS u(url, n) ORDER BY n
+  RETURNING id, review_id, url
 ), ratings AS (
   INSERT INTO characteristic_reviews (characteristic_id, review_id, value)
   SELECT k, review.id, v FROM review, unnest($9::integer[], $10::smallint[]) AS x(k, v)
@@ -157,10 +174,13 @@ WITH product AS (
   SELECT k, v, 1 FROM review, unnest($9::integer[], $10::smallint[]) AS x(k, v)
   ON CONFLICT (characteristic_id) DO UPDATE SET
     rating_sum = s.rating_sum + excluded.rating_sum, rating_count = s.rating_count + 1
+), listed AS (
+  SELECT r.product_id, ${reviewListPatch.newReview(`(SELECT row_to_json(element)::text FROM (SELECT ${reviewColumns('photos')}) element)`)} AS patch
+  FROM review r
 ), notified AS (
-  ${notifyProducts('review', EVERY_REVIEW_BODY)}
+  ${notifyProducts('listed', EVERY_REVIEW_BODY, true)}
 )
-SELECT (SELECT id FROM review) AS review_id,
+SELECT (SELECT id FROM review) AS review_id, (SELECT patch FROM listed) AS patch,
        (SELECT token FROM notified) AS token,
        EXISTS (SELECT FROM product) AS product_exists`,
 };
@@ -228,10 +248,28 @@ export async function reviewList(
   count: number,
   relevanceAsOf: Date,
 ): Promise<string> {
+  return (await reviewListing(pool, productId, sort, page, count, relevanceAsOf)).body;
+}
+
+/** A review list body and the snapshot it was read in (pg_current_snapshot's text, "xmin:xmax:xip,…"). */
+export interface ReviewListing {
+  readonly body: string;
+  readonly snapshot: string;
+}
+
+/** reviewList with the snapshot it was read in. */
+export async function reviewListing(
+  pool: Pool,
+  productId: number,
+  sort: ReviewSort,
+  page: number,
+  count: number,
+  relevanceAsOf: Date,
+): Promise<ReviewListing> {
   const values: unknown[] = [productId, count, (page - 1) * count, page - 1];
   if (sort === 'relevant') values.push(relevanceAsOf);
-  const result = await pool.query<{ body: string }>({ ...LIST[sort], values });
-  return result.rows[0]!.body;
+  const result = await pool.query<ReviewListing>({ ...LIST[sort], values });
+  return result.rows[0]!;
 }
 
 /** The /reviews/meta body (a product without reviews gets empty counts, null averages). */
@@ -263,7 +301,12 @@ export type CreateReviewResult =
   | { readonly created: false; readonly reason: 'unknown_product' | 'foreign_characteristic' };
 
 export async function createReview(pool: Pool, review: NewReview): Promise<CreateReviewResult> {
-  const result = await pool.query<{ review_id: number | null; token: string | null; product_exists: boolean }>({
+  const result = await pool.query<{
+    review_id: number | null;
+    token: string | null;
+    patch: string | null;
+    product_exists: boolean;
+  }>({
     ...CREATE,
     values: [
       review.productId,
@@ -283,7 +326,12 @@ export async function createReview(pool: Pool, review: NewReview): Promise<Creat
     return {
       created: true,
       reviewId: row.review_id,
-      written: { productId: review.productId, kinds: EVERY_REVIEW_BODY, token: row.token },
+      written: {
+        productId: review.productId,
+        kinds: EVERY_REVIEW_BODY,
+        token: row.token,
+        patch: row.patch ?? undefined,
+      },
     };
   }
   return { created: false, reason: row.product_exists ? 'foreign_characteristic' : 'unknown_product' };

@@ -4,7 +4,7 @@
  * one of each per vote.
  */
 import type { Pool } from '../db/pool.js';
-import { notifyProducts, type BodyKind, type Written } from './invalidation.js';
+import { notifyProducts, reviewListPatch, type BodyKind, type Written } from './invalidation.js';
 import { PRODUCT_OF } from './qa.js';
 
 interface VoteTarget {
@@ -14,6 +14,8 @@ interface VoteTarget {
   /** The product whose bodies a vote changes, from the voted row `w`. */
   readonly productOf: string;
   readonly kinds: readonly BodyKind[];
+  /** Whether the notification carries the voted rows' new counts, for cached review lists to patch. */
+  readonly patches: boolean;
 }
 
 /**
@@ -24,7 +26,10 @@ interface VoteTarget {
  * meanwhile is re-read by the UPDATE (READ COMMITTED), so no vote is lost. Ids with no row come
  * back missing.
  */
-function voteStatement({ name, table, column, productOf, kinds }: VoteTarget): { name: string; text: string } {
+function voteStatement({ name, table, column, productOf, kinds, patches }: VoteTarget): { name: string; text: string } {
+  const votedProducts = patches
+    ? `SELECT product_id, ${reviewListPatch.helpfulness} AS patch FROM voted GROUP BY product_id`
+    : 'SELECT DISTINCT product_id FROM voted';
   return {
     name,
     text: `
@@ -36,11 +41,14 @@ WITH votes AS (
   UPDATE ${table} w SET ${column} = w.${column} + votes.n
   FROM votes
   WHERE w.id = votes.id AND (SELECT count(*) FROM locked) > 0
-  RETURNING w.id, ${productOf} AS product_id
+  RETURNING w.id, ${productOf} AS product_id, w.${column} AS value
+), voted_products AS (
+  ${votedProducts}
 ), notified AS (
-  ${notifyProducts('(SELECT DISTINCT product_id FROM voted) AS voted_products', kinds)}
+  ${notifyProducts('voted_products', kinds, patches)}
 )
-SELECT id, product_id, (SELECT max(token) FROM notified) AS token FROM voted`,
+SELECT id, product_id, (SELECT max(token) FROM notified) AS token${patches ? ', (SELECT patch FROM voted_products p WHERE p.product_id = voted.product_id) AS patch' : ''}
+FROM voted`,
   };
 }
 
@@ -50,11 +58,15 @@ export type CastVotes = (pool: Pool, ids: readonly number[]) => Promise<(Written
 function castVotes(target: VoteTarget): CastVotes {
   const statement = voteStatement(target);
   return async (pool, ids) => {
-    const result = await pool.query<{ id: number; product_id: number; token: string }>({ ...statement, values: [ids] });
+    const result = await pool.query<{ id: number; product_id: number; token: string; patch?: string | null }>({
+      ...statement,
+      values: [ids],
+    });
     const voted = new Map(result.rows.map((row) => [row.id, row]));
     return ids.map((id) => {
       const row = voted.get(id);
-      return row === undefined ? undefined : { productId: row.product_id, kinds: target.kinds, token: row.token };
+      if (row === undefined) return undefined;
+      return { productId: row.product_id, kinds: target.kinds, token: row.token, patch: row.patch ?? undefined };
     });
   };
 }
@@ -66,6 +78,7 @@ export const voteForReviews = castVotes({
   column: 'helpfulness',
   productOf: 'w.product_id',
   kinds: ['review-lists'],
+  patches: true,
 });
 export const voteForQuestions = castVotes({
   name: 'votes_questions',
@@ -73,6 +86,7 @@ export const voteForQuestions = castVotes({
   column: 'helpful',
   productOf: PRODUCT_OF.questions,
   kinds: ['qa'],
+  patches: false,
 });
 export const voteForAnswers = castVotes({
   name: 'votes_answers',
@@ -80,4 +94,5 @@ export const voteForAnswers = castVotes({
   column: 'helpful',
   productOf: PRODUCT_OF.answers,
   kinds: ['qa'],
+  patches: false,
 });
