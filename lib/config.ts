@@ -50,8 +50,6 @@ export interface Config {
   readonly pgLockTimeoutMs: number;
   /** Statements of one domain (server/admission.ts) in a worker's pool at once: at most PG_POOL_SIZE. */
   readonly admissionLimit: number;
-  /** Pipelined connections per domain that a worker's reads run on (sql/db/pipelined.ts); 0: the pool. */
-  readonly pgPipelineConnections: number;
   /** Statements of one domain that may wait for a slot; the next is refused with 503 at once. */
   readonly admissionMaxQueued: number;
   /** The longest a statement waits for its domain's slot; one that could not start by then is refused. */
@@ -209,7 +207,6 @@ export function loadConfig(env: Env = process.env): Config {
     pgLockTimeoutMs: integer(env, 'PG_LOCK_TIMEOUT_MS', 1000, 0, 3_600_000),
     // Half the pool by default: a stuck domain leaves the other half to the rest.
     admissionLimit: integer(env, 'ADMISSION_LIMIT', Math.ceil(poolSize / 2), 1, poolSize),
-    pgPipelineConnections: integer(env, 'PG_PIPELINE_CONNECTIONS', 0, 0, 64),
     admissionMaxQueued: integer(env, 'ADMISSION_MAX_QUEUED', 1024, 0, 100_000),
     admissionQueueDeadlineMs: integer(env, 'ADMISSION_QUEUE_DEADLINE_MS', 1000, 1, 600_000),
     pgIdleTimeoutMs: integer(env, 'PG_IDLE_TIMEOUT_MS', 30_000, 1000, 3_600_000),

@@ -1,8 +1,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { createLog, errorMessage } from '../lib/log.js';
-import { Admission, DOMAINS, type Domain } from './admission.js';
-import { createPool, type ConnectionPool, type Pool } from '../sql/db/pool.js';
-import { PipelinedConnections } from '../sql/db/pipelined.js';
+import { Admission } from './admission.js';
+import { createPool, type ConnectionPool } from '../sql/db/pool.js';
 import { ReadRouter } from '../sql/db/replicas.js';
 import { ping } from '../sql/queries/ping.js';
 import { ResponseCache, type CacheStats } from './cache.js';
@@ -120,35 +119,10 @@ export async function startServer(config: Config, options: StartOptions = {}): P
     () => admission.stats(),
     () => router.stats(),
   );
-  const primaryUrl = config.databaseUrl;
-  const pipelined =
-    config.pgPipelineConnections > 0 && !router.hasReplicas
-      ? Object.fromEntries(
-          DOMAINS.map((domain) => [
-            domain,
-            new PipelinedConnections({
-              ...poolOptions,
-              connectionString: primaryUrl,
-              ...(config.pgLockTimeoutMs > 0 ? { lockTimeoutMillis: config.pgLockTimeoutMs } : {}),
-              connections: config.pgPipelineConnections,
-              applicationName: `atelier-api-${domain}-${process.pid}`,
-              onError: (err: Error) => log.error('database_pipeline_error', { domain, error: errorMessage(err) }),
-            }),
-          ]),
-        )
-      : undefined;
-  const pipelinedReads = pipelined
-    ? (Object.fromEntries(DOMAINS.map((domain) => [domain, admission.gated(domain, pipelined[domain]!)])) as Record<
-        Domain,
-        Pool
-      >)
-    : undefined;
   // Without replicas every read takes its domain's view of the worker's own pool.
   const source: ReadSource = router.hasReplicas
     ? (domain, position) => admission.gated(domain, router.readPool(position))
-    : pipelinedReads
-      ? (domain) => pipelinedReads[domain]
-      : (domain) => admission.pools[domain];
+    : (domain) => admission.pools[domain];
   const exchanges = new Exchanges(config.retryAfterSeconds, log, metrics.requests, new CorsPolicy(config.corsOrigins));
   try {
     // Both attempts end (answered, refused or timed out) within pgConnectTimeoutMs; a failure only
@@ -218,7 +192,7 @@ export async function startServer(config: Config, options: StartOptions = {}): P
         // frozen or partitioned server never does; the process exits (or the test ends) right after
         // this anyway.
         await Promise.race([
-          Promise.all([router.close(), pool.end(), ...Object.values(pipelined ?? {}).map((p) => p.end())]),
+          Promise.all([router.close(), pool.end()]),
           new Promise((resolve) => setTimeout(resolve, config.pgConnectTimeoutMs).unref()),
         ]);
       })();
