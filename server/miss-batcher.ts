@@ -12,7 +12,11 @@
  * newest data, else the furthest WAL position any needs (server/read-positions.ts). A batch that
  * fails rejects its own misses only; a key the batch did not find is a miss without a body (the
  * route's 404).
+ *
+ * A paged route's misses share a statement only with misses of the same page and count: one
+ * batcher per (page, count), made on first use, the most recently used PAGE_VARIANTS kept.
  */
+import { LRUCache } from 'lru-cache';
 import type { Pool } from '../sql/db/pool.js';
 import type { WalPosition } from '../sql/db/wal.js';
 import type { Bodies } from '../sql/queries/bodies.js';
@@ -35,6 +39,15 @@ export const MISS_BATCHING: MissBatchingOptions = Object.freeze({ maxKeys: 100, 
 
 /** The bodies of those of `keys` that exist, read with `pool` in one statement. */
 export type BatchRead = (pool: Pool, keys: readonly number[]) => Promise<Bodies>;
+
+/** The bodies of one page (and count per page) of each of `keys` that exists, in one statement. */
+export type PagedBatchRead = (pool: Pool, keys: readonly number[], page: number, count: number) => Promise<Bodies>;
+
+/**
+ * (page, count) variants of a paged route that keep a batcher: a storefront asks for a few (the
+ * first page at its own count); a batcher forgotten with misses in flight still answers them.
+ */
+export const PAGE_VARIANTS = 32;
 
 /** The pool that has every change committed up to `position` (undefined: the newest). */
 export type PositionedPool = (position: WalPosition | undefined) => Pool;
@@ -78,4 +91,26 @@ export function positionForAll(
     if (position > furthest) furthest = position;
   }
   return furthest;
+}
+
+/** A MissBatcher per (page, count) of one paged route. */
+export class PagedMissBatcher {
+  private readonly variants = new LRUCache<string, MissBatcher>({ max: PAGE_VARIANTS });
+
+  constructor(
+    private readonly read: PagedBatchRead,
+    private readonly pool: PositionedPool,
+    private readonly options: MissBatchingOptions = MISS_BATCHING,
+  ) {}
+
+  /** The batcher of misses of page `page` with `count` per page. */
+  page(page: number, count: number): MissBatcher {
+    const variant = `${page}:${count}`;
+    let batcher = this.variants.get(variant);
+    if (batcher === undefined) {
+      batcher = new MissBatcher((pool, keys) => this.read(pool, keys, page, count), this.pool, this.options);
+      this.variants.set(variant, batcher);
+    }
+    return batcher;
+  }
 }

@@ -27,7 +27,13 @@ import type { Domain } from './admission.js';
 import type { Loader, PatchableBody, ResponseCache } from './cache.js';
 import { ERRORS } from './errors.js';
 import type { CacheCoherence } from './invalidation.js';
-import { type BatchRead, MissBatcher, type MissBatchingOptions } from './miss-batcher.js';
+import {
+  type BatchRead,
+  MissBatcher,
+  type MissBatchingOptions,
+  type PagedBatchRead,
+  PagedMissBatcher,
+} from './miss-batcher.js';
 import { tagged, type Reply } from './reply.js';
 
 export type CacheKind = BodyKind | typeof PRODUCT_LISTS;
@@ -100,6 +106,11 @@ export class CachedReads {
   /** A batcher for the misses of one route whose bodies are of `kind`: each batch runs on that kind's domain. */
   batcher(kind: CacheKind, read: BatchRead, options?: MissBatchingOptions): MissBatcher {
     return new MissBatcher(read, (position) => this.source(DOMAIN_OF[kind], position), options);
+  }
+
+  /** batcher for a paged route: misses share a statement with misses of the same page and count. */
+  pagedBatcher(kind: CacheKind, read: PagedBatchRead, options?: MissBatchingOptions): PagedMissBatcher {
+    return new PagedMissBatcher(read, (position) => this.source(DOMAIN_OF[kind], position), options);
   }
 
   /**

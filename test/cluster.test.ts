@@ -139,9 +139,9 @@ t.test('SIGTERM lets in-flight requests finish, then exits 0', async (t) => {
   t.teardown(() => locker.end());
   await locker.query('BEGIN');
   await locker.query('LOCK TABLE products IN ACCESS EXCLUSIVE MODE');
-  // Distinct products, so that the response cache cannot fold the requests into one query; their
-  // styles, a route whose misses are not batched (server/miss-batcher.ts), so each is a statement.
-  const inFlight = Array.from({ length: PRODUCTS }, (_, i) => get(port, `/products/${i + 1}/styles`, false));
+  // Distinct list pages, so that the response cache cannot fold the requests into one query, of a
+  // route whose misses are not batched (server/miss-batcher.ts), so each is a statement.
+  const inFlight = Array.from({ length: PRODUCTS }, (_, i) => get(port, `/products?page=${i + 1}&count=1`, false));
   const admin = await openSession(databaseUrl, 'cluster-test-watch');
   t.teardown(() => admin.end());
   // Wait until every request is blocked inside the database (so a worker holds it) before asking to stop.
@@ -165,8 +165,8 @@ t.test('SIGTERM lets in-flight requests finish, then exits 0', async (t) => {
     'every in-flight request got its 200',
   );
   t.same(
-    replies.map((r) => JSON.parse(r.body).product_id),
-    inFlight.map((_, i) => String(i + 1)),
+    replies.map((r) => JSON.parse(r.body)[0].id),
+    inFlight.map((_, i) => i + 1),
     'each with its product',
   );
   const exit = await within(cluster.exited, 'the primary exited after draining', { timeoutMs: 20_000 });

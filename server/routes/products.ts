@@ -1,6 +1,5 @@
 /** GET /products, /products/:product_id, /products/:product_id/styles, /products/:product_id/related. */
-import type { Pool } from '../../sql/db/pool.js';
-import { productDetails, productList, productRelatedMany, productStyles } from '../../sql/queries/products.js';
+import { productDetails, productList, productRelatedMany, productStylesMany } from '../../sql/queries/products.js';
 import { mount } from '../http.js';
 import { paging, pathId, queryParams } from '../params.js';
 import type { BatchRead } from '../miss-batcher.js';
@@ -9,24 +8,12 @@ import { encodeBody } from '../reply.js';
 import type { HttpRequest, TemplatedApp } from '../uws.js';
 import type { RouteContext } from './context.js';
 
-type ProductQuery = (pool: Pool, productId: number) => Promise<string | undefined>;
-
 /**
  * The API never writes the catalogue, but other systems do (prices, stock): each committed change
  * drops the bodies of the products it touched (server/invalidation.ts), and any product's change
  * drops every list page.
  */
 export function mountProductRoutes(app: TemplatedApp, { exchanges, reads }: RouteContext): void {
-  const perProduct = (kind: CacheKind, query: ProductQuery) => ({
-    get: (req: HttpRequest) => {
-      const productId = pathId(req.getParameter(0));
-      return reads.reply({ kind, productId }, '', async (pool) => {
-        const body = await query(pool, productId);
-        return body === undefined ? undefined : encodeBody(body);
-      });
-    },
-  });
-
   mount(app, exchanges, '/products', {
     get: (req) => {
       const { page, count } = paging(queryParams(req.getQuery()));
@@ -35,7 +22,7 @@ export function mountProductRoutes(app: TemplatedApp, { exchanges, reads }: Rout
       );
     },
   });
-  // Light bodies, where a statement's fixed cost dominates: concurrent misses share one.
+  // Concurrent misses of a route share one statement (server/miss-batcher.ts).
   const batched = (kind: CacheKind, read: BatchRead) => {
     const batcher = reads.batcher(kind, read);
     return {
@@ -47,6 +34,6 @@ export function mountProductRoutes(app: TemplatedApp, { exchanges, reads }: Rout
   };
 
   mount(app, exchanges, '/products/:product_id', batched('product', productDetails));
-  mount(app, exchanges, '/products/:product_id/styles', perProduct('styles', productStyles));
+  mount(app, exchanges, '/products/:product_id/styles', batched('styles', productStylesMany));
   mount(app, exchanges, '/products/:product_id/related', batched('related', productRelatedMany));
 }

@@ -11,12 +11,10 @@
  * later reads of the question are cached like any other body.
  */
 import { LRUCache } from 'lru-cache';
-import { answerList, answerLists, questionList, type NewQuestion } from '../../sql/queries/qa.js';
+import { answerLists, questionLists, type NewQuestion } from '../../sql/queries/qa.js';
 import { ApiError, ERRORS } from '../errors.js';
 import { created, mount, readJsonBody } from '../http.js';
-import { DEFAULT_COUNT, DEFAULT_PAGE } from '../limits.js';
 import { paging, pathId, queryParams, queryProductId } from '../params.js';
-import { encodeBody } from '../reply.js';
 import type { TemplatedApp } from '../uws.js';
 import { body, email, id, photoUrls, text } from '../validate.js';
 import type { RouteContext } from './context.js';
@@ -46,14 +44,16 @@ export function mountQaRoutes(app: TemplatedApp, { exchanges, reads, writes }: R
   // A re-ingest may hand a question id to another product's question.
   reads.onCacheCleared(() => questionProducts.clear());
 
+  // Concurrent misses of a page share one statement (server/miss-batcher.ts).
+  const questionPages = reads.pagedBatcher('qa', questionLists);
+
   mount(app, exchanges, '/qa/questions', {
     get: (req) => {
       const query = queryParams(req.getQuery());
       const productId = queryProductId(query);
       const { page, count } = paging(query);
-      return reads.reply({ kind: 'qa', productId }, `questions:${page}:${count}`, async (pool) =>
-        encodeBody(await questionList(pool, productId, page, count)),
-      );
+      const batcher = questionPages.page(page, count);
+      return reads.reply({ kind: 'qa', productId }, `questions:${page}:${count}`, { batcher, key: productId });
     },
     post: async (req, res) => {
       const questionId = await writes.questions.create(parseNewQuestion(await readJsonBody(req, res)));
@@ -62,9 +62,8 @@ export function mountQaRoutes(app: TemplatedApp, { exchanges, reads, writes }: R
     },
   });
 
-  // The page a storefront asks for, a light body: concurrent misses of it share one statement.
-  const firstPages = reads.batcher('qa', async (pool, questionIds) => {
-    const lists = await answerLists(pool, questionIds, DEFAULT_PAGE, DEFAULT_COUNT);
+  const answerPages = reads.pagedBatcher('qa', async (pool, questionIds, page, count) => {
+    const lists = await answerLists(pool, questionIds, page, count);
     const bodies = new Map<number, string>();
     for (const [questionId, list] of lists) {
       questionProducts.set(questionId, list.productId);
@@ -79,16 +78,8 @@ export function mountQaRoutes(app: TemplatedApp, { exchanges, reads, writes }: R
       const { page, count } = paging(queryParams(req.getQuery()));
       const productId = questionProducts.get(questionId);
       const scope = { kind: 'qa', productId } as const;
-      const variant = `answers:${questionId}:${page}:${count}`;
-      if (page === DEFAULT_PAGE && count === DEFAULT_COUNT) {
-        return reads.reply(scope, variant, { batcher: firstPages, key: questionId });
-      }
-      return reads.reply(scope, variant, async (pool) => {
-        const list = await answerList(pool, questionId, page, count);
-        if (list === undefined) return undefined;
-        if (productId === undefined) questionProducts.set(questionId, list.productId);
-        return encodeBody(list.body);
-      });
+      const batcher = answerPages.page(page, count);
+      return reads.reply(scope, `answers:${questionId}:${page}:${count}`, { batcher, key: questionId });
     },
     post: async (req, res) => {
       // Read before awaiting: uWS invalidates req when this callback returns.

@@ -13,8 +13,13 @@ export interface Statement {
 /** Key → body, for the keys that name something that exists. */
 export type Bodies = ReadonlyMap<number, string>;
 
-/** Runs `statement` with the keys as its one array parameter. */
-export async function bodiesByKey(pool: Pool, statement: Statement, keys: readonly number[]): Promise<Bodies> {
-  const result = await pool.query<{ id: number; body: string }>({ ...statement, values: [keys] });
+/** Runs `statement` with the keys as its first parameter, an array, and `rest` after it. */
+export async function bodiesByKey(
+  pool: Pool,
+  statement: Statement,
+  keys: readonly number[],
+  rest: readonly unknown[] = [],
+): Promise<Bodies> {
+  const result = await pool.query<{ id: number; body: string }>({ ...statement, values: [keys, ...rest] });
   return new Map(result.rows.map((row) => [row.id, row.body]));
 }

@@ -62,9 +62,7 @@ const DETAIL = productBody('products_detail', DETAIL_COLUMNS);
 const DETAILS = productBodies('products_details', DETAIL_COLUMNS);
 
 // Legacy front ends read photos[0] and iterate skus without guards, hence the placeholders.
-const STYLES = productBody(
-  'products_styles',
-  `pr.id::text AS product_id,
+const STYLES_COLUMNS = `pr.id::text AS product_id,
    ${jsonArray({
      from: 'styles s',
      columns: `s.id AS style_id, s.name,
@@ -87,8 +85,9 @@ const STYLES = productBody(
                })} AS skus`,
      where: 's.product_id = pr.id',
      orderBy: 's.id',
-   })} AS results`,
-);
+   })} AS results`;
+const STYLES = productBody('products_styles', STYLES_COLUMNS);
+const STYLES_MANY = productBodies('products_styles_many', STYLES_COLUMNS);
 
 // The ingest rejects related ids that are 0, unknown or the product itself, and the schema's
 // foreign keys and CHECK forbid them, but the ingest drops those constraints while it loads;
@@ -144,6 +143,11 @@ export function productDetails(pool: Pool, productIds: readonly number[]): Promi
 /** `{"product_id":"…","results":[…]}`, or undefined when no product has this id. */
 export function productStyles(pool: Pool, productId: number): Promise<string | undefined> {
   return body(pool, STYLES, [productId]);
+}
+
+/** productStyles of each product that exists, in one statement. */
+export function productStylesMany(pool: Pool, productIds: readonly number[]): Promise<Bodies> {
+  return bodiesByKey(pool, STYLES_MANY, productIds);
 }
 
 /** The bare array of related product ids, or undefined when no product has this id. */

@@ -5,7 +5,7 @@
  * notifies the product it changed from inside itself (see invalidation.ts), so a 201/204 means
  * the write is committed and every worker has been told.
  */
-import type { Statement } from './bodies.js';
+import { bodiesByKey, type Bodies, type Statement } from './bodies.js';
 import { isoDate, jsonArray, jsonObjectById, jsonPage } from './json.js';
 import type { Pool } from '../db/pool.js';
 import { notifyProducts, rowWrite, type BodyKind, type Written } from './invalidation.js';
@@ -29,17 +29,14 @@ const BY_HELPFULNESS = ['helpful DESC', 'id'];
 /**
  * A page is chosen over the narrow (id, helpful) columns of the visible-rows index, so pages
  * deep into a product skip rows without reading them; only the page's rows are read whole.
+ * `product` is the product id's expression; $2 count, $3 offset.
  */
-const QUESTION_LIST: Statement = {
-  name: 'qa_question_list',
-  text: `
-SELECT row_to_json(b)::text AS body
-FROM (
-  SELECT $1::integer::text AS product_id,
+function questionPage(product: string): string {
+  return `SELECT ${product}::integer::text AS product_id,
          ${jsonPage({
            table: 'questions',
            alias: 'q',
-           where: 'q.product_id = $1 AND NOT q.reported',
+           where: `q.product_id = ${product} AND NOT q.reported`,
            keys: 'q.id, q.helpful',
            orderBy: BY_HELPFULNESS,
            limit: '$2',
@@ -48,8 +45,25 @@ FROM (
                      ${isoDate('q.date_written')} AS question_date,
                      q.asker_name, q.helpful AS question_helpfulness, q.reported,
                      ${ANSWERS_BY_ID} AS answers`,
-         })} AS results
+         })} AS results`;
+}
+
+const QUESTION_LIST: Statement = {
+  name: 'qa_question_list',
+  text: `
+SELECT row_to_json(b)::text AS body
+FROM (
+  ${questionPage('$1')}
 ) b`,
+};
+
+/** QUESTION_LIST for the products of $1: a body for each id, as for one (an unknown product has no questions). */
+const QUESTION_LISTS: Statement = {
+  name: 'qa_question_lists',
+  text: `
+SELECT k.id, row_to_json(b)::text AS body
+FROM unnest($1::int[]) k(id)
+CROSS JOIN LATERAL (${questionPage('k.id')}) b`,
 };
 
 /** A page of question q's visible answers, as `b.body`'s object; $2 count, $3 offset, $4 page - 1. */
@@ -158,6 +172,11 @@ export async function questionList(pool: Pool, productId: number, page: number, 
     values: [productId, count, (page - 1) * count],
   });
   return result.rows[0]!.body;
+}
+
+/** questionList of each product, the same page of each, in one statement. */
+export function questionLists(pool: Pool, productIds: readonly number[], page: number, count: number): Promise<Bodies> {
+  return bodiesByKey(pool, QUESTION_LISTS, productIds, [count, (page - 1) * count]);
 }
 
 export interface AnswerList {
