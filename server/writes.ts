@@ -1,9 +1,10 @@
 /**
  * The one write path: every write the API takes is built here, and each is wired the same way. Its
- * statement runs alone (creates, reports) or batched with others of its kind (helpful votes,
- * clicks: server/write-batcher.ts), and the write resolves only once the statement has committed
- * and the cached bodies it changed are invalidated (CacheCoherence.written). A route answers its
- * 201 or 204 when the write resolves, so an acknowledged write is stored and read back at once.
+ * statement runs alone (review creates, reports) or batched with others of its kind (helpful
+ * votes, new questions and answers, clicks: server/write-batcher.ts), and the write resolves only
+ * once the statement has committed and the cached bodies it changed are invalidated
+ * (CacheCoherence.written). A route answers its 201 or 204 when the write resolves, so an
+ * acknowledged write is stored and read back at once.
  */
 import type { Pool } from '../sql/db/pool.js';
 import type { Domain } from './admission.js';
@@ -11,17 +12,19 @@ import { addProduct, addSku, type CartOwner } from '../sql/queries/cart.js';
 import { insertInteractions, type Interaction } from '../sql/queries/interactions.js';
 import type { Written } from '../sql/queries/invalidation.js';
 import {
-  createAnswer,
-  createQuestion,
+  createAnswers,
+  createQuestions,
   reportAnswer,
   reportQuestion,
+  type AnswerTo,
+  type Created,
   type NewAnswer,
   type NewQuestion,
 } from '../sql/queries/qa.js';
 import { createReview, reportReview, type CreateReviewResult, type NewReview } from '../sql/queries/reviews.js';
 import { voteForAnswers, voteForQuestions, voteForReviews, type CastVotes } from '../sql/queries/votes.js';
 import type { CacheCoherence } from './invalidation.js';
-import { CLICK_BATCHING, VOTE_BATCHING, WriteBatcher } from './write-batcher.js';
+import { CLICK_BATCHING, QA_CREATE_BATCHING, VOTE_BATCHING, WriteBatcher } from './write-batcher.js';
 
 /** Changes the row with this id (a helpful vote, a report); false when no row has that id. */
 export type ChangeRow = (id: number) => Promise<boolean>;
@@ -82,6 +85,19 @@ export function createWrites(pools: Readonly<Record<Domain, Pool>>, coherence: C
     batchers.push(batcher);
     return changeRow((id) => batcher.add(id));
   };
+  /** The new row's id, or undefined where the statement stored nothing for the item. */
+  const creates = <Item>(
+    create: (pool: Pool, items: readonly Item[]) => Promise<readonly (Created | undefined)[]>,
+    pool: Pool,
+  ): ((item: Item) => Promise<number | undefined>) => {
+    const batcher = new WriteBatcher((items: readonly Item[]) => create(pool, items), QA_CREATE_BATCHING);
+    batchers.push(batcher);
+    return async (item) => {
+      const outcome = await batcher.add(item);
+      return invalidated(outcome?.id, outcome?.written);
+    };
+  };
+  const createAnswer = creates<AnswerTo>(createAnswers, pools.qa);
 
   return {
     reviews: {
@@ -93,18 +109,12 @@ export function createWrites(pools: Readonly<Record<Domain, Pool>>, coherence: C
       report: changeRow((id) => reportReview(pools.reviews, id)),
     },
     questions: {
-      create: async (question) => {
-        const outcome = await createQuestion(pools.qa, question);
-        return invalidated(outcome?.id, outcome?.written);
-      },
+      create: creates(createQuestions, pools.qa),
       helpful: votes(voteForQuestions, pools.qa),
       report: changeRow((id) => reportQuestion(pools.qa, id)),
     },
     answers: {
-      create: async (questionId, answer) => {
-        const outcome = await createAnswer(pools.qa, questionId, answer);
-        return invalidated(outcome?.id, outcome?.written);
-      },
+      create: (questionId, answer) => createAnswer({ questionId, answer }),
       helpful: votes(voteForAnswers, pools.qa),
       report: changeRow((id) => reportAnswer(pools.qa, id)),
     },

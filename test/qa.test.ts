@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 
-import { createAnswer } from '../sql/queries/qa.js';
+import { createAnswers } from '../sql/queries/qa.js';
 import { expectBody, expectError, serveFixture as serveApi, type Api } from './helpers/api.js';
 import { directPool } from './helpers/database.js';
 
@@ -467,21 +467,28 @@ t.test(
   },
 );
 
-t.test('an answer whose photo fails its insert leaves nothing behind', async (t) => {
+t.test('a batch in which one photo fails its insert leaves nothing of any of its answers behind', async (t) => {
   const api = await serveFixture(t);
   const tables =
     'SELECT (SELECT count(*) FROM answers)::int AS answers, (SELECT count(*) FROM answers_photos)::int AS photos';
   const before = await api.db.query(tables);
   // The route never lets a null URL through, so the statement is called directly with one that
-  // fails answers_photos' NOT NULL after the answer row and the first photo were inserted.
+  // fails answers_photos' NOT NULL after the batch's answer rows and other photos were inserted.
   const pool = directPool(t, api.url);
+  const answer = { body: 'b', name: 'n', email: 'a@b.co', photos: ['https://img.example/ok'] };
   await t.rejects(
-    createAnswer(pool, 3, { body: 'b', name: 'n', email: 'a@b.co', photos: ['https://img.example/ok', null as never] }),
+    createAnswers(pool, [
+      { questionId: 3, answer },
+      { questionId: 3, answer: { ...answer, photos: ['https://img.example/ok', null as never] } },
+      { questionId: 4, answer },
+    ]),
     { code: '23502' },
     'the NOT NULL on answers_photos.url fails the statement',
   );
-  t.same(await api.db.query(tables), before, 'neither the answer nor its first photo was kept');
+  t.same(await api.db.query(tables), before, 'neither the answers nor any of their photos were kept');
   await expectBody(t, await api.get('/qa/questions/3/answers'), answersBody('3', 0, 5, ANSWER_ORDER));
+  const [next] = await createAnswers(pool, [{ questionId: 3, answer }]);
+  t.ok(next, 'the next batch is stored');
 });
 
 t.test('PUT helpful: parallel votes on a question and on an answer are all counted; unknown ids are 404', async (t) => {

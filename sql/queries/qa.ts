@@ -2,8 +2,9 @@
  * The Questions & answers statements. Reads build the whole body in PostgreSQL (compact JSON via
  * row_to_json/array_to_json, see products.ts), in one round trip however many answers a question
  * has. Each write is ONE statement whose data-modifying CTEs commit or fail together and which
- * notifies the product it changed from inside itself (see invalidation.ts), so a 201/204 means
- * the write is committed and every worker has been told.
+ * notifies the products it changed from inside itself (see invalidation.ts), so a 201/204 means
+ * the write is committed and every worker has been told. Creates take a whole batch of questions
+ * or answers per statement (server/writes.ts), like helpful votes (votes.ts).
  */
 import { bodiesByKey, type Bodies, type Statement } from './bodies.js';
 import { isoDate, jsonArray, jsonObjectById, jsonPage } from './json.js';
@@ -104,38 +105,70 @@ ${ANSWER_PAGE}
 WHERE q.id = ANY($1::int[]) AND NOT q.reported`,
 };
 
-/** Inserted only if the product exists; the date is cut to the milliseconds every body prints. */
-const CREATE_QUESTION: Statement = {
-  name: 'qa_question_create',
+/**
+ * The rows of a batch, `$1` as a JSON array of objects with these `columns`, each with its index in
+ * the batch as `n`. JSON rather than one array per column because an answer carries an array of
+ * photos, and arrays of arrays must all be the same length in PostgreSQL.
+ */
+const batchRows = (columns: string): string => `json_to_recordset($1::json) AS i(n integer, ${columns})`;
+
+/**
+ * `valid`, the rows of `source` in batch order, each given its new id up front: an INSERT's
+ * RETURNING cannot name the batch row it came from, so the ids are drawn first and inserted
+ * explicitly, and every item's id is known by its `n`.
+ */
+const withNewIds = (table: string, source: string): string => `
+  SELECT nextval(pg_get_serial_sequence('${table}', 'id'))::integer AS id, v.*
+  FROM (${source} ORDER BY n) v`;
+
+/**
+ * Each new question whose product exists; the date is cut to the milliseconds every body prints.
+ * One notification per product, one transaction for the whole batch.
+ */
+const CREATE_QUESTIONS: Statement = {
+  name: 'qa_questions_create',
   text: `
-WITH question AS (
-  INSERT INTO questions (product_id, body, date_written, asker_name, asker_email)
-  SELECT p.id, $2, date_trunc('milliseconds', now()), $3, $4 FROM products p WHERE p.id = $1
-  RETURNING id, product_id
+WITH valid AS (${withNewIds(
+    'questions',
+    `SELECT i.n, i.product_id, i.body, i.name, i.email
+     FROM ${batchRows('product_id integer, body text, name text, email text')}
+     JOIN products p ON p.id = i.product_id`,
+  )}
+), question AS (
+  INSERT INTO questions (id, product_id, body, date_written, asker_name, asker_email)
+  SELECT id, product_id, body, date_trunc('milliseconds', now()), name, email FROM valid
 ), notified AS (
-  ${notifyProducts('question', QA_BODIES)}
+  ${notifyProducts('(SELECT DISTINCT product_id FROM valid) AS products', QA_BODIES)}
 )
-SELECT id AS question_id, (SELECT token FROM notified) AS token FROM question`,
+SELECT n, id, product_id, (SELECT max(token) FROM notified) AS token FROM valid`,
 };
 
-/** The answer and its photos, only if the question exists and is not reported. */
-const CREATE_ANSWER: Statement = {
-  name: 'qa_answer_create',
+/**
+ * Each new answer whose question exists and is not reported, with its photos in their order
+ * (photo ids follow it, and the lists read photos by id).
+ */
+const CREATE_ANSWERS: Statement = {
+  name: 'qa_answers_create',
   text: `
-WITH question AS (
-  SELECT id, product_id FROM questions WHERE id = $1 AND NOT reported
+WITH valid AS (${withNewIds(
+    'answers',
+    `SELECT i.n, i.question_id, q.product_id, i.body, i.name, i.email, i.photos
+     FROM ${batchRows('question_id integer, body text, name text, email text, photos text[]')}
+     JOIN questions q ON q.id = i.question_id AND NOT q.reported`,
+  )}
 ), answer AS (
-  INSERT INTO answers (question_id, body, date_written, answerer_name, answerer_email)
-  SELECT question.id, $2, date_trunc('milliseconds', now()), $3, $4 FROM question
+  INSERT INTO answers (id, question_id, body, date_written, answerer_name, answerer_email)
+  SELECT id, question_id, body, date_trunc('milliseconds', now()), name, email FROM valid
   RETURNING id
 ), photos AS (
   INSERT INTO answers_photos (answer_id, url)
-  SELECT answer.id, url FROM answer, unnest($5::text[]) WITH ORDINALITY AS u(url, n) ORDER BY n
+  SELECT answer.id, u.url
+  FROM answer JOIN valid USING (id), unnest(valid.photos) WITH ORDINALITY AS u(url, k)
+  ORDER BY valid.n, u.k
 ), notified AS (
-  ${notifyProducts('question', QA_BODIES)}
+  ${notifyProducts('(SELECT DISTINCT product_id FROM valid) AS products', QA_BODIES)}
 )
-SELECT answer.id AS answer_id, question.product_id, (SELECT token FROM notified) AS token
-FROM answer, question`,
+SELECT n, id, product_id, (SELECT max(token) FROM notified) AS token FROM valid`,
 };
 
 /** The product a row's bodies belong to: a question's own, an answer's through its question. */
@@ -233,28 +266,58 @@ export interface Created {
   readonly written: Written;
 }
 
-/** The new question; undefined when the product does not exist. */
-export async function createQuestion(pool: Pool, question: NewQuestion): Promise<Created | undefined> {
-  const result = await pool.query<{ question_id: number; token: string | null }>({
-    ...CREATE_QUESTION,
-    values: [question.productId, question.body, question.name, question.email],
-  });
-  const row = result.rows[0];
-  return row === undefined
-    ? undefined
-    : { id: row.question_id, written: { productId: question.productId, kinds: QA_BODIES, token: row.token } };
+/** An answer to the question with this id. */
+export interface AnswerTo {
+  readonly questionId: number;
+  readonly answer: NewAnswer;
 }
 
-/** The new answer, with its photos; undefined when the question is unknown or reported. */
-export async function createAnswer(pool: Pool, questionId: number, answer: NewAnswer): Promise<Created | undefined> {
-  const result = await pool.query<{ answer_id: number; product_id: number; token: string | null }>({
-    ...CREATE_ANSWER,
-    values: [questionId, answer.body, answer.name, answer.email, answer.photos],
+/**
+ * Runs a create statement over `rows` (one per item, in order) and returns one result per item:
+ * undefined for the items it did not insert. All of it commits, or the promise rejects having
+ * stored none of it.
+ */
+async function createAll(pool: Pool, statement: Statement, rows: readonly object[]): Promise<(Created | undefined)[]> {
+  const result = await pool.query<{ n: number; id: number; product_id: number; token: string }>({
+    ...statement,
+    values: [JSON.stringify(rows.map((row, n) => ({ ...row, n })))],
   });
-  const row = result.rows[0];
-  return row === undefined
-    ? undefined
-    : { id: row.answer_id, written: { productId: row.product_id, kinds: QA_BODIES, token: row.token } };
+  const inserted = new Map(result.rows.map((row) => [row.n, row]));
+  return rows.map((_, n) => {
+    const row = inserted.get(n);
+    return row === undefined
+      ? undefined
+      : { id: row.id, written: { productId: row.product_id, kinds: QA_BODIES, token: row.token } };
+  });
+}
+
+/** Each new question, in one statement; undefined where the product does not exist. */
+export function createQuestions(pool: Pool, questions: readonly NewQuestion[]): Promise<(Created | undefined)[]> {
+  return createAll(
+    pool,
+    CREATE_QUESTIONS,
+    questions.map((question) => ({
+      product_id: question.productId,
+      body: question.body,
+      name: question.name,
+      email: question.email,
+    })),
+  );
+}
+
+/** Each new answer with its photos, in one statement; undefined where the question is unknown or reported. */
+export function createAnswers(pool: Pool, answers: readonly AnswerTo[]): Promise<(Created | undefined)[]> {
+  return createAll(
+    pool,
+    CREATE_ANSWERS,
+    answers.map(({ questionId, answer }) => ({
+      question_id: questionId,
+      body: answer.body,
+      name: answer.name,
+      email: answer.email,
+      photos: answer.photos,
+    })),
+  );
 }
 
 /** Each hides the row (once); undefined for an unknown id. */
