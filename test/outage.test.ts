@@ -12,6 +12,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import t, { type Test } from 'tap';
 import { openSession } from '../sql/db/admin.js';
+import { DEFAULT_POLICY } from '../cluster/primary.js';
 import { MIGRATIONS_DIR } from '../sql/migrate.js';
 import { request } from './helpers/api.js';
 import { ownDatabase } from './helpers/own-database.js';
@@ -68,10 +69,10 @@ const readyWorker = (line: LogLine): Worker => ({ pid: Number(line.worker), slot
 const isPrimaryReady = (line: LogLine): boolean => line.role === 'primary' && line.event === 'worker_ready';
 
 /**
- * More deaths than the crash-loop rule allows (5 within 30 s with no worker becoming ready), were
- * each replacement not ready, without the database, before the next kill.
+ * One death more than the crash-loop rule allows within its window with no worker becoming ready,
+ * were each replacement not ready, without the database, before the next kill.
  */
-const KILLS = 8;
+const KILLS = DEFAULT_POLICY.maxDeathsInWindow + 1;
 
 /** A cluster of two workers, each on its own port (PORT + slot), so that each is asked directly. */
 async function startServing(t: Test): Promise<{ cluster: RunningCluster; ports: number[]; workers: Worker[] }> {

@@ -70,7 +70,17 @@ function tapArguments(args: readonly string[]): string[] {
     else if (previous?.startsWith('-') && !previous.includes('=')) flags.push(arg);
     else throw new UsageError(`no test file matches "${arg}" (the test files: ${names.join(', ')})`);
   });
-  return [...flags, ...files];
+  return [...jobs(flags), ...flags, ...files];
+}
+
+/**
+ * tap's default is one file per core, but the suite's files spend most of their time waiting on
+ * the processes they start (clusters, replicas, nginx, a browser): one more than the cores keeps
+ * both cores busy (README § Tests has the measurement).
+ */
+function jobs(flags: readonly string[]): string[] {
+  if (flags.some((flag) => flag === '-j' || flag.startsWith('--jobs') || /^-j\d/.test(flag))) return [];
+  return [`--jobs=${os.availableParallelism() + 1}`];
 }
 
 /**
