@@ -15,7 +15,7 @@
  * A worker parses each distinct field value once: browsers send the same one on every request.
  * uWS gives the first Accept-Encoding line of a request only; clients and nginx send one.
  */
-import type { ContentCoding, TaggedReply } from './reply.js';
+import { type ContentCoding, isTagged, type Reply, type TaggedReply } from './reply.js';
 
 type Coding = ContentCoding | 'identity';
 
@@ -44,14 +44,19 @@ export function acceptedCodings(field: string): Preference {
   return preference;
 }
 
+/**
+ * The compressing of `reply` when a client of `preference` would take a coding that the cached
+ * body has not been compressed into yet (server/cache.ts): the reply to send once it resolves.
+ */
+export function compressionFor(reply: Reply, preference: Preference): Promise<TaggedReply> | undefined {
+  if (!isTagged(reply) || reply.encoded !== undefined || preference[0] === 'identity') return undefined;
+  return reply.compressOnDemand?.();
+}
+
 /** The representation of `reply` to send to a client of `preference`. */
 export function negotiate(reply: TaggedReply, preference: Preference): TaggedReply {
   const { encoded } = reply;
-  if (encoded === undefined) {
-    // This client would take a coding the reply does not have yet: the next ones get it.
-    if (reply.compressOnDemand !== undefined && preference[0] !== 'identity') reply.compressOnDemand();
-    return reply;
-  }
+  if (encoded === undefined) return reply;
   for (const coding of preference) {
     if (coding === 'identity') return reply;
     const representation = encoded[coding];

@@ -19,11 +19,13 @@
  * body of the scope to the scope's next version, rewritten, so a load that started before the
  * change still cannot store what it read, exactly as after invalidate().
  *
- * A stored body of COMPRESSIBLE_BYTES or more is stored with its gzip and brotli representations
- * (server/compression.ts), made once per load; the byte bound counts all of them. A patched body
- * is stored as identity first, and compressed the first time a client that accepts a coding is
- * sent it (TaggedReply.compressOnDemand): a popular list may be patched many times between two
- * reads by browsers, and each compression costs milliseconds.
+ * A stored body of COMPRESSIBLE_BYTES or more gets its gzip and brotli representations
+ * (server/compression.ts) once, the first time a client that accepts a coding asks for it
+ * (TaggedReply.compressOnDemand); they then replace the identity entry under the same key, and the
+ * byte bound counts all of them. Until then the body is stored as identity: a body that only
+ * clients without Accept-Encoding read is never compressed, and a popular list that a write
+ * refills or patches many times between two reads by browsers is compressed once per read, not
+ * once per write (each compression costs milliseconds).
  */
 import { LRUCache } from 'lru-cache';
 import { compressed } from './compression.js';
@@ -152,13 +154,12 @@ export class ResponseCache {
     // an invalidation may arrive meanwhile.
     const storable = (): boolean => this.entries !== undefined && this.isCurrent(key) && clearsAtStart === this.clears;
     const loading = load()
-      .then(async (found) => {
+      .then((found) => {
         if (found === undefined) return undefined;
         const identity = tagged(Buffer.isBuffer(found) ? found : found.body);
         // A body that will not be stored is sent once, as it is (docs/api.md § Compression).
         if (!storable()) return identity;
-        const reply = await compressed(identity);
-        if (!storable()) return reply;
+        const reply = this.compressedOnDemand(key, identity, storedBytes);
         this.entries!.set(key, reply);
         if (!Buffer.isBuffer(found)) this.rememberPatchable(key, found);
         return reply;
@@ -204,10 +205,10 @@ export class ResponseCache {
       // A body not compressed yet is compressed, when asked, under its new key.
       const reply =
         patched !== body
-          ? this.compressedOnDemand(patchedKey, tagged(patched.body))
+          ? this.compressedOnDemand(patchedKey, tagged(patched.body), patchedSize)
           : stored!.compressOnDemand === undefined
             ? stored!
-            : this.compressedOnDemand(patchedKey, stored!);
+            : this.compressedOnDemand(patchedKey, stored!, patchedSize);
       this.entries!.set(patchedKey, reply, { size: patchedSize(reply) });
       this.rememberPatchable(patchedKey, patched);
     }
@@ -244,24 +245,25 @@ export class ResponseCache {
 
   /**
    * `identity`, stored under `key` without its compressed representations, which the first
-   * client that accepts one sets going; they replace it under the same key if it is still there.
+   * client that accepts one sets going; they replace it under the same key (counted by `size`) if
+   * it is still there. A compression that fails leaves the identity entry as it is.
    */
-  private compressedOnDemand(key: string, identity: TaggedReply): TaggedReply {
+  private compressedOnDemand(key: string, identity: TaggedReply, size: (reply: TaggedReply) => number): TaggedReply {
     if (!identity.variesByEncoding) return identity;
-    let started = false;
+    let compressing: Promise<TaggedReply> | undefined;
     const reply: TaggedReply = Object.freeze({
       ...identity,
       compressOnDemand: () => {
-        if (started) return;
-        started = true;
-        compressed(identity).then(
+        compressing ??= compressed(identity).then(
           (full) => {
             if (this.entries?.peek(key) === reply) {
-              this.entries.set(key, full, { noUpdateTTL: true, size: patchedSize(full) });
+              this.entries.set(key, full, { noUpdateTTL: true, size: size(full) });
             }
+            return full;
           },
-          () => undefined,
+          () => identity,
         );
+        return compressing;
       },
     });
     return reply;

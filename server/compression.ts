@@ -1,13 +1,14 @@
 /**
- * The compressed representations of a cached body, made once when the cache stores it, never on
- * a hit: gzip for every client that accepts it, and brotli besides when it comes out smaller.
+ * The compressed representations of a cached body, made once, when a client that accepts a coding
+ * first asks for it (server/cache.ts): gzip for every client that accepts it, and brotli besides
+ * when it comes out smaller.
  * The levels are measured (docs/benchmarks.md § Compressed bodies): gzip 6 is within 2 % of
  * gzip 9's bytes; brotli 5 saves a further 7–11 % over gzip 6 for about 1.5× its CPU, while
  * qualities 9–11 save a few % more for 10–100× the CPU, which a review list rebuilt after every
  * write cannot afford.
  *
- * zlib runs on libuv's thread pool, so the event loop keeps answering hits while a fill
- * compresses; the miss that filled the entry, and those that joined it, wait for it.
+ * zlib runs on libuv's thread pool, so the event loop keeps answering hits while a body
+ * compresses; a miss answered compressed waits for it, a hit never does.
  */
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';

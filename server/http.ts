@@ -13,7 +13,7 @@
  * reports, and all of it again under the path with one trailing slash.
  */
 import { createLog, errorMessage, type Log } from '../lib/log.js';
-import { acceptedCodings, negotiate, type Preference } from './accept-encoding.js';
+import { acceptedCodings, compressionFor, negotiate, type Preference } from './accept-encoding.js';
 import { isDatabaseUnavailable, isPoolSaturated, isStatementTimeout } from '../sql/db/errors.js';
 import { AdmissionRefused } from './admission.js';
 import { CorsPolicy } from './cors.js';
@@ -91,6 +91,17 @@ export class Exchanges {
         const outcome = respond(req, res);
         if (outcome instanceof Promise) {
           return this.answerLater(res, outcome, recorder, startedAt, { head, cors, ifNoneMatch, preference, bodyless });
+        }
+        // A body cached without its codings yet is compressed, once, before a client that takes one gets it.
+        const compressing = compressionFor(outcome, preference);
+        if (compressing !== undefined) {
+          return this.answerLater(res, compressing, recorder, startedAt, {
+            head,
+            cors,
+            ifNoneMatch,
+            preference,
+            bodyless,
+          });
         }
         reply = outcome;
       } catch (err) {
@@ -197,7 +208,13 @@ export class Exchanges {
         if (this.inFlight === 0) this.onIdle?.();
       }
     };
-    outcome.then(answer, (err: unknown) => answer(this.replyFor(err)));
+    // As for a hit (handle), a miss is compressed before it is sent to a client that takes a coding.
+    const compressedAnswer = (reply: Reply) => {
+      const compressing = compressionFor(reply, request.preference);
+      if (compressing === undefined) answer(reply);
+      else void compressing.then(answer);
+    };
+    outcome.then(compressedAnswer, (err: unknown) => answer(this.replyFor(err)));
   }
 
   /**

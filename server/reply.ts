@@ -38,10 +38,10 @@ export interface TaggedReply extends Reply {
   /** On an identity reply the cache stored: the same body in each coding that made it smaller. */
   readonly encoded?: Readonly<Partial<Record<ContentCoding, TaggedReply>>>;
   /**
-   * On an identity reply the cache stored without its encodings (a patched body, server/cache.ts):
-   * makes them, once, for the requests after this one.
+   * On an identity reply the cache stored without its encodings (server/cache.ts): makes them,
+   * once, and resolves to the reply with them (to identity if compressing failed).
    */
-  readonly compressOnDemand?: () => void;
+  readonly compressOnDemand?: () => Promise<TaggedReply>;
 }
 
 /** Whether `reply` is a tagged 200 (made by tagged(), maybe stored with its encodings). */

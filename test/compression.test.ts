@@ -127,36 +127,47 @@ t.test('compressed representations decompress to the identity body, each with it
   t.equal(negotiate(incompressible, acceptedCodings('gzip, br')).body, incompressible.body, 'so identity is sent');
 });
 
-t.test('the cache stores every representation and counts them all toward its byte bound', async (t) => {
-  const cache = new ResponseCache({ maxBytes: 1024 * 1024, ttlMs: 0 });
-  const loaded = await cache.load('product:1.0:detail', async () => LONG_BODY);
-  t.equal(cache.get('product:1.0:detail'), loaded, 'the stored reply is the one answered');
-  const bytes = LONG_BODY.length + loaded!.encoded!.gzip!.body.length + loaded!.encoded!.br!.body.length;
-  t.match(cache.stats(), { entries: 1, bytes });
+t.test(
+  'the cache compresses a body once, when first asked, and counts every representation toward its byte bound',
+  async (t) => {
+    const cache = new ResponseCache({ maxBytes: 1024 * 1024, ttlMs: 0 });
+    const loaded = await cache.load('product:1.0:detail', async () => LONG_BODY);
+    t.equal(cache.get('product:1.0:detail'), loaded, 'the stored reply is the one answered');
+    t.equal(loaded?.encoded, undefined, 'stored as identity until a client takes a coding');
+    t.match(cache.stats(), { entries: 1, bytes: LONG_BODY.length });
+    const full = await loaded!.compressOnDemand!();
+    t.equal(await loaded!.compressOnDemand!(), full, 'compressed once');
+    t.equal(cache.get('product:1.0:detail'), full, 'the compressed representations replace the identity entry');
+    const bytes = LONG_BODY.length + full.encoded!.gzip!.body.length + full.encoded!.br!.body.length;
+    t.match(cache.stats(), { entries: 1, bytes });
 
-  const tight = new ResponseCache({ maxBytes: LONG_BODY.length + 10, ttlMs: 0 });
-  await tight.load('a', async () => LONG_BODY);
-  t.match(tight.stats(), { entries: 0 }, 'an entry larger than the bound with its codings is not stored');
+    const tight = new ResponseCache({ maxBytes: LONG_BODY.length + 10, ttlMs: 0 });
+    const fits = await tight.load('a', async () => LONG_BODY);
+    await fits!.compressOnDemand!();
+    t.match(tight.stats(), { entries: 0 }, 'an entry larger than the bound with its codings is not kept');
 
-  const disabled = new ResponseCache({ maxBytes: 0, ttlMs: 0 });
-  const sent = await disabled.load('a', async () => LONG_BODY);
-  t.equal(sent?.encoded, undefined, 'a body that will not be stored is not compressed');
-  t.equal(sent?.variesByEncoding, true, 'but still says Vary');
+    const disabled = new ResponseCache({ maxBytes: 0, ttlMs: 0 });
+    const sent = await disabled.load('a', async () => LONG_BODY);
+    t.equal(sent?.encoded, undefined, 'a body that will not be stored is not compressed');
+    t.equal(sent?.variesByEncoding, true, 'but still says Vary');
 
-  const racing = new ResponseCache({ maxBytes: 1024 * 1024, ttlMs: 0 });
-  let release!: () => void;
-  const loading = racing.load(racing.versionedKey('review-lists', 1, 'newest:1:5'), async () => {
-    await new Promise<void>((resolve) => {
-      release = resolve;
+    const racing = new ResponseCache({ maxBytes: 1024 * 1024, ttlMs: 0 });
+    let release!: () => void;
+    const loading = racing.load(racing.versionedKey('review-lists', 1, 'newest:1:5'), async () => {
+      await new Promise<void>((resolve) => {
+        release = resolve;
+      });
+      return LONG_BODY;
     });
-    return LONG_BODY;
-  });
-  await new Promise((resolve) => setImmediate(resolve));
-  racing.invalidate('review-lists', 1);
-  release();
-  t.equal((await loading)?.encoded, undefined, 'a body invalidated while loading is answered uncompressed');
-  t.match(racing.stats(), { entries: 0 }, 'and not stored');
-});
+    await new Promise((resolve) => setImmediate(resolve));
+    racing.invalidate('review-lists', 1);
+    release();
+    const invalidated = await loading;
+    t.equal(invalidated?.encoded, undefined, 'a body invalidated while loading is answered uncompressed');
+    t.equal(invalidated?.compressOnDemand, undefined, 'and never compressed');
+    t.match(racing.stats(), { entries: 0 }, 'and not stored');
+  },
+);
 
 const DESCRIPTION = 'Soft, warm and hard-wearing; machine washable at 30 degrees. '.repeat(40);
 const FIXTURE = `
@@ -252,6 +263,20 @@ t.test('over HTTP: negotiated bodies, ETags and 304s per coding, Vary, HEAD and 
   t.same(gunzipSync(cached.body), uncached.body, 'to the same body');
   const revalidatedUncached = await get('/qa/questions/1/answers', { 'If-None-Match': uncached.headers.etag! });
   t.equal(revalidatedUncached.status, 304, 'the uncached tag is the identity tag of the cached body');
+
+  // Filled by a client that takes no coding, a body is stored as identity; the first hit by one
+  // that does is compressed before it is answered, and the hits after it are sent the stored bytes.
+  const plain = await get('/qa/questions?product_id=1');
+  t.equal(plain.headers['content-encoding'], undefined);
+  t.ok(plain.body.length > COMPRESSIBLE_BYTES);
+  const hits = [await get('/qa/questions?product_id=1', { 'Accept-Encoding': 'gzip' })];
+  hits.push(await get('/qa/questions?product_id=1', { 'Accept-Encoding': 'gzip' }));
+  for (const [i, hit] of hits.entries()) {
+    t.equal(hit.headers['content-encoding'], 'gzip', `hit ${i + 1} by a gzip client: gzipped`);
+    t.same(gunzipSync(hit.body), plain.body, `hit ${i + 1}: the body the plain client got`);
+    t.equal(hit.headers.etag, hits[0]!.headers.etag, `hit ${i + 1}: one gzip tag`);
+  }
+  t.equal((await get('/qa/questions?product_id=1')).headers.etag, plain.headers.etag, 'identity keeps its tag');
 
   const document = await get('/openapi.json', { 'Accept-Encoding': 'gzip' });
   t.equal(
