@@ -138,8 +138,9 @@ const EVERY_REVIEW_BODY: readonly BodyKind[] = ['review-lists', 'review-meta'];
  * rating and value, which the route's validation keeps from happening) fails the whole batch.
  * The date is cut to milliseconds, the precision every body prints, so the instant printed is
  * the instant stored and ordered by; a batch's reviews share it and are ordered by id.
- * The stats are summed per product and per characteristic first: one INSERT … ON CONFLICT may
- * not update a row twice. Each review notifies on its own, with its patch (reviewListPatch), so
+ * The stats are summed per product and per characteristic first (one INSERT … ON CONFLICT may
+ * not update a row twice) and their rows locked in key order, so two workers' batches cannot
+ * deadlock. Each review notifies on its own, with its patch (reviewListPatch), so
  * every cached list of its product gets each new review of the batch.
  */
 const CREATE: Statement = {
@@ -179,7 +180,7 @@ WITH item AS (
          count(*) FILTER (WHERE rating = 3), count(*) FILTER (WHERE rating = 4),
          count(*) FILTER (WHERE rating = 5), count(*) FILTER (WHERE recommend),
          count(*) FILTER (WHERE NOT recommend)
-  FROM valid GROUP BY product_id
+  FROM valid GROUP BY product_id ORDER BY product_id
   ON CONFLICT (product_id) DO UPDATE SET
     rating_1 = s.rating_1 + excluded.rating_1, rating_2 = s.rating_2 + excluded.rating_2,
     rating_3 = s.rating_3 + excluded.rating_3, rating_4 = s.rating_4 + excluded.rating_4,
@@ -188,7 +189,7 @@ WITH item AS (
     recommended_false = s.recommended_false + excluded.recommended_false
 ), characteristic_totals AS (
   INSERT INTO characteristic_stats AS s (characteristic_id, rating_sum, rating_count)
-  SELECT k, sum(v), count(*) FROM rated GROUP BY k
+  SELECT k, sum(v), count(*) FROM rated GROUP BY k ORDER BY k
   ON CONFLICT (characteristic_id) DO UPDATE SET
     rating_sum = s.rating_sum + excluded.rating_sum, rating_count = s.rating_count + excluded.rating_count
 ), listed AS (
