@@ -331,17 +331,12 @@ export async function createReviews(pool: Pool, reviews: readonly NewReview[]): 
   }>(
     pool,
     CREATE,
-    reviews.map((review) => ({
-      product_id: review.productId,
-      rating: review.rating,
-      summary: review.summary,
-      body: review.body,
-      recommend: review.recommend,
-      name: review.name,
-      email: review.email,
-      photos: review.photos,
-      characteristic_ids: review.characteristics.map(([id]) => id),
-      characteristic_values: review.characteristics.map(([, value]) => value),
+    // rating, summary, body, recommend, name, email and photos are the statement's columns already.
+    reviews.map(({ productId, characteristics, ...columns }) => ({
+      ...columns,
+      product_id: productId,
+      characteristic_ids: characteristics.map(([id]) => id),
+      characteristic_values: characteristics.map(([, value]) => value),
     })),
   );
   return rows.map((row, n): CreateReviewResult => {
