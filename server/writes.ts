@@ -1,10 +1,10 @@
 /**
  * The one write path: every write the API takes is built here, and each is wired the same way. Its
- * statement runs alone (review creates, reports) or batched with others of its kind (helpful
- * votes, new questions and answers, clicks: server/write-batcher.ts), and the write resolves only
+ * statement runs alone (reports, cart adds) or batched with others of its kind (helpful votes, new
+ * reviews, questions and answers, clicks: server/write-batcher.ts), and the write resolves only
  * once the statement has committed and the cached bodies it changed are invalidated
- * (CacheCoherence.written). A route answers its 201 or 204 when the write resolves, so an
- * acknowledged write is stored and read back at once.
+ * (CacheCoherence.written; each item of a batch for what it changed itself). A route answers its
+ * 201 or 204 when the write resolves, so an acknowledged write is stored and read back at once.
  */
 import type { Pool } from '../sql/db/pool.js';
 import type { Domain } from './admission.js';
@@ -21,10 +21,17 @@ import {
   type NewAnswer,
   type NewQuestion,
 } from '../sql/queries/qa.js';
-import { createReview, reportReview, type CreateReviewResult, type NewReview } from '../sql/queries/reviews.js';
+import { createReviews, reportReview, type CreateReviewResult, type NewReview } from '../sql/queries/reviews.js';
 import { voteForAnswers, voteForQuestions, voteForReviews, type CastVotes } from '../sql/queries/votes.js';
 import type { CacheCoherence } from './invalidation.js';
-import { CLICK_BATCHING, QA_CREATE_BATCHING, VOTE_BATCHING, WriteBatcher } from './write-batcher.js';
+import {
+  CLICK_BATCHING,
+  QA_CREATE_BATCHING,
+  REVIEW_CREATE_BATCHING,
+  VOTE_BATCHING,
+  WriteBatcher,
+  type WriteBatcherOptions,
+} from './write-batcher.js';
 
 /** Changes the row with this id (a helpful vote, a report); false when no row has that id. */
 export type ChangeRow = (id: number) => Promise<boolean>;
@@ -85,31 +92,39 @@ export function createWrites(pools: Readonly<Record<Domain, Pool>>, coherence: C
     batchers.push(batcher);
     return changeRow((id) => batcher.add(id));
   };
-  /** The new row's id, or undefined where the statement stored nothing for the item. */
-  const creates = <Item>(
-    create: (pool: Pool, items: readonly Item[]) => Promise<readonly (Created | undefined)[]>,
+  /** Each item's outcome, once what it wrote (if anything) is invalidated. */
+  const creates = <Item, Outcome>(
+    create: (pool: Pool, items: readonly Item[]) => Promise<readonly Outcome[]>,
     pool: Pool,
-  ): ((item: Item) => Promise<number | undefined>) => {
-    const batcher = new WriteBatcher((items: readonly Item[]) => create(pool, items), QA_CREATE_BATCHING);
+    options: WriteBatcherOptions,
+    written: (outcome: Outcome) => Written | undefined,
+  ): ((item: Item) => Promise<Outcome>) => {
+    const batcher = new WriteBatcher((items: readonly Item[]) => create(pool, items), options);
     batchers.push(batcher);
     return async (item) => {
       const outcome = await batcher.add(item);
-      return invalidated(outcome?.id, outcome?.written);
+      return invalidated(outcome, written(outcome));
     };
   };
-  const createAnswer = creates<AnswerTo>(createAnswers, pools.qa);
+  /** The new post's id, or undefined where the statement stored nothing for the item. */
+  const createsPost = <Item>(
+    create: (pool: Pool, items: readonly Item[]) => Promise<readonly (Created | undefined)[]>,
+  ): ((item: Item) => Promise<number | undefined>) => {
+    const post = creates(create, pools.qa, QA_CREATE_BATCHING, (outcome) => outcome?.written);
+    return async (item) => (await post(item))?.id;
+  };
+  const createAnswer = createsPost<AnswerTo>(createAnswers);
 
   return {
     reviews: {
-      create: async (review) => {
-        const outcome = await createReview(pools.reviews, review);
-        return invalidated(outcome, outcome.created ? outcome.written : undefined);
-      },
+      create: creates(createReviews, pools.reviews, REVIEW_CREATE_BATCHING, (outcome) =>
+        outcome.created ? outcome.written : undefined,
+      ),
       helpful: votes(voteForReviews, pools.reviews),
       report: changeRow((id) => reportReview(pools.reviews, id)),
     },
     questions: {
-      create: creates(createQuestions, pools.qa),
+      create: createsPost(createQuestions),
       helpful: votes(voteForQuestions, pools.qa),
       report: changeRow((id) => reportQuestion(pools.qa, id)),
     },

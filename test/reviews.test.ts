@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap';
 
-import { createReview } from '../sql/queries/reviews.js';
+import { createReviews } from '../sql/queries/reviews.js';
 import { expectBody, expectError, serveFixture as serveApi, type Api } from './helpers/api.js';
 import { directPool } from './helpers/database.js';
 
@@ -418,20 +418,22 @@ t.test('a review whose characteristic rating fails its insert leaves nothing beh
   // rejects, after the review row, its photos and the valid rating have been inserted.
   const pool = directPool(t, api.url);
   await t.rejects(
-    createReview(pool, {
-      productId: 2,
-      rating: 4,
-      summary: '',
-      body: 'b',
-      recommend: true,
-      name: 'n',
-      email: 'a@b.co',
-      photos: ['https://img.example/x'],
-      characteristics: [
-        [5, 4],
-        [6, 9],
-      ],
-    }),
+    createReviews(pool, [
+      {
+        productId: 2,
+        rating: 4,
+        summary: '',
+        body: 'b',
+        recommend: true,
+        name: 'n',
+        email: 'a@b.co',
+        photos: ['https://img.example/x'],
+        characteristics: [
+          [5, 4],
+          [6, 9],
+        ],
+      },
+    ]),
     { code: '23514' },
     'the CHECK on characteristic_reviews.value fails the statement',
   );

@@ -6,6 +6,7 @@
  * the write is committed and every worker has been told. Creates take a whole batch of questions
  * or answers per statement (server/writes.ts), like helpful votes (votes.ts).
  */
+import { batchRows, rowPerItem, withNewIds } from './batches.js';
 import { bodiesByKey, type Bodies, type Statement } from './bodies.js';
 import { isoDate, jsonArray, jsonObjectById, jsonPage } from './json.js';
 import type { Pool } from '../db/pool.js';
@@ -104,22 +105,6 @@ FROM questions q
 ${ANSWER_PAGE}
 WHERE q.id = ANY($1::int[]) AND NOT q.reported`,
 };
-
-/**
- * The rows of a batch, `$1` as a JSON array of objects with these `columns`, each with its index in
- * the batch as `n`. JSON rather than one array per column because an answer carries an array of
- * photos, and arrays of arrays must all be the same length in PostgreSQL.
- */
-const batchRows = (columns: string): string => `json_to_recordset($1::json) AS i(n integer, ${columns})`;
-
-/**
- * `valid`, the rows of `source` in batch order, each given its new id up front: an INSERT's
- * RETURNING cannot name the batch row it came from, so the ids are drawn first and inserted
- * explicitly, and every item's id is known by its `n`.
- */
-const withNewIds = (table: string, source: string): string => `
-  SELECT nextval(pg_get_serial_sequence('${table}', 'id'))::integer AS id, v.*
-  FROM (${source} ORDER BY n) v`;
 
 /**
  * Each new question whose product exists; the date is cut to the milliseconds every body prints.
@@ -272,23 +257,16 @@ export interface AnswerTo {
   readonly answer: NewAnswer;
 }
 
-/**
- * Runs a create statement over `rows` (one per item, in order) and returns one result per item:
- * undefined for the items it did not insert. All of it commits, or the promise rejects having
- * stored none of it.
- */
+/** The created item of each row, undefined for the items the statement did not insert. */
 async function createAll(pool: Pool, statement: Statement, rows: readonly object[]): Promise<(Created | undefined)[]> {
-  const result = await pool.query<{ n: number; id: number; product_id: number; token: string }>({
-    ...statement,
-    values: [JSON.stringify(rows.map((row, n) => ({ ...row, n })))],
-  });
-  const inserted = new Map(result.rows.map((row) => [row.n, row]));
-  return rows.map((_, n) => {
-    const row = inserted.get(n);
-    return row === undefined
-      ? undefined
-      : { id: row.id, written: { productId: row.product_id, kinds: QA_BODIES, token: row.token } };
-  });
+  const inserted = await rowPerItem<{ n: number; id: number; product_id: number; token: string }>(
+    pool,
+    statement,
+    rows,
+  );
+  return inserted.map(
+    (row) => row && { id: row.id, written: { productId: row.product_id, kinds: QA_BODIES, token: row.token } },
+  );
 }
 
 /** Each new question, in one statement; undefined where the product does not exist. */

@@ -3,8 +3,10 @@
  * row_to_json/array_to_json, see products.ts); each write is ONE statement whose data-modifying
  * CTEs commit or fail together, so a 201/204 means the review, its photos, its characteristic
  * ratings and the pre-aggregated stats are all committed, and the invalidation NOTIFY is sent
- * by that same commit.
+ * by that same commit. New reviews are created a whole batch per statement (server/writes.ts),
+ * like new questions and answers (qa.ts).
  */
+import { batchRows, rowPerItem, withNewIds } from './batches.js';
 import { bodiesByKey, type Bodies, type Statement } from './bodies.js';
 import { isoDate, jsonArray, jsonPage, type Page } from './json.js';
 import type { Pool } from '../db/pool.js';
@@ -130,39 +132,55 @@ CROSS JOIN LATERAL (SELECT ${metaColumns('k.id')}) m`,
 const EVERY_REVIEW_BODY: readonly BodyKind[] = ['review-lists', 'review-meta'];
 
 /**
- * Inserts the review, its photos and its ratings, and adds them to the stats, only if the
- * product exists and every rated characteristic belongs to it; otherwise inserts nothing and
- * says why. A failing insert (the CHECKs on rating and value) fails the whole statement.
+ * Inserts each review of the batch $1 (batchRows) with its photos and its ratings, and adds them
+ * to the stats, only if its product exists and every characteristic it rates is the product's;
+ * for any other item it inserts nothing, and its row says why. A failing insert (the CHECKs on
+ * rating and value, which the route's validation keeps from happening) fails the whole batch.
  * The date is cut to milliseconds, the precision every body prints, so the instant printed is
- * the instant stored and ordered by.
+ * the instant stored and ordered by; a batch's reviews share it and are ordered by id.
+ * The stats are summed per product and per characteristic first (one INSERT … ON CONFLICT may
+ * not update a row twice) and their rows locked in key order, so two workers' batches cannot
+ * deadlock. Each review notifies on its own, with its patch (reviewListPatch), so
+ * every cached list of its product gets each new review of the batch.
  */
-
-const CREATE = {
+const CREATE: Statement = {
   name: 'reviews_create',
   text: `
-WITH product AS (
-  SELECT id FROM products WHERE id = $1
-), foreign_characteristics AS (
-  SELECT k FROM unnest($9::integer[]) AS k
-  WHERE NOT EXISTS (SELECT FROM characteristics c WHERE c.id = k AND c.product_id = $1)
+WITH item AS (
+  SELECT i.*, EXISTS (SELECT FROM products p WHERE p.id = i.product_id) AS product_exists
+  FROM ${batchRows(
+    `product_id integer, rating smallint, summary text, body text, recommend boolean, name text, email text,
+     photos text[], characteristic_ids integer[], characteristic_values smallint[]`,
+  )}
+), valid AS (${withNewIds(
+    'reviews',
+    `SELECT * FROM item
+     WHERE product_exists AND NOT EXISTS (
+       SELECT FROM unnest(item.characteristic_ids) AS k
+       WHERE NOT EXISTS (SELECT FROM characteristics c WHERE c.id = k AND c.product_id = item.product_id))`,
+  )}
 ), review AS (
-  INSERT INTO reviews (product_id, rating, date, summary, body, recommend, reviewer_name, reviewer_email)
-  SELECT product.id, $2, date_trunc('milliseconds', now()), $3, $4, $5, $6, $7 FROM product
-  WHERE NOT EXISTS (SELECT FROM foreign_characteristics)
+  INSERT INTO reviews (id, product_id, rating, date, summary, body, recommend, reviewer_name, reviewer_email)
+  SELECT id, product_id, rating, date_trunc('milliseconds', now()), summary, body, recommend, name, email FROM valid
   RETURNING id, product_id, rating, recommend, date, summary, body, reviewer_name, response, helpfulness
 ), photos AS (
   INSERT INTO reviews_photos (review_id, url)
-  SELECT review.id, url FROM review, unnest($8::text[]) WITH ORDINALITY AS u(url, n) ORDER BY n
+  SELECT valid.id, u.url FROM valid, unnest(valid.photos) WITH ORDINALITY AS u(url, k) ORDER BY valid.n, u.k
   RETURNING id, review_id, url
+), rated AS (
+  SELECT valid.n, x.o, valid.id AS review_id, x.k, x.v
+  FROM valid, unnest(valid.characteristic_ids, valid.characteristic_values) WITH ORDINALITY AS x(k, v, o)
 ), ratings AS (
   INSERT INTO characteristic_reviews (characteristic_id, review_id, value)
-  SELECT k, review.id, v FROM review, unnest($9::integer[], $10::smallint[]) AS x(k, v)
+  SELECT k, review_id, v FROM rated ORDER BY n, o
 ), review_totals AS (
   INSERT INTO review_stats AS s (product_id, rating_1, rating_2, rating_3, rating_4, rating_5,
                                  recommended_true, recommended_false)
-  SELECT product_id, (rating = 1)::int, (rating = 2)::int, (rating = 3)::int, (rating = 4)::int,
-         (rating = 5)::int, recommend::int, (NOT recommend)::int
-  FROM review
+  SELECT product_id, count(*) FILTER (WHERE rating = 1), count(*) FILTER (WHERE rating = 2),
+         count(*) FILTER (WHERE rating = 3), count(*) FILTER (WHERE rating = 4),
+         count(*) FILTER (WHERE rating = 5), count(*) FILTER (WHERE recommend),
+         count(*) FILTER (WHERE NOT recommend)
+  FROM valid GROUP BY product_id ORDER BY product_id
   ON CONFLICT (product_id) DO UPDATE SET
     rating_1 = s.rating_1 + excluded.rating_1, rating_2 = s.rating_2 + excluded.rating_2,
     rating_3 = s.rating_3 + excluded.rating_3, rating_4 = s.rating_4 + excluded.rating_4,
@@ -171,18 +189,17 @@ WITH product AS (
     recommended_false = s.recommended_false + excluded.recommended_false
 ), characteristic_totals AS (
   INSERT INTO characteristic_stats AS s (characteristic_id, rating_sum, rating_count)
-  SELECT k, v, 1 FROM review, unnest($9::integer[], $10::smallint[]) AS x(k, v)
+  SELECT k, sum(v), count(*) FROM rated GROUP BY k ORDER BY k
   ON CONFLICT (characteristic_id) DO UPDATE SET
-    rating_sum = s.rating_sum + excluded.rating_sum, rating_count = s.rating_count + 1
+    rating_sum = s.rating_sum + excluded.rating_sum, rating_count = s.rating_count + excluded.rating_count
 ), listed AS (
-  SELECT r.product_id, ${reviewListPatch.newReview(`(SELECT row_to_json(element)::text FROM (SELECT ${reviewColumns('photos')}) element)`)} AS patch
+  SELECT r.id, r.product_id, ${reviewListPatch.newReview(`(SELECT row_to_json(element)::text FROM (SELECT ${reviewColumns('photos')}) element)`)} AS patch
   FROM review r
 ), notified AS (
   ${notifyProducts('listed', EVERY_REVIEW_BODY, true)}
 )
-SELECT (SELECT id FROM review) AS review_id, (SELECT patch FROM listed) AS patch,
-       (SELECT token FROM notified) AS token,
-       EXISTS (SELECT FROM product) AS product_exists`,
+SELECT item.n, valid.id AS review_id, listed.patch, (SELECT max(token) FROM notified) AS token, item.product_exists
+FROM item LEFT JOIN valid USING (n) LEFT JOIN listed ON listed.id = valid.id`,
 };
 
 /**
@@ -300,41 +317,35 @@ export type CreateReviewResult =
   | { readonly created: true; readonly reviewId: number; readonly written: Written }
   | { readonly created: false; readonly reason: 'unknown_product' | 'foreign_characteristic' };
 
-export async function createReview(pool: Pool, review: NewReview): Promise<CreateReviewResult> {
-  const result = await pool.query<{
+/**
+ * Each new review with its photos and ratings, in one statement: one outcome per review, in order.
+ * All of it commits, or the promise rejects having stored none of it.
+ */
+export async function createReviews(pool: Pool, reviews: readonly NewReview[]): Promise<CreateReviewResult[]> {
+  const rows = await rowPerItem<{
+    n: number;
     review_id: number | null;
     token: string | null;
     patch: string | null;
     product_exists: boolean;
-  }>({
-    ...CREATE,
-    values: [
-      review.productId,
-      review.rating,
-      review.summary,
-      review.body,
-      review.recommend,
-      review.name,
-      review.email,
-      review.photos,
-      review.characteristics.map(([id]) => id),
-      review.characteristics.map(([, value]) => value),
-    ],
+  }>(
+    pool,
+    CREATE,
+    // rating, summary, body, recommend, name, email and photos are the statement's columns already.
+    reviews.map(({ productId, characteristics, ...columns }) => ({
+      ...columns,
+      product_id: productId,
+      characteristic_ids: characteristics.map(([id]) => id),
+      characteristic_values: characteristics.map(([, value]) => value),
+    })),
+  );
+  return rows.map((row, n): CreateReviewResult => {
+    const { review_id: reviewId, token, patch, product_exists: productExists } = row!;
+    if (reviewId === null)
+      return { created: false, reason: productExists ? 'foreign_characteristic' : 'unknown_product' };
+    const written = { productId: reviews[n]!.productId, kinds: EVERY_REVIEW_BODY, token, patch: patch ?? undefined };
+    return { created: true, reviewId, written };
   });
-  const row = result.rows[0]!;
-  if (row.review_id !== null) {
-    return {
-      created: true,
-      reviewId: row.review_id,
-      written: {
-        productId: review.productId,
-        kinds: EVERY_REVIEW_BODY,
-        token: row.token,
-        patch: row.patch ?? undefined,
-      },
-    };
-  }
-  return { created: false, reason: row.product_exists ? 'foreign_characteristic' : 'unknown_product' };
 }
 
 /** Hides the review from every read (once); undefined for an unknown review. */
