@@ -13,13 +13,17 @@
  * fails rejects its own misses only; a key the batch did not find is a miss without a body (the
  * route's 404).
  *
- * A paged route's misses share a statement only with misses of the same page and count: one
- * batcher per (page, count), made on first use, the most recently used PAGE_VARIANTS kept.
+ * A paged route's misses share a statement only with misses of the same variant (page and count,
+ * and whatever else its statement is asked for, e.g. a sort): one batcher per variant, made on
+ * first use, the most recently used PAGE_VARIANTS kept.
+ *
+ * A batch read gives each key found its body's text, or a body already made (a PatchableBody,
+ * server/cache.ts: a review list carries the snapshot its batch was read in).
  */
 import { LRUCache } from 'lru-cache';
 import type { Pool } from '../sql/db/pool.js';
 import type { WalPosition } from '../sql/db/wal.js';
-import type { Bodies } from '../sql/queries/bodies.js';
+import type { PatchableBody } from './cache.js';
 import { encodeBody } from './reply.js';
 import { WriteBatcher } from './write-batcher.js';
 
@@ -37,15 +41,24 @@ export interface MissBatchingOptions {
  */
 export const MISS_BATCHING: MissBatchingOptions = Object.freeze({ maxKeys: 100, maxConcurrentBatches: 2 });
 
-/** The bodies of those of `keys` that exist, read with `pool` in one statement. */
-export type BatchRead = (pool: Pool, keys: readonly number[]) => Promise<Bodies>;
+/** Key → body, for the keys found: its text, or a body that can be patched. */
+export type BatchBodies = ReadonlyMap<number, string | PatchableBody>;
 
-/** The bodies of one page (and count per page) of each of `keys` that exists, in one statement. */
-export type PagedBatchRead = (pool: Pool, keys: readonly number[], page: number, count: number) => Promise<Bodies>;
+/** The bodies of those of `keys` that exist, read with `pool` in one statement. */
+export type BatchRead = (pool: Pool, keys: readonly number[]) => Promise<BatchBodies>;
+
+/** The page and count per page a paged route's miss asks for. */
+export interface Paging {
+  readonly page: number;
+  readonly count: number;
+}
+
+/** The bodies of one variant (e.g. one page) of each of `keys` that exists, in one statement. */
+export type PagedBatchRead<V = Paging> = (pool: Pool, keys: readonly number[], variant: V) => Promise<BatchBodies>;
 
 /**
- * (page, count) variants of a paged route that keep a batcher: a storefront asks for a few (the
- * first page at its own count); a batcher forgotten with misses in flight still answers them.
+ * Variants of a paged route that keep a batcher: a storefront asks for a few (the first page at
+ * its own count, in a sort or two); a batcher forgotten with misses in flight still answers them.
  */
 export const PAGE_VARIANTS = 32;
 
@@ -58,7 +71,7 @@ interface Miss {
 }
 
 export class MissBatcher {
-  private readonly queue: WriteBatcher<Miss, Buffer | undefined>;
+  private readonly queue: WriteBatcher<Miss, Buffer | PatchableBody | undefined>;
 
   constructor(read: BatchRead, pool: PositionedPool, options: MissBatchingOptions = MISS_BATCHING) {
     this.queue = new WriteBatcher(
@@ -68,7 +81,7 @@ export class MissBatcher {
         const bodies = await read(pool(positionForAll(misses)), keys);
         return misses.map(({ key }) => {
           const body = bodies.get(key);
-          return body === undefined ? undefined : encodeBody(body);
+          return typeof body === 'string' ? encodeBody(body) : body;
         });
       },
       { maxItems: options.maxKeys, maxDelayMs: 0, maxConcurrentFlushes: options.maxConcurrentBatches },
@@ -76,7 +89,7 @@ export class MissBatcher {
   }
 
   /** The body of `key` read at `position` or later, or undefined when it does not exist. */
-  load(key: number, position: WalPosition | undefined): Promise<Buffer | undefined> {
+  load(key: number, position: WalPosition | undefined): Promise<Buffer | PatchableBody | undefined> {
     return this.queue.add({ key, position });
   }
 }
@@ -93,23 +106,22 @@ export function positionForAll(
   return furthest;
 }
 
-/** A MissBatcher per (page, count) of one paged route. */
-export class PagedMissBatcher {
+/** A MissBatcher per variant (by default, per page and count) of one paged route. */
+export class PagedMissBatcher<V = Paging> {
   private readonly variants = new LRUCache<string, MissBatcher>({ max: PAGE_VARIANTS });
 
   constructor(
-    private readonly read: PagedBatchRead,
+    private readonly read: PagedBatchRead<V>,
     private readonly pool: PositionedPool,
     private readonly options: MissBatchingOptions = MISS_BATCHING,
   ) {}
 
-  /** The batcher of misses of page `page` with `count` per page. */
-  page(page: number, count: number): MissBatcher {
-    const variant = `${page}:${count}`;
-    let batcher = this.variants.get(variant);
+  /** The batcher of misses of `variant`, which `name` names: equal names for equal variants only. */
+  page(name: string, variant: V): MissBatcher {
+    let batcher = this.variants.get(name);
     if (batcher === undefined) {
-      batcher = new MissBatcher((pool, keys) => this.read(pool, keys, page, count), this.pool, this.options);
-      this.variants.set(variant, batcher);
+      batcher = new MissBatcher((pool, keys) => this.read(pool, keys, variant), this.pool, this.options);
+      this.variants.set(name, batcher);
     }
     return batcher;
   }

@@ -32,6 +32,7 @@ import {
   MissBatcher,
   type MissBatchingOptions,
   type PagedBatchRead,
+  type Paging,
   PagedMissBatcher,
 } from './miss-batcher.js';
 import { tagged, type Reply } from './reply.js';
@@ -108,8 +109,12 @@ export class CachedReads {
     return new MissBatcher(read, (position) => this.source(DOMAIN_OF[kind], position), options);
   }
 
-  /** batcher for a paged route: misses share a statement with misses of the same page and count. */
-  pagedBatcher(kind: CacheKind, read: PagedBatchRead, options?: MissBatchingOptions): PagedMissBatcher {
+  /** batcher for a paged route: misses share a statement with misses of the same variant (page, count, …). */
+  pagedBatcher<V = Paging>(
+    kind: CacheKind,
+    read: PagedBatchRead<V>,
+    options?: MissBatchingOptions,
+  ): PagedMissBatcher<V> {
     return new PagedMissBatcher(read, (position) => this.source(DOMAIN_OF[kind], position), options);
   }
 

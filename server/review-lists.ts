@@ -20,12 +20,14 @@
  *   first page of the other sorts when the review is on it (it can only move up), or when the
  *   page holds the product's whole list; a new review on a first page. Otherwise the list is
  *   dropped.
- * - Each list knows the snapshot it was read in, and skips a change its read already saw: a fill
- *   can read a write whose notification has not arrived yet. Patches are idempotent besides
- *   (helpfulness only grows; a review present is not added twice), since the writing worker
- *   applies its own write at once and again when the notification comes.
+ * - Each list knows the snapshot it was read in (the lists of one batched statement share it: it
+ *   read them all), and skips a change its read already saw: a fill can read a write whose
+ *   notification has not arrived yet. Patches are idempotent besides (helpfulness only grows; a
+ *   review present is not added twice), since the writing worker applies its own write at once
+ *   and again when the notification comes.
  */
 import { parseSnapshot, seesTransaction, type Snapshot } from '../sql/db/snapshot.js';
+import type { Bodies } from '../sql/queries/bodies.js';
 import { RELEVANCE_DECAY_SECONDS, relevanceClock, type ReviewSort } from '../sql/queries/reviews.js';
 import type { Change, PatchableBody } from './cache.js';
 import { encodeBody } from './reply.js';
@@ -69,9 +71,12 @@ export class ReviewListBody implements PatchableBody {
     this.parsed = parsed;
   }
 
-  /** A list as read, with the text of the snapshot it was read in. */
-  static read(body: string, snapshot: string, shape: ListShape): ReviewListBody {
-    return new ReviewListBody(encodeBody(body), parseSnapshot(snapshot), shape);
+  /** Lists as one statement read them (key → body), with the text of the snapshot it read them in. */
+  static read(bodies: Bodies, snapshot: string, shape: ListShape): Map<number, ReviewListBody> {
+    const seen = parseSnapshot(snapshot);
+    const lists = new Map<number, ReviewListBody>();
+    for (const [key, body] of bodies) lists.set(key, new ReviewListBody(encodeBody(body), seen, shape));
+    return lists;
   }
 
   patched(change: Change): PatchableBody | undefined {

@@ -11,8 +11,17 @@ import {
   productStylesMany,
 } from '../sql/queries/products.js';
 import { answerList, answerLists, questionList, questionLists } from '../sql/queries/qa.js';
-import { reviewMeta, reviewMetaMany } from '../sql/queries/reviews.js';
+import {
+  relevanceClock,
+  reviewList,
+  reviewListings,
+  reviewMeta,
+  reviewMetaMany,
+  type ReviewSort,
+} from '../sql/queries/reviews.js';
+import type { PatchableBody } from '../server/cache.js';
 import { MissBatcher, PagedMissBatcher, positionForAll, type BatchRead } from '../server/miss-batcher.js';
+import { ReviewListBody } from '../server/review-lists.js';
 import { serveFixture } from './helpers/api.js';
 import { directPool, freshDatabase } from './helpers/database.js';
 import { runSql } from './helpers/own-database.js';
@@ -61,7 +70,8 @@ function recording(pool: Pool, read: BatchRead, maxConcurrentBatches = 1) {
   return { batcher, batches, positions };
 }
 
-const text = (body: Buffer | undefined) => body?.toString();
+const text = (body: Buffer | PatchableBody | undefined) =>
+  body === undefined ? undefined : (Buffer.isBuffer(body) ? body : body.body).toString();
 
 t.test('a batch answers each key exactly what its single-key statement answers', async (t) => {
   const pool = await fixturePool(t);
@@ -102,6 +112,61 @@ t.test('a meta batch answers every id, known or not, what the single-key stateme
     [2, 1, 99],
     [2, 4],
   ]);
+});
+
+const SORTS: readonly ReviewSort[] = ['newest', 'helpful', 'relevant'];
+
+/** The review lists of one shape as the route batches them: patchable, with the batch's snapshot. */
+function reviewListsRead(sort: ReviewSort, page: number, count: number): BatchRead {
+  const clockMs = relevanceClock(new Date()).getTime();
+  return async (chosen, keys) => {
+    const { bodies, snapshot } = await reviewListings(chosen, keys, sort, page, count, new Date(clockMs));
+    return ReviewListBody.read(bodies, snapshot, { sort, clockMs, page, count });
+  };
+}
+
+const reviewListAlone = (sort: ReviewSort, page: number, count: number) => (chosen: Pool, id: number) =>
+  reviewList(chosen, id, sort, page, count, relevanceClock(new Date()));
+
+t.test('a review list batch answers every product, known or not, what the single-key statement answers', async (t) => {
+  const pool = await fixturePool(t);
+  const ids = [2, 1, 99, 2, 4];
+  for (const sort of SORTS) {
+    for (const [page, count] of [
+      [1, 5],
+      [1, 200],
+      [2, 1],
+      [3, 1],
+    ] as const) {
+      const { batcher, batches } = recording(pool, reviewListsRead(sort, page, count));
+      const alone = await Promise.all(ids.map((id) => reviewListAlone(sort, page, count)(pool, id)));
+      const batched = await Promise.all(ids.map((id) => batcher.load(id, undefined)));
+      t.same(batched.map(text), alone, `${sort} page ${page} count ${count}: same bytes`);
+      t.ok(
+        batched.every((body) => body instanceof ReviewListBody),
+        `${sort} page ${page} count ${count}: patchable lists`,
+      );
+      t.same(batches, [
+        [2, 1, 99],
+        [2, 4],
+      ]);
+    }
+  }
+  const alone = await Promise.all(ids.map((id) => reviewListAlone('newest', 1, 5)(pool, id)));
+  t.match(
+    alone[0],
+    /^\{"product":"2","page":0,"count":5,"results":\[\{"review_id":1,.*"review_id":2,/,
+    'product 2 lists its reviews',
+  );
+  t.equal(alone[1], '{"product":"1","page":0,"count":5,"results":[]}', 'a product without reviews lists none');
+  t.equal(alone[2], '{"product":"99","page":0,"count":5,"results":[]}', 'and so does an unknown product');
+  const one = recording(pool, reviewListsRead('relevant', 1, 5));
+  t.equal(
+    text(await one.batcher.load(2, undefined)),
+    await reviewListAlone('relevant', 1, 5)(pool, 2),
+    'a batch of one',
+  );
+  t.same(one.batches, [[2]]);
 });
 
 /** The answers page the route batches. */
@@ -174,14 +239,15 @@ t.test('misses of a paged route share a batch only with misses of the same page 
   const pool = await fixturePool(t);
   const batches: [number, number, readonly number[]][] = [];
   const paged = new PagedMissBatcher(
-    (chosen, keys, page, count) => {
+    (chosen, keys, { page, count }) => {
       batches.push([page, count, keys]);
       return questionLists(chosen, keys, page, count);
     },
     () => pool,
     { maxKeys: 3, maxConcurrentBatches: 1 },
   );
-  t.equal(paged.page(1, 5), paged.page(1, 5), 'one batcher per variant');
+  const variant = (page: number, count: number) => paged.page(`${page}:${count}`, { page, count });
+  t.equal(variant(1, 5), variant(1, 5), 'one batcher per variant');
   const misses = [
     [1, 1, 5],
     [2, 1, 100],
@@ -189,7 +255,7 @@ t.test('misses of a paged route share a batch only with misses of the same page 
     [1, 2, 1],
     [2, 2, 1],
   ] as const;
-  const answers = await Promise.all(misses.map(([id, page, count]) => paged.page(page, count).load(id, undefined)));
+  const answers = await Promise.all(misses.map(([id, page, count]) => variant(page, count).load(id, undefined)));
   const alone = await Promise.all(misses.map(([id, page, count]) => questionList(pool, id, page, count)));
   t.same(answers.map(text), alone, 'each miss answered its own page');
   t.same(
@@ -223,6 +289,7 @@ t.test('a failing batch fails its own keys only', async (t) => {
       (chosen: Pool, id: number) => questionList(chosen, id, 1, 5),
       (chosen: Pool, ids: readonly number[]) => questionLists(chosen, ids, 1, 5),
     ],
+    ['review lists', reviewListAlone('relevant', 1, 5), reviewListsRead('relevant', 1, 5)],
   ] as const) {
     const { batcher, batches } = recording(pool, many);
     const first = batcher.load(1, undefined);
@@ -264,6 +331,13 @@ t.test('concurrent misses through the API answer what the single-key statements 
     { path: (id: number) => `/products/${id}/related`, single: productRelated },
     { path: (id: number) => `/products/${id}/styles`, single: productStyles },
     { path: (id: number) => `/reviews/meta?product_id=${id}`, single: reviewMeta },
+    ...SORTS.flatMap((sort) => [
+      { path: (id: number) => `/reviews?product_id=${id}&sort=${sort}`, single: reviewListAlone(sort, 1, 5) },
+      {
+        path: (id: number) => `/reviews?product_id=${id}&sort=${sort}&page=2&count=1`,
+        single: reviewListAlone(sort, 2, 1),
+      },
+    ]),
     {
       path: (id: number) => `/qa/questions?product_id=${id}`,
       single: (pool: Pool, id: number) => questionList(pool, id, 1, 5),

@@ -7,7 +7,10 @@ import { brotliDecompressSync } from 'node:zlib';
 import t, { type Test } from 'tap';
 import type { RunningServer } from '../server/app.js';
 import { ReviewListBody } from '../server/review-lists.js';
-import { relevanceClock, reviewList, type ReviewSort } from '../sql/queries/reviews.js';
+import type { Change, PatchableBody } from '../server/cache.js';
+import type { Written } from '../sql/queries/invalidation.js';
+import { createReview, relevanceClock, reviewList, reviewListings, type ReviewSort } from '../sql/queries/reviews.js';
+import { voteForReviews } from '../sql/queries/votes.js';
 import { CACHED, serve } from './helpers/api.js';
 import { rawConnection } from './helpers/raw-http.js';
 import { until } from '../lib/wait.js';
@@ -189,7 +192,8 @@ t.test('a list skips a change its read already saw, and applies one twice as onc
   const body =
     '{"product":"1","page":0,"count":5,"results":[{"review_id":2,"rating":5,"summary":"a","recommend":true,"response":null,"body":"b","date":"2021-01-01T00:00:00.000Z","reviewer_name":"n","helpfulness":1,"photos":[]}]}';
   const shape = { sort: 'helpful' as const, clockMs: relevanceClock(new Date()).getTime(), page: 1, count: 5 };
-  const list = ReviewListBody.read(body, '100:105:102', shape);
+  const read = (snapshot: string) => ReviewListBody.read(new Map([[1, body]]), snapshot, shape).get(1)!;
+  const list = read('100:105:102');
   t.equal(list.patched({ token: '99', patch: 'helpful 2:4' }), list, 'committed before the read: seen');
   t.equal(list.patched({ token: '101', patch: 'helpful 2:4' }), list, 'committed before the read, under xmax: seen');
   const patched = list.patched({ token: '102', patch: 'helpful 2:4' });
@@ -197,5 +201,71 @@ t.test('a list skips a change its read already saw, and applies one twice as onc
   t.equal(patched?.patched({ token: '102', patch: 'helpful 2:4' }), patched, 'the same change again changes nothing');
   t.equal(patched?.patched({ token: '106', patch: 'helpful 2:3' }), patched, 'helpfulness never goes down');
   t.equal(list.patched({ token: '102', patch: 'mystery' }), undefined, 'a patch it cannot read drops it');
-  t.equal(ReviewListBody.read(body, 'garbage', shape).patched({ token: '1', patch: 'helpful 2:4' }), undefined);
+  t.equal(read('garbage').patched({ token: '1', patch: 'helpful 2:4' }), undefined);
 });
+
+t.test('lists read by one batched statement are patched to what a fresh read prints', async (t) => {
+  const url = await freshDatabase(t);
+  const db = await openSession(url, 'test-fixture');
+  t.teardown(() => db.end());
+  await db.query(FIXTURE);
+  const pool = directPool(t, url);
+  const clock = relevanceClock(new Date());
+  const fresh = ({ sort, page, count }: Variant, productId: number) =>
+    reviewList(pool, productId, sort, page, count, clock);
+  const products = [1, 2, 99];
+  // Committed before the batch reads: every list of it has seen this vote already.
+  const [seen] = await voteForReviews(pool, [4]);
+  const lists = await Promise.all(
+    VARIANTS.map(async (variant) => {
+      const { sort, page, count } = variant;
+      const { bodies, snapshot } = await reviewListings(pool, products, sort, page, count, clock);
+      return { variant, lists: ReviewListBody.read(bodies, snapshot, { ...variant, clockMs: clock.getTime() }) };
+    }),
+  );
+  for (const { variant, lists: read } of lists) {
+    t.same([...read.keys()], products, `${path(variant)}: a list for every product`);
+    for (const productId of products) {
+      t.equal(read.get(productId)?.body.toString(), await fresh(variant, productId), `${path(variant, productId)}`);
+    }
+    const list = read.get(1)!;
+    t.equal(list.patched(change(seen)), list, `${path(variant)}: a change the batch saw is skipped`);
+  }
+
+  // A change reaches the lists of its own product (server/cache.ts): product 1's, here. A list
+  // dropped is read again, which the test above covers.
+  const current = new Map<Variant, PatchableBody>(lists.map(({ variant, lists: read }) => [variant, read.get(1)!]));
+  const apply = async (written: Written | undefined, after: string) => {
+    for (const [variant, list] of current) {
+      const next = list.patched(change(written));
+      if (next === undefined) current.delete(variant);
+      else {
+        current.set(variant, next);
+        t.equal(
+          next.body.toString(),
+          await fresh(variant, 1),
+          `${after}: ${path(variant)} is what a fresh read prints`,
+        );
+      }
+    }
+    return [...current.keys()];
+  };
+  const [vote] = await voteForReviews(pool, [5]);
+  t.same(
+    await apply(vote, 'a vote'),
+    VARIANTS.filter(({ sort, page }) => sort === 'newest' || page === 1),
+    'a vote for a review on every first page patches every list but the later ranked pages',
+  );
+  const created = await createReview(pool, { ...NEW_REVIEW, productId: 1, characteristics: [] });
+  if (!created.created) throw new Error('the review was not created');
+  t.same(
+    await apply(created.written, 'a new review'),
+    VARIANTS.filter(({ page }) => page === 1),
+    'a new review patches every first page',
+  );
+});
+
+function change(written: Written | undefined): Change {
+  if (written?.token == null || written.patch === undefined) throw new Error('the write notified no patch');
+  return { token: written.token, patch: written.patch };
+}

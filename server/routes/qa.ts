@@ -45,14 +45,16 @@ export function mountQaRoutes(app: TemplatedApp, { exchanges, reads, writes }: R
   reads.onCacheCleared(() => questionProducts.clear());
 
   // Concurrent misses of a page share one statement (server/miss-batcher.ts).
-  const questionPages = reads.pagedBatcher('qa', questionLists);
+  const questionPages = reads.pagedBatcher('qa', (pool, productIds, { page, count }) =>
+    questionLists(pool, productIds, page, count),
+  );
 
   mount(app, exchanges, '/qa/questions', {
     get: (req) => {
       const query = queryParams(req.getQuery());
       const productId = queryProductId(query);
       const { page, count } = paging(query);
-      const batcher = questionPages.page(page, count);
+      const batcher = questionPages.page(`${page}:${count}`, { page, count });
       return reads.reply({ kind: 'qa', productId }, `questions:${page}:${count}`, { batcher, key: productId });
     },
     post: async (req, res) => {
@@ -62,7 +64,7 @@ export function mountQaRoutes(app: TemplatedApp, { exchanges, reads, writes }: R
     },
   });
 
-  const answerPages = reads.pagedBatcher('qa', async (pool, questionIds, page, count) => {
+  const answerPages = reads.pagedBatcher('qa', async (pool, questionIds, { page, count }) => {
     const lists = await answerLists(pool, questionIds, page, count);
     const bodies = new Map<number, string>();
     for (const [questionId, list] of lists) {
@@ -78,7 +80,7 @@ export function mountQaRoutes(app: TemplatedApp, { exchanges, reads, writes }: R
       const { page, count } = paging(queryParams(req.getQuery()));
       const productId = questionProducts.get(questionId);
       const scope = { kind: 'qa', productId } as const;
-      const batcher = answerPages.page(page, count);
+      const batcher = answerPages.page(`${page}:${count}`, { page, count });
       return reads.reply(scope, `answers:${questionId}:${page}:${count}`, { batcher, key: questionId });
     },
     post: async (req, res) => {

@@ -5,7 +5,7 @@
  */
 import {
   relevanceClock,
-  reviewListing,
+  reviewListings,
   reviewMetaMany,
   REVIEW_SORTS,
   type NewReview,
@@ -15,7 +15,7 @@ import { ApiError, ERRORS } from '../errors.js';
 import { created, mount, readJsonBody } from '../http.js';
 import { MAX_ID } from '../limits.js';
 import { paging, queryParams, queryProductId } from '../params.js';
-import { ReviewListBody } from '../review-lists.js';
+import { type ListShape, ReviewListBody } from '../review-lists.js';
 import type { TemplatedApp } from '../uws.js';
 import {
   body,
@@ -100,6 +100,13 @@ function parseNewReview(input: unknown): NewReview {
 const UNKNOWN_PRODUCT = new ApiError(ERRORS.unknownProduct);
 
 export function mountReviewRoutes(app: TemplatedApp, { exchanges, reads, writes }: RouteContext): void {
+  // Concurrent misses of one list shape share one statement, and its snapshot (server/miss-batcher.ts).
+  const listPages = reads.pagedBatcher('review-lists', async (pool, productIds, shape: ListShape) => {
+    const { sort, clockMs, page, count } = shape;
+    const { bodies, snapshot } = await reviewListings(pool, productIds, sort, page, count, new Date(clockMs));
+    return ReviewListBody.read(bodies, snapshot, shape);
+  });
+
   mount(app, exchanges, '/reviews', {
     get: (req) => {
       const query = queryParams(req.getQuery());
@@ -107,13 +114,11 @@ export function mountReviewRoutes(app: TemplatedApp, { exchanges, reads, writes 
       const { page, count } = paging(query);
       const sort = reviewSort(query);
       // The clock is part of the key: every page and cached copy within it is ranked alike.
-      const clock = relevanceClock(new Date());
-      const variant = sort === 'relevant' ? `relevant@${clock.getTime()}:${page}:${count}` : `${sort}:${page}:${count}`;
-      const shape = { sort, clockMs: clock.getTime(), page, count };
-      return reads.reply({ kind: 'review-lists', productId }, variant, async (pool) => {
-        const { body, snapshot } = await reviewListing(pool, productId, sort, page, count, clock);
-        return ReviewListBody.read(body, snapshot, shape);
-      });
+      const clockMs = relevanceClock(new Date()).getTime();
+      const variant = sort === 'relevant' ? `relevant@${clockMs}:${page}:${count}` : `${sort}:${page}:${count}`;
+      // Every sort's shape carries the clock, so a batcher is never asked for a list of another shape.
+      const batcher = listPages.page(`${sort}@${clockMs}:${page}:${count}`, { sort, clockMs, page, count });
+      return reads.reply({ kind: 'review-lists', productId }, variant, { batcher, key: productId });
     },
     post: async (req, res) => {
       const review = parseNewReview(await readJsonBody(req, res));

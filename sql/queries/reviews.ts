@@ -50,33 +50,67 @@ function reviewColumns(photos: string): string {
 }
 
 /**
- * The statement's snapshot comes with the body: a cached list is later patched with exactly the
- * changes it does not show (server/review-lists.ts).
+ * A page of the visible reviews of product `id` ($1, or the column of the batched statement's
+ * keys) as the columns of the list's object: $2 count, $3 offset, $4 page - 1, $5 the relevance
+ * clock.
  */
-function listStatement(sort: ReviewSort): { name: string; text: string } {
+function listColumns(sort: ReviewSort, id: string): string {
+  return `SELECT ${id}::integer::text AS product, $4::integer AS page, $2::integer AS count,
+         ${jsonPage({
+           table: 'reviews',
+           alias: 'r',
+           where: `r.product_id = ${id} AND NOT r.reported`,
+           ...PAGE_ORDER[sort],
+           limit: '$2',
+           offset: '$3',
+           columns: reviewColumns('reviews_photos'),
+         })} AS results`;
+}
+
+/**
+ * One product's list, as reviewList reads it and the bench's database ceiling runs it
+ * (perf/bench-routes.ts). It prints the snapshot column LISTS prints, so that ceiling does the
+ * route's work.
+ */
+function listStatement(sort: ReviewSort): Statement {
   return {
     name: `reviews_list_${sort}`,
     text: `
 SELECT row_to_json(b)::text AS body, pg_current_snapshot()::text AS snapshot
 FROM (
-  SELECT $1::integer::text AS product, $4::integer AS page, $2::integer AS count,
-         ${jsonPage({
-           table: 'reviews',
-           alias: 'r',
-           where: 'r.product_id = $1 AND NOT r.reported',
-           ...PAGE_ORDER[sort],
-           limit: '$2',
-           offset: '$3',
-           columns: reviewColumns('reviews_photos'),
-         })} AS results
+  ${listColumns(sort, '$1')}
 ) b`,
   };
 }
 
-const LIST: Record<ReviewSort, { name: string; text: string }> = {
+/**
+ * listStatement for many products ($1 their ids): a body for each id, as for one (an unknown
+ * product lists no reviews). The statement's snapshot comes with the bodies, every one of which
+ * it read: a cached list is later patched with exactly the changes it does not show
+ * (server/review-lists.ts).
+ */
+function listsStatement(sort: ReviewSort): Statement {
+  return {
+    name: `reviews_lists_${sort}`,
+    text: `
+SELECT k.id, row_to_json(b)::text AS body, pg_current_snapshot()::text AS snapshot
+FROM unnest($1::int[]) k(id)
+CROSS JOIN LATERAL (
+  ${listColumns(sort, 'k.id')}
+) b`,
+  };
+}
+
+const LIST: Record<ReviewSort, Statement> = {
   newest: listStatement('newest'),
   helpful: listStatement('helpful'),
   relevant: listStatement('relevant'),
+};
+
+const LISTS: Record<ReviewSort, Statement> = {
+  newest: listsStatement('newest'),
+  helpful: listsStatement('helpful'),
+  relevant: listsStatement('relevant'),
 };
 
 // Counts are strings and zero counts are left out, as the legacy API printed them; averages are
@@ -253,6 +287,13 @@ export function relevanceClock(now: Date): Date {
   return new Date(Math.floor(now.getTime() / RELEVANCE_CLOCK_MS) * RELEVANCE_CLOCK_MS);
 }
 
+/** The parameters after the product id(s) of a LIST or LISTS statement. */
+function listParameters(sort: ReviewSort, page: number, count: number, relevanceAsOf: Date): unknown[] {
+  const values: unknown[] = [count, (page - 1) * count, page - 1];
+  if (sort === 'relevant') values.push(relevanceAsOf);
+  return values;
+}
+
 /**
  * One page of a product's visible reviews, as the whole response body. `relevanceAsOf` is the
  * request time the relevant order measures ages from.
@@ -265,28 +306,33 @@ export async function reviewList(
   count: number,
   relevanceAsOf: Date,
 ): Promise<string> {
-  return (await reviewListing(pool, productId, sort, page, count, relevanceAsOf)).body;
+  const values = [productId, ...listParameters(sort, page, count, relevanceAsOf)];
+  const result = await pool.query<{ body: string }>({ ...LIST[sort], values });
+  return result.rows[0]!.body;
 }
 
-/** A review list body and the snapshot it was read in (pg_current_snapshot's text, "xmin:xmax:xip,…"). */
-export interface ReviewListing {
-  readonly body: string;
+/** Review list bodies and the snapshot they were read in (pg_current_snapshot's text, "xmin:xmax:xip,…"). */
+export interface ReviewListings {
+  readonly bodies: Bodies;
   readonly snapshot: string;
 }
 
-/** reviewList with the snapshot it was read in. */
-export async function reviewListing(
+/** reviewList of each product, the same page of each, in one statement, with its snapshot. */
+export async function reviewListings(
   pool: Pool,
-  productId: number,
+  productIds: readonly number[],
   sort: ReviewSort,
   page: number,
   count: number,
   relevanceAsOf: Date,
-): Promise<ReviewListing> {
-  const values: unknown[] = [productId, count, (page - 1) * count, page - 1];
-  if (sort === 'relevant') values.push(relevanceAsOf);
-  const result = await pool.query<ReviewListing>({ ...LIST[sort], values });
-  return result.rows[0]!;
+): Promise<ReviewListings> {
+  const values = [productIds, ...listParameters(sort, page, count, relevanceAsOf)];
+  const result = await pool.query<{ id: number; body: string; snapshot: string }>({ ...LISTS[sort], values });
+  return {
+    bodies: new Map(result.rows.map((row) => [row.id, row.body])),
+    // Every row carries the one snapshot; no ids, no bodies to patch.
+    snapshot: result.rows[0]?.snapshot ?? '',
+  };
 }
 
 /** The /reviews/meta body (a product without reviews gets empty counts, null averages). */
