@@ -9,7 +9,7 @@ import type { RunningServer } from '../server/app.js';
 import { ReviewListBody } from '../server/review-lists.js';
 import type { Change, PatchableBody } from '../server/cache.js';
 import type { Written } from '../sql/queries/invalidation.js';
-import { createReview, relevanceClock, reviewList, reviewListings, type ReviewSort } from '../sql/queries/reviews.js';
+import { createReviews, relevanceClock, reviewList, reviewListings, type ReviewSort } from '../sql/queries/reviews.js';
 import { voteForReviews } from '../sql/queries/votes.js';
 import { CACHED, serve } from './helpers/api.js';
 import { rawConnection } from './helpers/raw-http.js';
@@ -256,8 +256,8 @@ t.test('lists read by one batched statement are patched to what a fresh read pri
     VARIANTS.filter(({ sort, page }) => sort === 'newest' || page === 1),
     'a vote for a review on every first page patches every list but the later ranked pages',
   );
-  const created = await createReview(pool, { ...NEW_REVIEW, productId: 1, characteristics: [] });
-  if (!created.created) throw new Error('the review was not created');
+  const [created] = await createReviews(pool, [{ ...NEW_REVIEW, productId: 1, characteristics: [] }]);
+  if (!created?.created) throw new Error('the review was not created');
   t.same(
     await apply(created.written, 'a new review'),
     VARIANTS.filter(({ page }) => page === 1),
