@@ -181,7 +181,7 @@ const CREATE: Statement = {
   name: 'reviews_create',
   text: `
 WITH item AS (
-  SELECT i.*, EXISTS (SELECT FROM products p WHERE p.id = i.product_id) AS product_exists
+  SELECT i.*, (SELECT true FROM products p WHERE p.id = i.product_id) IS NOT NULL AS product_exists
   FROM ${batchRows(
     `product_id integer, rating smallint, summary text, body text, recommend boolean, name text, email text,
      photos text[], characteristic_ids integer[], characteristic_values smallint[]`,
