@@ -59,6 +59,8 @@ export async function loadDataset(
   print: (line: string) => void,
   /** The server to load it into, instead of DATABASE_URL or an embedded one. */
   databaseUrl?: string,
+  /** More `-c` settings for an embedded server. */
+  settings: readonly string[] = [],
 ): Promise<Dataset> {
   const config = loadConfig({
     ...process.env,
@@ -72,7 +74,7 @@ export async function loadDataset(
       ? `database: embedded PostgreSQL in ${config.dataDir}/pg`
       : 'database: DATABASE_URL',
   );
-  const database = await resolveDatabase(config);
+  const database = await resolveDatabase(config, settings);
   const poolOn = (url: string): ConnectionPool =>
     createPool({
       connectionString: url,

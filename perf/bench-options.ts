@@ -45,6 +45,10 @@ export interface BenchOptions {
   readonly replicas: number;
   /** A stored run's JSON whose outputs are written again instead of measuring. */
   readonly render: string | undefined;
+  /** Where the cluster's processes write a V8 CPU profile each (node --cpu-prof), if anywhere. */
+  readonly cpuProfileDir: string | undefined;
+  /** Load pg_stat_statements into the embedded server and print each phase's costliest statements. */
+  readonly statementStats: boolean;
 }
 
 /** A smoke run's results are nobody's record: they stay out of the repository. */
@@ -74,6 +78,10 @@ export const USAGE = `npm run bench -- [options]
                             embedded PostgreSQL, no replicas)
   --render FILE.json        measure nothing: write the Markdown, the SVG (and the docs section)
                             of a stored run again, e.g. after a change to the report's format
+  --cpu-prof DIR            every cluster process (primary and workers) writes a V8 CPU profile
+                            into DIR when it stops (node --cpu-prof; open it in Chrome DevTools)
+  --statement-stats         load pg_stat_statements into the embedded PostgreSQL and print, after
+                            each phase, the statements that took most of its executor time
   --help`;
 
 export class UsageError extends Error {}
@@ -110,6 +118,8 @@ function flags(argv: readonly string[]) {
         nginx: { type: 'boolean' },
         replicas: { type: 'string' },
         render: { type: 'string' },
+        'cpu-prof': { type: 'string' },
+        'statement-stats': { type: 'boolean' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -156,5 +166,7 @@ export function parseOptions(argv: readonly string[], root: string): BenchOption
     nginx: values.nginx === true,
     replicas: number(values.replicas, 'replicas', 0, true, 0),
     render: values.render === undefined ? undefined : path.resolve(values.render),
+    cpuProfileDir: values['cpu-prof'] === undefined ? undefined : path.resolve(values['cpu-prof']),
+    statementStats: values['statement-stats'] === true,
   };
 }

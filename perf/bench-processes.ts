@@ -91,13 +91,18 @@ export interface ClusterOptions {
   readonly cpus?: string;
   /** Extra words put in front of the command (e.g. a systemd-run scope). */
   readonly wrapper?: readonly string[];
-  /** Extra environment (e.g. NODE_OPTIONS=--cpu-prof for a profile). */
+  /** Extra environment (e.g. WORKER_PORTS). */
   readonly env?: NodeJS.ProcessEnv;
+  /** Node's own flags for the primary, which its workers inherit (e.g. --cpu-prof, which NODE_OPTIONS refuses). */
+  readonly nodeArgs?: readonly string[];
 }
 
 /** `npm start`'s entry against an already loaded database; resolves once every worker is ready. */
 export async function startCluster(options: ClusterOptions): Promise<Service> {
-  const [command, args] = pinned(options.cpus, process.execPath, [path.join(ROOT, 'build/cluster/main.js')]);
+  const [command, args] = pinned(options.cpus, process.execPath, [
+    ...(options.nodeArgs ?? []),
+    path.join(ROOT, 'build/cluster/main.js'),
+  ]);
   const [wrapped, ...wrappedArgs] = [...(options.wrapper ?? []), command, ...args];
   const service = watch(wrapped!, wrappedArgs, {
     name: 'the cluster',

@@ -77,6 +77,48 @@ export async function walPosition(pool: Pool): Promise<number> {
   return Number((await pool.query<{ bytes: string }>(WAL_POSITION)).rows[0]!.bytes);
 }
 
+/** pg_stat_statements' totals start again from zero (its extension made first, in this database). */
+export async function resetStatementStats(pool: Pool): Promise<void> {
+  await pool.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements');
+  await pool.query('SELECT pg_stat_statements_reset()');
+}
+
+export interface StatementStats {
+  readonly calls: number;
+  /** Executor milliseconds, all calls. */
+  readonly totalMs: number;
+  readonly meanUs: number;
+  readonly rows: number;
+  /** The statement's text, whitespace folded, cut short. */
+  readonly query: string;
+}
+
+const TOP_STATEMENTS = {
+  name: 'bench_top_statements',
+  text: `
+SELECT calls::int AS calls, total_exec_time AS total_ms, 1000 * total_exec_time / calls AS mean_us, rows::bigint AS rows,
+       left(regexp_replace(query, '\\s+', ' ', 'g'), $2) AS query
+FROM pg_stat_statements
+WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) AND calls > 0
+ORDER BY total_exec_time DESC
+LIMIT $1`,
+};
+
+/** The `limit` statements of this database that took most executor time since the last reset. */
+export async function topStatements(pool: Pool, limit: number, queryChars = 100): Promise<StatementStats[]> {
+  const result = await pool.query<{ calls: number; total_ms: number; mean_us: number; rows: string; query: string }>({
+    ...TOP_STATEMENTS,
+    values: [limit, queryChars],
+  });
+  return result.rows.map((row) => ({
+    calls: row.calls,
+    totalMs: row.total_ms,
+    meanUs: row.mean_us,
+    rows: Number(row.rows),
+    query: row.query,
+  }));
+}
+
 /**
  * Locks `table` against every other session (what a long migration does) until the returned
  * function is called, on a connection of `pool`'s own.

@@ -267,6 +267,9 @@ export class Session {
       poolSize: this.options.poolSize,
       // Behind nginx, each worker listens on a port of its own so that nginx balances over the workers.
       ...(this.options.nginx ? { env: { WORKER_PORTS: 'per-worker' } } : {}),
+      ...(this.options.cpuProfileDir === undefined
+        ? {}
+        : { nodeArgs: ['--cpu-prof', `--cpu-prof-dir=${this.options.cpuProfileDir}`] }),
       ...options,
     });
     return this.fronted(

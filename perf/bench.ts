@@ -31,14 +31,14 @@ import { loadConfig } from '../lib/config.js';
 import { parseExposition, total } from '../lib/prometheus-text.js';
 import { withDatabase } from '../sql/db/admin.js';
 import { checkCoherence, describeProbes, probeWhile } from './bench-checks.js';
-import { answerQuestionIds, loadDataset, writeIdFiles } from './bench-dataset.js';
+import { answerQuestionIds, type Dataset, loadDataset, writeIdFiles } from './bench-dataset.js';
 import { HitRate, RefusalLatency } from './bench-metrics.js';
 import { parseOptions, UsageError, type BenchOptions } from './bench-options.js';
 import type { RunResult } from './bench-parse.js';
 import { captureStatement, pgbenchScript, runPgbench } from './bench-pgbench.js';
 import { commandExists, descendants, run } from '../lib/processes.js';
 import { memoryBytes, peakWhile, pinProcesses, ROOT } from './bench-processes.js';
-import { interactionCount, lockTable } from './bench-queries.js';
+import { interactionCount, lockTable, resetStatementStats, topStatements } from './bench-queries.js';
 import {
   markdown,
   median,
@@ -891,6 +891,27 @@ async function vcpuScenarios(session: Session): Promise<void> {
   }
 }
 
+/** What --statement-stats loads into the embedded server. */
+const STATEMENT_STATS_SETTINGS = ['shared_preload_libraries=pg_stat_statements', 'pg_stat_statements.track=all'];
+const STATEMENTS_SHOWN = 12;
+
+/** The phase's costliest statements by executor time (pg_stat_statements: no commit, no network). */
+async function printStatementStats(dataset: Dataset, phase: string): Promise<void> {
+  const top = await topStatements(dataset.pool, STATEMENTS_SHOWN).catch((err: unknown) => {
+    print(`${phase}: no statement statistics (${err instanceof Error ? err.message : String(err)})`);
+    return [];
+  });
+  if (top.length === 0) return;
+  print(`${phase}: statements by executor time (pg_stat_statements)`);
+  print('     calls   total ms   mean µs       rows  statement');
+  for (const row of top) {
+    print(
+      `${thousands(row.calls).padStart(10)} ${thousands(row.totalMs).padStart(10)} ${thousands(row.meanUs).padStart(9)} ` +
+        `${thousands(row.rows).padStart(10)}  ${row.query}`,
+    );
+  }
+}
+
 function timestamp(date: Date): string {
   return date
     .toISOString()
@@ -960,12 +981,16 @@ async function main(): Promise<number> {
       seed: async () => undefined,
     });
   }
-  const dataset = await loadDataset(options.scale, options.dataDir, print, replicationSet?.primary.url).catch(
-    async (err: unknown) => {
-      await replicationSet?.close();
-      throw err;
-    },
-  );
+  const dataset = await loadDataset(
+    options.scale,
+    options.dataDir,
+    print,
+    replicationSet?.primary.url,
+    options.statementStats ? STATEMENT_STATS_SETTINGS : [],
+  ).catch(async (err: unknown) => {
+    await replicationSet?.close();
+    throw err;
+  });
   print(`dataset: ${dataset.products} products, measuring ids ${dataset.first}–${dataset.last}`);
   const session = new Session(options, dataset, runDir, await writeIdFiles(dataset, runDir), print);
   if (replicationSet !== undefined) session.databasePids = () => replicationSet!.processes();
@@ -992,7 +1017,9 @@ async function main(): Promise<number> {
       // Each phase starts from the data as loaded, whatever the phases before it wrote.
       if (!first) await Promise.race([dataset.reset(), interrupted]);
       first = false;
+      if (options.statementStats) await resetStatementStats(dataset.pool);
       await Promise.race([phase(session), interrupted]);
+      if (options.statementStats) await printStatementStats(dataset, phase.name);
     }
   } finally {
     await session.stopAll();

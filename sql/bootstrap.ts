@@ -16,12 +16,13 @@ export interface ResolvedDatabase {
  * The database `npm start` and `npm run ingest` both use: DATABASE_URL when set, otherwise the
  * embedded PostgreSQL under DATA_DIR/pg (started here, its `atelier` database created on first
  * use). Sharing this one function is what makes the two commands see the same data.
+ * `settings` are more `-c` settings for an embedded server (the bench's statement statistics).
  */
-export async function resolveDatabase(config: Config): Promise<ResolvedDatabase> {
+export async function resolveDatabase(config: Config, settings: readonly string[] = []): Promise<ResolvedDatabase> {
   if (config.databaseUrl !== undefined) {
     return { url: config.databaseUrl, stop: async () => undefined };
   }
-  const server = await startEmbedded({ dir: path.join(config.dataDir, 'pg'), port: config.embeddedPgPort });
+  const server = await startEmbedded({ dir: path.join(config.dataDir, 'pg'), port: config.embeddedPgPort, settings });
   try {
     await ensureDatabase(server.adminUrl, EMBEDDED_DATABASE);
   } catch (err) {

@@ -10,6 +10,8 @@ export interface EmbeddedOptions {
   /** Delete the cluster when it stops (tests). */
   readonly ephemeral?: boolean;
   readonly onLog?: (line: string) => void;
+  /** More server settings (`name=value`, each passed as `-c`), after the defaults below. */
+  readonly settings?: readonly string[];
 }
 
 export interface EmbeddedServer {
@@ -82,7 +84,7 @@ export async function startEmbedded(options: EmbeddedOptions): Promise<EmbeddedS
     persistent: !options.ephemeral,
     createPostgresUser: process.getuid?.() === 0,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
-    postgresFlags: SERVER_FLAGS,
+    postgresFlags: [...SERVER_FLAGS, ...(options.settings ?? []).flatMap((setting) => ['-c', setting])],
     onLog: (message: string) => log(message.trimEnd()),
     onError: (message: unknown) => log(String(message instanceof Error ? message.message : message).trimEnd()),
   });
