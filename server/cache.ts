@@ -27,7 +27,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { compressed } from './compression.js';
-import { tagged, type TaggedReply } from './reply.js';
+import { ownedBytes, tagged, type TaggedReply } from './reply.js';
 
 /** Milliseconds from an arbitrary origin, like performance.now(). */
 export interface Clock {
@@ -146,26 +146,47 @@ export class ResponseCache {
     }
     this.counters.loads += 1;
     const clearsAtStart = this.clears;
-    // A body read while its scope was invalidated may predate the write; storing it under its
-    // (now old) key is harmless until that key's version is forgotten, so it is not stored at
-    // all. Other scopes' invalidations do not matter to it. Asked again once compressed, since
-    // an invalidation may arrive meanwhile.
-    const storable = (): boolean => this.entries !== undefined && this.isCurrent(key) && clearsAtStart === this.clears;
-    const loading = load()
-      .then(async (found) => {
-        if (found === undefined) return undefined;
-        const identity = tagged(Buffer.isBuffer(found) ? found : found.body);
-        // A body that will not be stored is sent once, as it is (docs/api.md § Compression).
-        if (!storable()) return identity;
-        const reply = await compressed(identity);
-        if (!storable()) return reply;
-        this.entries!.set(key, reply);
-        if (!Buffer.isBuffer(found)) this.rememberPatchable(key, found);
-        return reply;
-      })
-      .finally(() => this.inFlight.delete(key));
+    // One reaction for both outcomes, and the compression's hops only for a body that is stored:
+    // a miss that is not stored is answered one promise hop after its load (docs/benchmarks.md).
+    const loading = load().then(
+      (found) => {
+        if (found === undefined || !this.storable(key, clearsAtStart)) {
+          this.inFlight.delete(key);
+          // A body that will not be stored is sent once, as it is (docs/api.md § Compression).
+          return found === undefined ? undefined : tagged(Buffer.isBuffer(found) ? found : found.body);
+        }
+        return this.store(key, found, clearsAtStart);
+      },
+      (err: unknown) => {
+        this.inFlight.delete(key);
+        throw err;
+      },
+    );
     this.inFlight.set(key, loading);
     return loading;
+  }
+
+  /**
+   * A body read while its scope was invalidated may predate the write; storing it under its (now
+   * old) key is harmless until that key's version is forgotten, so it is not stored at all. Other
+   * scopes' invalidations do not matter to it. Asked when the load ends and again once the body
+   * is compressed, since an invalidation may arrive meanwhile.
+   */
+  private storable(key: string, clearsAtStart: number): boolean {
+    return this.entries !== undefined && this.isCurrent(key) && clearsAtStart === this.clears;
+  }
+
+  /** Stores the reply of `found` with its compressed representations, unless it stopped being storable meanwhile. */
+  private async store(key: string, found: Buffer | PatchableBody, clearsAtStart: number): Promise<TaggedReply> {
+    try {
+      const reply = await compressed(tagged(ownedBytes(Buffer.isBuffer(found) ? found : found.body)));
+      if (!this.storable(key, clearsAtStart)) return reply;
+      this.entries!.set(key, reply);
+      if (!Buffer.isBuffer(found)) this.rememberPatchable(key, found);
+      return reply;
+    } finally {
+      this.inFlight.delete(key);
+    }
   }
 
   /** Drops every stored body, and keeps loads already running from storing theirs. */
