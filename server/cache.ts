@@ -147,7 +147,8 @@ export class ResponseCache {
     this.counters.loads += 1;
     const clearsAtStart = this.clears;
     // One reaction for both outcomes, and the compression's hops only for a body that is stored:
-    // a miss that is not stored is answered one promise hop after its load (docs/benchmarks.md).
+    // a miss that is not stored is answered one promise hop after its load (docs/benchmarks.md §
+    // Worker CPU per miss).
     const loading = load().then(
       (found) => {
         if (found === undefined || !this.storable(key, clearsAtStart)) {
