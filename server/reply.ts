@@ -159,8 +159,8 @@ const BASE64URL = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz012345678
 
 /**
  * The base64url of a digest's first 16 bytes, cut from the base64url of the whole digest: its
- * first 21 characters carry the same 126 bits; the 22nd carries the last 2 bits of byte 15 and
- * 4 of byte 16, where the 16 bytes' own encoding pads with zeros (RFC 4648 §5). The one-shot
+ * first 21 characters carry the same 126 bits; the 22nd carries the last 2 bits of the 16th byte
+ * and 4 of the 17th, where the 16 bytes' own encoding has zero pad bits (RFC 4648 §3.5). The one-shot
  * hash costs a third of a Hash object's, and a string out of it two thirds of a Buffer (an
  * ArrayBuffer of its own) or of a latin1 string sliced and decoded again.
  */
