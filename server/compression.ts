@@ -12,7 +12,7 @@
  */
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
-import { type ContentCoding, encodedReply, type TaggedReply, withEncodings } from './reply.js';
+import { type ContentCoding, encodedReply, ownedBytes, type TaggedReply, withEncodings } from './reply.js';
 
 export const GZIP_LEVEL = 6;
 export const BROTLI_QUALITY = 5;
@@ -35,20 +35,9 @@ export async function compressed(identity: TaggedReply): Promise<TaggedReply> {
     }),
   ]);
   const encoded: Partial<Record<ContentCoding, TaggedReply>> = {};
-  if (gzipped.length < body.length) encoded.gzip = encodedReply(identity, 'gzip', owned(gzipped));
+  if (gzipped.length < body.length) encoded.gzip = encodedReply(identity, 'gzip', ownedBytes(gzipped));
   if (brotlied.length < Math.min(body.length, gzipped.length)) {
-    encoded.br = encodedReply(identity, 'br', owned(brotlied));
+    encoded.br = encodedReply(identity, 'br', ownedBytes(brotlied));
   }
   return withEncodings(identity, encoded);
-}
-
-/**
- * zlib's output copied out of Node's shared allocation pool, as encodeBody (server/reply.ts) does
- * for bodies: a compressed body is often under the 4 KiB that Buffer.concat takes from the pool,
- * and a long-lived cache entry would pin a whole 8 KiB slab.
- */
-function owned(bytes: Buffer): Buffer {
-  const copy = Buffer.allocUnsafeSlow(bytes.length);
-  bytes.copy(copy);
-  return copy;
 }

@@ -90,18 +90,19 @@ export class Exchanges {
       try {
         const outcome = respond(req, res);
         if (outcome instanceof Promise) {
-          return this.answerLater(res, outcome, recorder, startedAt, { head, cors, ifNoneMatch, preference, bodyless });
+          return this.answerLater(res, outcome, recorder, startedAt, { head, cors, ifNoneMatch, preference }, bodyless);
         }
         // A body cached without its codings yet is compressed, once, before a client that takes one gets it.
         const compressing = compressionFor(outcome, preference);
         if (compressing !== undefined) {
-          return this.answerLater(res, compressing, recorder, startedAt, {
-            head,
-            cors,
-            ifNoneMatch,
-            preference,
+          return this.answerLater(
+            res,
+            compressing,
+            recorder,
+            startedAt,
+            { head, cors, ifNoneMatch, preference },
             bodyless,
-          });
+          );
         }
         reply = outcome;
       } catch (err) {
@@ -179,7 +180,8 @@ export class Exchanges {
     outcome: Promise<Reply>,
     recorder: RequestRecorder,
     startedAt: number,
-    { bodyless, ...request }: RequestTraits & { bodyless: boolean },
+    request: RequestTraits,
+    bodyless: boolean,
   ): void {
     // uWS closes a connection on which a request is parsed while an earlier reply is pending,
     // dropping that reply (docs/uws-behaviour.md §9). Not reading the socket until this reply is

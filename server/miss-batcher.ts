@@ -24,7 +24,6 @@ import { LRUCache } from 'lru-cache';
 import type { Pool } from '../sql/db/pool.js';
 import type { WalPosition } from '../sql/db/wal.js';
 import type { PatchableBody } from './cache.js';
-import { encodeBody } from './reply.js';
 import { WriteBatcher } from './write-batcher.js';
 
 export interface MissBatchingOptions {
@@ -74,14 +73,15 @@ export class MissBatcher {
   private readonly queue: WriteBatcher<Miss, Buffer | PatchableBody | undefined>;
 
   constructor(read: BatchRead, pool: PositionedPool, options: MissBatchingOptions = MISS_BATCHING) {
-    this.queue = new WriteBatcher(
+    this.queue = new WriteBatcher<Miss, Buffer | PatchableBody | undefined>(
       async (misses) => {
         // An uncached read is not coalesced (server/reads.ts): the same key may come twice.
         const keys = [...new Set(misses.map((miss) => miss.key))];
         const bodies = await read(pool(positionForAll(misses)), keys);
         return misses.map(({ key }) => {
           const body = bodies.get(key);
-          return typeof body === 'string' ? encodeBody(body) : body;
+          // Into the pool: the cache copies out the bodies it keeps (ownedBytes).
+          return typeof body === 'string' ? Buffer.from(body) : body;
         });
       },
       { maxItems: options.maxKeys, maxDelayMs: 0, maxConcurrentFlushes: options.maxConcurrentBatches },

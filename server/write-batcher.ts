@@ -142,7 +142,7 @@ export class WriteBatcher<Item, Result> {
       this.write(batch.map((entry) => entry.item))
         .then(
           (results) => {
-            for (const [index, entry] of batch.entries()) entry.done(results[index]!);
+            for (let index = 0; index < batch.length; index++) batch[index]!.done(results[index]!);
           },
           (err: unknown) => {
             for (const entry of batch) entry.failed(err);

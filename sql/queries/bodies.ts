@@ -20,6 +20,11 @@ export async function bodiesByKey(
   keys: readonly number[],
   rest: readonly unknown[] = [],
 ): Promise<Bodies> {
-  const result = await pool.query<{ id: number; body: string }>({ ...statement, values: [keys, ...rest] });
-  return new Map(result.rows.map((row) => [row.id, row.body]));
+  // Rows as arrays: the driver builds no object per row, only to be taken apart here.
+  const result = await pool.query<[id: number, body: string]>({
+    ...statement,
+    values: [keys, ...rest],
+    rowMode: 'array',
+  });
+  return new Map(result.rows);
 }
