@@ -89,22 +89,13 @@ export class Exchanges {
       let reply: Reply;
       try {
         const outcome = respond(req, res);
-        if (outcome instanceof Promise) {
-          return this.answerLater(res, outcome, recorder, startedAt, { head, cors, ifNoneMatch, preference }, bodyless);
+        // A hit whose body is not compressed yet is answered, like a miss, once it is (answerLater).
+        const later = outcome instanceof Promise ? outcome : compressionFor(outcome, preference);
+        if (later !== undefined) {
+          return this.answerLater(res, later, recorder, startedAt, { head, cors, ifNoneMatch, preference }, bodyless);
         }
-        // A body cached without its codings yet is compressed, once, before a client that takes one gets it.
-        const compressing = compressionFor(outcome, preference);
-        if (compressing !== undefined) {
-          return this.answerLater(
-            res,
-            compressing,
-            recorder,
-            startedAt,
-            { head, cors, ifNoneMatch, preference },
-            bodyless,
-          );
-        }
-        reply = outcome;
+        // Not a promise, or `later` would be it.
+        reply = outcome as Reply;
       } catch (err) {
         reply = this.replyFor(err);
       }
@@ -210,7 +201,7 @@ export class Exchanges {
         if (this.inFlight === 0) this.onIdle?.();
       }
     };
-    // As for a hit (handle), a miss is compressed before it is sent to a client that takes a coding.
+    // A body cached without its codings yet is compressed, once, before a client that takes one gets it.
     const compressedAnswer = (reply: Reply) => {
       const compressing = compressionFor(reply, request.preference);
       if (compressing === undefined) answer(reply);
