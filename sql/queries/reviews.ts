@@ -101,17 +101,15 @@ CROSS JOIN LATERAL (
   };
 }
 
-const LIST: Record<ReviewSort, Statement> = {
-  newest: listStatement('newest'),
-  helpful: listStatement('helpful'),
-  relevant: listStatement('relevant'),
-};
+/** The statement `make` builds for each sort. */
+const bySort = (make: (sort: ReviewSort) => Statement): Record<ReviewSort, Statement> => ({
+  newest: make('newest'),
+  helpful: make('helpful'),
+  relevant: make('relevant'),
+});
 
-const LISTS: Record<ReviewSort, Statement> = {
-  newest: listsStatement('newest'),
-  helpful: listsStatement('helpful'),
-  relevant: listsStatement('relevant'),
-};
+const LIST = bySort(listStatement);
+const LISTS = bySort(listsStatement);
 
 // Counts are strings and zero counts are left out, as the legacy API printed them; averages are
 // sum::numeric / count, which prints exactly what avg() over integers prints. `id` is `$1`, or the
