@@ -204,13 +204,17 @@ t.test('a list skips a change its read already saw, and applies one twice as onc
   t.equal(read('garbage').patched({ token: '1', patch: 'helpful 2:4' }), undefined);
 });
 
-t.test('lists read by one batched statement are patched to what a fresh read prints', async (t) => {
+/** The fixture in a fresh database, a pool on it for the statements themselves, and the relevance clock. */
+async function directFixture(t: Test) {
   const url = await freshDatabase(t);
   const db = await openSession(url, 'test-fixture');
   t.teardown(() => db.end());
   await db.query(FIXTURE);
-  const pool = directPool(t, url);
-  const clock = relevanceClock(new Date());
+  return { pool: directPool(t, url), clock: relevanceClock(new Date()) };
+}
+
+t.test('lists read by one batched statement are patched to what a fresh read prints', async (t) => {
+  const { pool, clock } = await directFixture(t);
   const fresh = ({ sort, page, count }: Variant, productId: number) =>
     reviewList(pool, productId, sort, page, count, clock);
   const products = [1, 2, 99];
@@ -263,6 +267,45 @@ t.test('lists read by one batched statement are patched to what a fresh read pri
     VARIANTS.filter(({ page }) => page === 1),
     'a new review patches every first page',
   );
+});
+
+t.test('a list patched again and again by votes and new reviews stays what a fresh read prints', async (t) => {
+  const { pool, clock } = await directFixture(t);
+  // The whole list of each sort: every vote and every new review is patched in, never dropped.
+  const whole = SORTS.map((sort) => ({ sort, page: 1, count: 100 }));
+  let lists: PatchableBody[] = await Promise.all(
+    whole.map(async (variant) => {
+      const { bodies, snapshot } = await reviewListings(pool, [1], variant.sort, 1, 100, clock);
+      return ReviewListBody.read(bodies, snapshot, { ...variant, clockMs: clock.getTime() }).get(1)!;
+    }),
+  );
+  // Votes move reviews from the end to the front and between the pieces earlier patches spliced in.
+  const steps: (() => Promise<Written | undefined>)[] = [];
+  for (let round = 0; round < 6; round += 1) {
+    steps.push(async () => (await voteForReviews(pool, [12, 12, 12]))[0]);
+    steps.push(async () => {
+      const [created] = await createReviews(pool, [
+        { ...NEW_REVIEW, summary: `Round ${round} ✓`, productId: 1, characteristics: [] },
+      ]);
+      return created?.created ? created.written : undefined;
+    });
+    steps.push(async () => (await voteForReviews(pool, [4 + round]))[0]);
+  }
+  for (const [index, step] of steps.entries()) {
+    const written = await step();
+    lists = lists.map((list, at) => {
+      const next = list.patched(change(written));
+      if (next === undefined) throw new Error(`step ${index} dropped the ${whole[at]!.sort} list`);
+      return next;
+    });
+    for (const [at, variant] of whole.entries()) {
+      t.equal(
+        lists[at]!.body.toString(),
+        await reviewList(pool, 1, variant.sort, 1, 100, clock),
+        `after step ${index}: ${path(variant)} is what a fresh read prints`,
+      );
+    }
+  }
 });
 
 function change(written: Written | undefined): Change {
