@@ -7,10 +7,12 @@
 --                  ids comma-separated, "-" for none
 --   ZIPF_S         the skew exponent (default 1)
 --   WRITE_SHARE    the share of requests that write (default 0.05)
+--   WRITE_KIND     reviews, helpful or interactions: every write of that kind (default: the blend below)
 --   WRITTEN_FILE   where done() lists the products whose reviews were written to
 local products_file = os.getenv("PRODUCTS_FILE")
 local zipf_s = tonumber(os.getenv("ZIPF_S") or "1")
 local write_share = tonumber(os.getenv("WRITE_SHARE") or "0.05")
+local write_kind = os.getenv("WRITE_KIND")
 local written_file = os.getenv("WRITTEN_FILE")
 
 local threads = {}
@@ -54,8 +56,11 @@ writes = { interactions = 0, helpful = 0, reviews = 0 }
 
 -- 10 % new reviews, 30 % helpful votes (clicks instead on a product with no review to vote for),
 -- 60 % clicks.
+-- A draw that lands in each kind's share below, for WRITE_KIND.
+local KIND_DRAW = { reviews = 0.05, helpful = 0.2, interactions = 0.9 }
+
 local function write_request(product)
-  local kind = math.random()
+  local kind = KIND_DRAW[write_kind] or math.random()
   if kind < 0.1 then
     writes.reviews = writes.reviews + 1
     written[product.id] = true

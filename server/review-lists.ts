@@ -12,8 +12,8 @@
  *   is one copy), and its items are then ranges of that buffer, so no earlier body stays alive
  *   through them. A helpfulness change rewrites the one `"helpfulness":N` member of one item (a
  *   `,"` can only be structure: inside a JSON string a quote is escaped). Bytes, not strings:
- *   joining and re-encoding the list's text made a vote's patch of a 200-review list cost 650 µs
- *   of worker CPU, the byte copy 130 µs (docs/benchmarks.md § Patched review lists).
+ *   joining and re-encoding the list's text made a vote's patch of a 200-review list cost 815 µs
+ *   of worker CPU, the byte copy costs 67 µs (docs/benchmarks.md § Byte patches).
  * - The order is the statement's, computed the same way: newest is date then id, helpful is
  *   helpfulness then date then id, relevant is the float8 blend of sql/queries/reviews.ts
  *   (same operations in the same order, so the same doubles) then date then id, all descending.
