@@ -44,6 +44,8 @@ export interface Measured {
  * caches filling on every worker, statements being prepared on every pooled connection.
  */
 const WARM_RISE = 0.05;
+/** The share of the storefront mix's requests that write (perf/bench-storefront.lua WRITE_SHARE). */
+export const MIX_WRITE_SHARE = 0.05;
 const WALK_CONNECTIONS = 32;
 
 /** The GETs of one product page, as bench-storefront.lua's view() issues them, with the answers of `questions`. */
@@ -252,7 +254,7 @@ export class Session {
     return {
       PRODUCTS_FILE: this.files.products,
       ...(options.writtenFile ? { WRITTEN_FILE: options.writtenFile } : {}),
-      ...(options.writeShare === undefined ? {} : { WRITE_SHARE: String(options.writeShare) }),
+      WRITE_SHARE: String(options.writeShare ?? MIX_WRITE_SHARE),
     };
   }
 

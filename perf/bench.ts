@@ -57,7 +57,7 @@ import {
   type ScenarioResult,
 } from './bench-report.js';
 import { READ_ROUTES, relevanceClock, type ReadRoute } from './bench-routes.js';
-import { Session, type Target } from './bench-session.js';
+import { MIX_WRITE_SHARE, Session, type Target } from './bench-session.js';
 import { ensureTools } from './bench-wrk.js';
 import { findNginx, SHIPPED_CONF } from './nginx-template.js';
 import { type ReplicationSet, startReplicationSet } from './replication/set.js';
@@ -582,7 +582,7 @@ async function mixScenario(session: Session): Promise<void> {
   try {
     await session.viewEveryProduct(api, options.workers);
     await session.warm(api, 'bench-storefront.lua', session.mixEnv());
-    await session.interleave([
+    const [reads, mix] = await session.interleave([
       {
         definition: {
           id: 'mix.cached.reads',
@@ -617,6 +617,7 @@ async function mixScenario(session: Session): Promise<void> {
         `Response cache hit rate over the measured runs (GET /metrics): reads only ${readsHitRate.describe()}; ` +
         `with writes ${writesHitRate.describe()}.`,
     );
+    session.notes.push(perWriteNote('Storefront mix, 2 workers', reads!, mix!));
     await delay(1000);
     session.checks.push(await checkCoherence(session, api, writtenFile));
   } finally {
@@ -828,7 +829,7 @@ async function vcpuScenarios(session: Session): Promise<void> {
     await session.viewEveryProduct(api, 1);
     await session.warm(api, 'bench-storefront.lua', session.mixEnv(), onCpu1);
     let peak = 0;
-    const [, , mix] = await session.interleave([
+    const [, reads, mix] = await session.interleave([
       {
         definition: {
           id: 'vcpu.hello',
@@ -877,6 +878,7 @@ async function vcpuScenarios(session: Session): Promise<void> {
         `response cache hit rate over the measured runs: reads only ${readsHitRate.describe()}; ` +
         `with writes ${writesHitRate.describe()}.`,
     );
+    session.notes.push(perWriteNote('1-vCPU storefront mix', reads!, mix!));
     const { ratio, ratioSpread } = verdict(mix!, session.scenarios);
     session.checks.push({
       name: `1-vCPU: mix with writes ≥ ${WRITES_SHARE} × reads only`,
@@ -895,6 +897,37 @@ async function vcpuScenarios(session: Session): Promise<void> {
     if (dataset.embedded) await pinProcesses(await descendants(process.pid, 'postgres'), `0-${cores - 1}`);
     await pinProcesses([process.pid], `0-${cores - 1}`);
   }
+}
+
+/**
+ * What a write of the mix cost beyond the read it replaces, from the runs' CPU (perf/bench-costs.ts),
+ * round by round: (with-writes CPU per request − (1 − share) × reads-only) ÷ share, and what a
+ * write may cost for the with-writes ÷ reads-only target (docs/benchmarks.md § What a write costs
+ * the 1-vCPU mix).
+ */
+function perWriteNote(label: string, reads: ScenarioResult, withWrites: ScenarioResult): string {
+  const share = MIX_WRITE_SHARE;
+  const perRequest = (run: RunResult, cost: 'apiCpuSeconds' | 'databaseCpuSeconds'): number | undefined =>
+    run.costs?.[cost] === undefined ? undefined : (run.costs[cost]! / run.requests) * 1e6;
+  const perWrite = (cost: 'apiCpuSeconds' | 'databaseCpuSeconds'): number[] =>
+    withWrites.runs.flatMap((run, round) => {
+      const written = perRequest(run, cost);
+      const read = reads.runs[round] === undefined ? undefined : perRequest(reads.runs[round]!, cost);
+      return written === undefined || read === undefined ? [] : [(written - (1 - share) * read) / share];
+    });
+  const [worker, database] = [perWrite('apiCpuSeconds'), perWrite('databaseCpuSeconds')];
+  const read = reads.runs.flatMap((run) => {
+    const [api, db] = [perRequest(run, 'apiCpuSeconds'), perRequest(run, 'databaseCpuSeconds')];
+    return api === undefined ? [] : [api + (db ?? 0)];
+  });
+  if (worker.length === 0 || read.length === 0) return `${label}: no CPU costs were read, so no cost per write.`;
+  const budget = (median(read) * (1 / WRITES_SHARE - (1 - share))) / share;
+  return (
+    `${label}: a write cost ${median(worker).toFixed(0)} µs of worker CPU` +
+    (database.length === 0 ? '' : ` and ${median(database).toFixed(0)} µs of PostgreSQL CPU`) +
+    ` beyond the read it replaces (medians over the rounds; a read cost ${median(read).toFixed(1)} µs of both); ` +
+    `with writes ≥ ${WRITES_SHARE} × reads only needs a write at ${budget.toFixed(0)} µs of both or less.`
+  );
 }
 
 /** What --statement-stats loads into the embedded server. */

@@ -21,6 +21,7 @@ import { freePort } from '../lib/net.js';
 import { loadDataset, writeIdFiles } from './bench-dataset.js';
 import { withCosts } from './bench-costs.js';
 import { pinProcesses, startCluster } from './bench-processes.js';
+import { MIX_WRITE_SHARE } from './bench-session.js';
 import { runWrk } from './bench-wrk.js';
 
 const SCALE = Number(process.env.SCALE ?? 0.01);
@@ -28,7 +29,6 @@ const SECONDS = Number(process.env.SECONDS ?? 5);
 const ROUNDS = Number(process.env.ROUNDS ?? 2);
 const WARM_SECONDS = Number(process.env.WARM_SECONDS ?? 10);
 const DATA_DIR = process.env.DATA_DIR ?? '/tmp/bench-atelier';
-const WRITE_SHARE = 0.05;
 const KINDS = ['reviews', 'helpful', 'interactions', 'blend'] as const;
 
 const median = (values: readonly number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
@@ -62,7 +62,7 @@ try {
         script: 'bench-storefront.lua',
         env: {
           PRODUCTS_FILE: files.products,
-          WRITE_SHARE: kind === 'reads' ? '0' : String(WRITE_SHARE),
+          WRITE_SHARE: kind === 'reads' ? '0' : String(MIX_WRITE_SHARE),
           ...(kind === 'reads' || kind === 'blend' ? {} : { WRITE_KIND: kind }),
         },
         threads: 1,
@@ -91,7 +91,7 @@ try {
       const reads = await mix('reads');
       const writes = await mix(kind);
       const perWrite = (withWrites: number, readsOnly: number) =>
-        (withWrites - (1 - WRITE_SHARE) * readsOnly) / WRITE_SHARE;
+        (withWrites - (1 - MIX_WRITE_SHARE) * readsOnly) / MIX_WRITE_SHARE;
       for (const [name, measured] of [
         ['reads only', reads],
         [kind, writes],
