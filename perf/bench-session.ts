@@ -46,6 +46,13 @@ export interface Measured {
 const WARM_RISE = 0.05;
 /** The share of the storefront mix's requests that write (perf/bench-storefront.lua WRITE_SHARE). */
 export const MIX_WRITE_SHARE = 0.05;
+/**
+ * What one of the mix's writes costs beyond the read it replaces, from the cost per request of the
+ * mix with its writes and of the same mix reads only (CPU, bytes: any per-request cost).
+ */
+export function costPerWrite(withWrites: number, readsOnly: number): number {
+  return (withWrites - (1 - MIX_WRITE_SHARE) * readsOnly) / MIX_WRITE_SHARE;
+}
 const WALK_CONNECTIONS = 32;
 
 /** The GETs of one product page, as bench-storefront.lua's view() issues them, with the answers of `questions`. */

@@ -57,7 +57,7 @@ import {
   type ScenarioResult,
 } from './bench-report.js';
 import { READ_ROUTES, relevanceClock, type ReadRoute } from './bench-routes.js';
-import { MIX_WRITE_SHARE, Session, type Target } from './bench-session.js';
+import { costPerWrite, Session, type Target } from './bench-session.js';
 import { ensureTools } from './bench-wrk.js';
 import { findNginx, SHIPPED_CONF } from './nginx-template.js';
 import { type ReplicationSet, startReplicationSet } from './replication/set.js';
@@ -901,19 +901,18 @@ async function vcpuScenarios(session: Session): Promise<void> {
 
 /**
  * What a write of the mix cost beyond the read it replaces, from the runs' CPU (perf/bench-costs.ts),
- * round by round: (with-writes CPU per request − (1 − share) × reads-only) ÷ share, and what a
- * write may cost for the with-writes ÷ reads-only target (docs/benchmarks.md § What a write costs
- * the 1-vCPU mix).
+ * round by round (costPerWrite), and what a write may cost for the with-writes ÷ reads-only
+ * target: the cost per write of a mix that runs at exactly the target (docs/benchmarks.md § What a
+ * write costs the 1-vCPU mix).
  */
 function perWriteNote(label: string, reads: ScenarioResult, withWrites: ScenarioResult): string {
-  const share = MIX_WRITE_SHARE;
   const perRequest = (run: RunResult, cost: 'apiCpuSeconds' | 'databaseCpuSeconds'): number | undefined =>
     run.costs?.[cost] === undefined ? undefined : (run.costs[cost]! / run.requests) * 1e6;
   const perWrite = (cost: 'apiCpuSeconds' | 'databaseCpuSeconds'): number[] =>
     withWrites.runs.flatMap((run, round) => {
       const written = perRequest(run, cost);
       const read = reads.runs[round] === undefined ? undefined : perRequest(reads.runs[round]!, cost);
-      return written === undefined || read === undefined ? [] : [(written - (1 - share) * read) / share];
+      return written === undefined || read === undefined ? [] : [costPerWrite(written, read)];
     });
   const [worker, database] = [perWrite('apiCpuSeconds'), perWrite('databaseCpuSeconds')];
   const read = reads.runs.flatMap((run) => {
@@ -921,7 +920,8 @@ function perWriteNote(label: string, reads: ScenarioResult, withWrites: Scenario
     return api === undefined ? [] : [api + (db ?? 0)];
   });
   if (worker.length === 0 || read.length === 0) return `${label}: no CPU costs were read, so no cost per write.`;
-  const budget = (median(read) * (1 / WRITES_SHARE - (1 - share))) / share;
+  // At the target, a request costs the reads-only cost ÷ the target.
+  const budget = costPerWrite(median(read) / WRITES_SHARE, median(read));
   return (
     `${label}: a write cost ${median(worker).toFixed(0)} µs of worker CPU` +
     (database.length === 0 ? '' : ` and ${median(database).toFixed(0)} µs of PostgreSQL CPU`) +

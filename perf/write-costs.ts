@@ -21,7 +21,7 @@ import { freePort } from '../lib/net.js';
 import { loadDataset, writeIdFiles } from './bench-dataset.js';
 import { withCosts } from './bench-costs.js';
 import { pinProcesses, startCluster } from './bench-processes.js';
-import { MIX_WRITE_SHARE } from './bench-session.js';
+import { costPerWrite, MIX_WRITE_SHARE } from './bench-session.js';
 import { runWrk } from './bench-wrk.js';
 
 const SCALE = Number(process.env.SCALE ?? 0.01);
@@ -90,8 +90,6 @@ try {
     for (const kind of KINDS) {
       const reads = await mix('reads');
       const writes = await mix(kind);
-      const perWrite = (withWrites: number, readsOnly: number) =>
-        (withWrites - (1 - MIX_WRITE_SHARE) * readsOnly) / MIX_WRITE_SHARE;
       for (const [name, measured] of [
         ['reads only', reads],
         [kind, writes],
@@ -101,8 +99,8 @@ try {
         each.api.push(measured.api);
         each.database.push(measured.database);
         if (name !== 'reads only') {
-          each.writeApi.push(perWrite(measured.api, reads.api));
-          each.writeDb.push(perWrite(measured.database, reads.database));
+          each.writeApi.push(costPerWrite(measured.api, reads.api));
+          each.writeDb.push(costPerWrite(measured.database, reads.database));
         }
       }
       console.log(
