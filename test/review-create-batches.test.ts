@@ -19,7 +19,7 @@ import {
   type NewReview,
   type ReviewSort,
 } from '../sql/queries/reviews.js';
-import { CACHED, serve } from './helpers/api.js';
+import { CACHED, compareWithFresh, serve } from './helpers/api.js';
 import { collectNotifications, directPool, freshDatabase } from './helpers/database.js';
 import { until } from '../lib/wait.js';
 
@@ -256,23 +256,14 @@ const VARIANTS: readonly Variant[] = [1, 2, 3].flatMap((productId) =>
 const listPath = ({ productId, sort, page, count }: Variant) =>
   `/reviews?product_id=${productId}&sort=${sort}&page=${page}&count=${count}`;
 
-/** Every variant, as `server` answers it, against a fresh read; the variants it read again are returned. */
+/** Every variant, as `server` answers it, against a fresh read; the paths it read again are returned. */
 async function compareAll(
   t: Test,
   server: RunningServer,
   fresh: (variant: Variant) => Promise<string>,
   after: string,
 ): Promise<string[]> {
-  const reread: string[] = [];
-  for (const variant of VARIANTS) {
-    const loads = server.cacheStats().loads;
-    const response = await fetch(`http://127.0.0.1:${server.port}${listPath(variant)}`);
-    t.equal(response.status, 200);
-    const body = await response.text();
-    if (server.cacheStats().loads > loads) reread.push(listPath(variant));
-    t.equal(body, await fresh(variant), `${after}: ${listPath(variant)} is what a fresh read prints`);
-  }
-  return reread;
+  return (await compareWithFresh(t, server, VARIANTS, listPath, fresh, after)).map(listPath);
 }
 
 t.test("a batch with several reviews of one product patches every one into the product's lists", async (t) => {

@@ -5,13 +5,12 @@
  */
 import { brotliDecompressSync } from 'node:zlib';
 import t, { type Test } from 'tap';
-import type { RunningServer } from '../server/app.js';
 import { ReviewListBody } from '../server/review-lists.js';
 import type { Change, PatchableBody } from '../server/cache.js';
 import type { Written } from '../sql/queries/invalidation.js';
 import { createReviews, relevanceClock, reviewList, reviewListings, type ReviewSort } from '../sql/queries/reviews.js';
 import { voteForReviews } from '../sql/queries/votes.js';
-import { CACHED, serve } from './helpers/api.js';
+import { CACHED, compareWithFresh, serve } from './helpers/api.js';
 import { rawConnection } from './helpers/raw-http.js';
 import { until } from '../lib/wait.js';
 import { directPool, freshDatabase } from './helpers/database.js';
@@ -80,24 +79,6 @@ async function fixture(t: Test) {
   return { server, db, base, fresh, get, send };
 }
 
-/** Every variant's cached body against a fresh read; the variants read again are returned. */
-async function compareAll(
-  t: Test,
-  server: RunningServer,
-  get: (variant: Variant) => Promise<string>,
-  fresh: (variant: Variant) => Promise<string>,
-  after: string,
-): Promise<Variant[]> {
-  const reread: Variant[] = [];
-  for (const variant of VARIANTS) {
-    const before = server.cacheStats().loads;
-    const body = await get(variant);
-    if (server.cacheStats().loads > before) reread.push(variant);
-    t.equal(body, await fresh(variant), `${after}: ${path(variant)} is what a fresh read prints`);
-  }
-  return reread;
-}
-
 const NEW_REVIEW = {
   product_id: 1,
   rating: 4,
@@ -113,16 +94,16 @@ t.test('after every kind of write each cached list is byte-identical to a fresh 
   const { server, db, fresh, get, send } = await fixture(t);
   const reread = (variants: readonly Variant[]) => variants.map((variant) => path(variant));
   t.same(
-    reread(await compareAll(t, server, get, fresh, 'first read')),
+    reread(await compareWithFresh(t, server, VARIANTS, path, fresh, 'first read')),
     reread(VARIANTS),
     'the first reads load every list',
   );
-  t.same(reread(await compareAll(t, server, get, fresh, 'warm')), [], 'then every list is cached');
+  t.same(reread(await compareWithFresh(t, server, VARIANTS, path, fresh, 'warm')), [], 'then every list is cached');
 
   // Review 4 is on no ranked page of 4: it may be on the first one now.
   t.equal((await send('PUT', '/reviews/4/helpful')).status, 204);
   t.same(
-    reread(await compareAll(t, server, get, fresh, 'a vote')),
+    reread(await compareWithFresh(t, server, VARIANTS, path, fresh, 'a vote')),
     reread(VARIANTS.filter(({ sort, count }) => sort !== 'newest' && count === 4)),
     'a vote patches every list but the ranked pages it may have moved onto or off',
   );
@@ -132,12 +113,12 @@ t.test('after every kind of write each cached list is byte-identical to a fresh 
     votes.map((response) => response.status),
     [204, 204, 204, 204, 204],
   );
-  const afterVotes = reread(await compareAll(t, server, get, fresh, 'concurrent votes'));
+  const afterVotes = reread(await compareWithFresh(t, server, VARIANTS, path, fresh, 'concurrent votes'));
   t.ok(afterVotes.includes(path({ sort: 'helpful', page: 1, count: 100 })) === false, 'the whole lists are patched');
 
   t.equal((await send('POST', '/reviews', NEW_REVIEW)).status, 201);
   t.same(
-    reread(await compareAll(t, server, get, fresh, 'a new review')),
+    reread(await compareWithFresh(t, server, VARIANTS, path, fresh, 'a new review')),
     reread(VARIANTS.filter(({ page }) => page === 2)),
     'a new review patches every first page',
   );
@@ -149,10 +130,14 @@ t.test('after every kind of write each cached list is byte-identical to a fresh 
     created.map((response) => response.status),
     [201, 201, 201],
   );
-  await compareAll(t, server, get, fresh, 'concurrent new reviews');
+  await compareWithFresh(t, server, VARIANTS, path, fresh, 'concurrent new reviews');
 
   t.equal((await send('PUT', '/reviews/6/report')).status, 204);
-  t.same(reread(await compareAll(t, server, get, fresh, 'a report')), reread(VARIANTS), 'a report drops every list');
+  t.same(
+    reread(await compareWithFresh(t, server, VARIANTS, path, fresh, 'a report')),
+    reread(VARIANTS),
+    'a report drops every list',
+  );
 
   // Another writer's change is not waited for: its notification drops the lists when it comes.
   const sqlChanged = { sort: 'newest', page: 1, count: 100 } as const;
@@ -161,12 +146,12 @@ t.test('after every kind of write each cached list is byte-identical to a fresh 
     timeoutMs: 5000,
   });
   t.same(
-    reread(await compareAll(t, server, get, fresh, 'a change made in SQL')),
+    reread(await compareWithFresh(t, server, VARIANTS, path, fresh, 'a change made in SQL')),
     reread(VARIANTS.filter((variant) => variant !== VARIANTS[0])),
     'a change made in SQL drops every list',
   );
   t.equal((await send('PUT', '/reviews/12/helpful')).status, 204);
-  await compareAll(t, server, get, fresh, 'a vote after it');
+  await compareWithFresh(t, server, VARIANTS, path, fresh, 'a vote after it');
 });
 
 t.test('a patched body is compressed once, for the first client that asks after it is patched', async (t) => {

@@ -25,6 +25,30 @@ export async function serve(t: Test, url: string, env: Record<string, string> = 
   return server;
 }
 
+/**
+ * Each of `variants`, as `server` answers `path(variant)`, against `fresh(variant)` (the database's
+ * own print of it); returns the variants the server read again rather than answered from its cache.
+ */
+export async function compareWithFresh<V>(
+  t: Test,
+  server: RunningServer,
+  variants: readonly V[],
+  path: (variant: V) => string,
+  fresh: (variant: V) => Promise<string>,
+  after: string,
+): Promise<V[]> {
+  const reread: V[] = [];
+  for (const variant of variants) {
+    const loads = server.cacheStats().loads;
+    const response = await fetch(`http://127.0.0.1:${server.port}${path(variant)}`);
+    t.equal(response.status, 200, `${after}: ${path(variant)} answers 200`);
+    const body = await response.text();
+    if (server.cacheStats().loads > loads) reread.push(variant);
+    t.equal(body, await fresh(variant), `${after}: ${path(variant)} is what a fresh read prints`);
+  }
+  return reread;
+}
+
 /** A fresh database holding `fixture` (SQL), one in-process server over it, both gone at teardown. */
 export async function serveFixture(t: Test, fixture: string): Promise<Api> {
   const url = await freshDatabase(t);
