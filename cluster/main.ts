@@ -25,6 +25,7 @@ async function serve(config: Config): Promise<number> {
     port: config.port,
     worker_ports: config.workerPorts,
     workers: config.workers,
+    cache_max_bytes: config.cacheMaxBytes,
     database: config.databaseUrl === undefined ? `embedded in ${config.dataDir}` : 'DATABASE_URL',
   });
   try {

@@ -6,6 +6,7 @@ import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { defaultCacheBytes, thisMachine } from '../lib/config.js';
 import { freePort } from '../lib/net.js';
 import { withCosts } from './bench-costs.js';
 import type { Dataset } from './bench-dataset.js';
@@ -93,6 +94,8 @@ export class Session {
    * a server it did not start (DATABASE_URL) is not read. main() sets it for the --replicas set.
    */
   databasePids: (() => Promise<number[]>) | undefined;
+  /** Each worker's cache when it is on: CACHE_MAX_BYTES's default for this machine and the run's workers. */
+  readonly cacheBytes: number;
 
   constructor(
     readonly options: BenchOptions,
@@ -102,6 +105,7 @@ export class Session {
     readonly print: (line: string) => void,
   ) {
     this.databasePids = dataset.embedded ? () => descendants(process.pid, 'postgres') : undefined;
+    this.cacheBytes = defaultCacheBytes(options.workers, thisMachine());
   }
 
   /** One measured run, printed as it completes. */

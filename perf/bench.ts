@@ -27,7 +27,6 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { loadConfig } from '../lib/config.js';
 import { parseExposition, total } from '../lib/prometheus-text.js';
 import { withDatabase } from '../sql/db/admin.js';
 import { checkCoherence, describeProbes, probeWhile } from './bench-checks.js';
@@ -102,7 +101,6 @@ const GOODPUT_SHARE = 0.8;
 /** … and a refusal answered within this at the server (p99). */
 const REFUSAL_P99_MS = 5;
 
-const CACHE = loadConfig({});
 const STYLES = READ_ROUTES.find((route) => route.name === 'styles')!;
 const REVIEWS = READ_ROUTES.find((route) => route.name === 'reviews')!;
 
@@ -441,7 +439,7 @@ const BROWSER_ACCEPT_ENCODING = 'gzip, deflate, br';
  */
 async function encodingScenarios(session: Session): Promise<void> {
   const { options } = session;
-  const api = await session.cluster({ cacheMaxBytes: CACHE.cacheMaxBytes, cacheTtlMs: 0 });
+  const api = await session.cluster({ cacheMaxBytes: session.cacheBytes, cacheTtlMs: 0 });
   try {
     for (const route of [STYLES, REVIEWS]) {
       const clients = [
@@ -520,7 +518,7 @@ async function cacheOnScenarios(session: Session): Promise<void> {
   const hello = await session.helloWorld(options.workers);
   const api =
     options.groups.has('cached') || options.groups.has('interactions')
-      ? await session.cluster({ cacheMaxBytes: CACHE.cacheMaxBytes, cacheTtlMs: 0 })
+      ? await session.cluster({ cacheMaxBytes: session.cacheBytes, cacheTtlMs: 0 })
       : undefined;
   const ceiling: RunResult[] = [];
   // With several runs per scenario, the ceiling's runs are spread over the phase; a single-run
@@ -538,10 +536,10 @@ async function cacheOnScenarios(session: Session): Promise<void> {
     if (api && options.groups.has('cached')) {
       for (const route of READ_ROUTES) {
         const bytes = await hotSetBytes(session, route, routeIds(session, route));
-        if (bytes > CACHE.cacheMaxBytes * 0.9) {
+        if (bytes > session.cacheBytes * 0.9) {
           session.notes.push(
             `${route.label}: the hot set's bodies (~${Math.round(bytes / MIB)} MiB) do not fit a worker's ` +
-              `${Math.round(CACHE.cacheMaxBytes / MIB)} MiB cache, so its cached runs also measure misses.`,
+              `${Math.round(session.cacheBytes / MIB)} MiB cache, so its cached runs also measure misses.`,
           );
         }
         await session.warm(api, 'bench-route.lua', session.routeEnv(route));
@@ -575,7 +573,7 @@ async function cacheOnScenarios(session: Session): Promise<void> {
  */
 async function mixScenario(session: Session): Promise<void> {
   const { options } = session;
-  const api = await session.cluster({ cacheMaxBytes: CACHE.cacheMaxBytes });
+  const api = await session.cluster({ cacheMaxBytes: session.cacheBytes });
   const writtenFile = path.join(session.runDir, 'written.txt');
   const readsHitRate = new HitRate(api.port);
   const writesHitRate = new HitRate(api.port);
@@ -690,7 +688,7 @@ async function baselineScenarios(session: Session): Promise<void> {
   const { options } = session;
   const servers: BaselineTargets = {
     baseline: await session.baseline(),
-    cached: await session.cluster({ cacheMaxBytes: CACHE.cacheMaxBytes, cacheTtlMs: 0 }),
+    cached: await session.cluster({ cacheMaxBytes: session.cacheBytes, cacheTtlMs: 0 }),
     uncached: await session.cluster({ cacheMaxBytes: 0 }),
   };
   try {
@@ -746,7 +744,7 @@ async function replicaScenarios(session: Session, set: ReplicationSet): Promise<
     { id: `replicas-${n}`, title: `primary + ${n} replica${n === 1 ? '' : 's'}`, env: replicated },
   ];
   for (const cache of [
-    { id: 'cached', title: 'cache on', cacheMaxBytes: CACHE.cacheMaxBytes },
+    { id: 'cached', title: 'cache on', cacheMaxBytes: session.cacheBytes },
     { id: 'uncached', title: 'cache off', cacheMaxBytes: 0 },
   ]) {
     const targets: Target[] = [];
@@ -1079,7 +1077,7 @@ async function main(): Promise<number> {
       'wrk connections': options.connections,
       'pgbench clients': Math.min(options.connections, options.workers * options.poolSize),
       'seconds per run': options.seconds,
-      'cache per worker': `${CACHE.cacheMaxBytes / MIB} MiB`,
+      'cache per worker': `${session.cacheBytes / MIB} MiB`,
       nginx: options.nginx,
       replicas: options.replicas,
     },

@@ -1,5 +1,7 @@
+import os from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
 import t, { type Test } from 'tap';
+import { loadConfig, thisMachine } from '../lib/config.js';
 import type { Session } from '../sql/db/admin.js';
 import { ResponseCache } from '../server/cache.js';
 import { serve } from './helpers/api.js';
@@ -203,6 +205,20 @@ t.test('without a TTL an invalidation is never forgotten', async (t) => {
   await clock.advance(365 * 24 * 3600_000);
   cache.invalidate('qa', 8);
   t.not(cache.versionedKey('qa', 7, 'questions:1:5'), unwritten);
+});
+
+t.test('CACHE_MAX_BYTES unset: the workers share a quarter of the memory, in whole MiB', async (t) => {
+  const MIB = 1024 * 1024;
+  const vm = { cores: 2, memoryBytes: 4096 * MIB };
+  t.equal(loadConfig({}, vm).cacheMaxBytes, 512 * MIB, 'one worker per core, 4 GiB: 512 MiB each');
+  t.equal(loadConfig({ WORKERS: '3' }, vm).cacheMaxBytes, 341 * MIB, 'three workers: rounded down to whole MiB');
+  t.equal(loadConfig({ WORKERS: '1' }, { cores: 1, memoryBytes: 1024 * MIB }).cacheMaxBytes, 256 * MIB, 'a 1 GiB VM');
+  t.equal(loadConfig({ CACHE_MAX_BYTES: String(MIB) }, vm).cacheMaxBytes, MIB, 'a value set wins');
+  t.equal(loadConfig({ CACHE_MAX_BYTES: '0' }, vm).cacheMaxBytes, 0, '0 still turns the cache off');
+  t.equal(loadConfig({}, { cores: 1, memoryBytes: 2 ** 64 }).cacheMaxBytes, 64 * 1024 * MIB, 'at most 64 GiB');
+  const here = thisMachine();
+  t.ok(here.memoryBytes > 0 && here.memoryBytes <= os.totalmem(), 'this machine: at most its memory');
+  t.equal(here.cores, os.availableParallelism(), 'WORKERS defaults to the cores');
 });
 
 t.test('a cache hit answers the same bytes without asking the database', async (t) => {
